@@ -1,0 +1,223 @@
+import type { z } from "zod";
+import { formatPath, type Issue } from "../errors.js";
+import { deepReferences, type Reference } from "../templating.js";
+import {
+  ConfigDocument,
+  objectOf,
+  runtimeType,
+  type Application,
+  type ConfigObject,
+  type Runtime,
+  type Service,
+} from "./schema.js";
+
+/** Every config object by kind and name: what cross-object validation checks as a whole. */
+export type ConfigSet = {
+  runtimes: ReadonlyMap<string, Runtime>;
+  applications: ReadonlyMap<string, Application>;
+  services: ReadonlyMap<string, Service>;
+};
+
+export type ParsedDocuments = { ok: true; objects: ConfigObject[] } | { ok: false; issues: Issue[] };
+
+/**
+ * Parses config documents (already loaded from YAML or JSON). Paths are prefixed with
+ * `documents[i]` only when more than one document is given, so a single file's errors read
+ * exactly as its own paths: `application.releaseChannels[1].name`.
+ */
+export function parseDocuments(documents: readonly unknown[]): ParsedDocuments {
+  const issues: Issue[] = [];
+  const objects: ConfigObject[] = [];
+  const seen = new Map<string, number>();
+  documents.forEach((doc, i) => {
+    const prefix: PropertyKey[] = documents.length > 1 ? ["documents", i] : [];
+    const result = ConfigDocument.safeParse(doc, { reportInput: true });
+    if (!result.success) {
+      issues.push(...zodIssues(result.error, prefix));
+      return;
+    }
+    const object = objectOf(result.data);
+    const key = `${object.kind}/${object.name}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      issues.push({
+        path: formatPath([...prefix, object.kind, "name"]),
+        message: `${object.kind} "${object.name}" is defined twice in one apply (also in documents[${first}])`,
+      });
+      return;
+    }
+    seen.set(key, i);
+    objects.push(object);
+  });
+  return issues.length ? { ok: false, issues } : { ok: true, objects };
+}
+
+/** Turns zod's issues into sentences that name the field and what is wrong with it. */
+export function zodIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []): Issue[] {
+  return error.issues.flatMap((issue): Issue[] => {
+    const path = formatPath([...prefix, ...issue.path]);
+    const field = path === "" ? "the document" : path;
+    switch (issue.code) {
+      case "invalid_type":
+        if (issue.input === undefined) return [{ path, message: `${field} is required` }];
+        return [{ path, message: `${field} must be ${article(issue.expected)}, not ${describeValue(issue.input)}` }];
+      case "unrecognized_keys":
+        return issue.keys.map((key) => ({
+          path: formatPath([...prefix, ...issue.path, key]),
+          message: `${formatPath([...prefix, ...issue.path, key])} is not a known field`,
+        }));
+      case "invalid_value":
+        return [{ path, message: `${field} must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` }];
+      case "too_small":
+        return [{ path, message: `${field} ${issue.message.startsWith("must") ? issue.message : tooSmall(issue)}` }];
+      case "too_big":
+        return [{ path, message: `${field} ${issue.message.startsWith("must") ? issue.message : tooBig(issue)}` }];
+      default:
+        return [{ path, message: issue.message.startsWith("must") || issue.message.startsWith("default") ? `${field} ${issue.message}` : `${field}: ${issue.message}` }];
+    }
+  });
+}
+
+function tooSmall(issue: { origin: string; minimum: number | bigint }): string {
+  return issue.origin === "array" ? `must have at least ${issue.minimum} item(s)` : `must be at least ${issue.minimum}${issue.origin === "string" ? " characters long" : ""}`;
+}
+function tooBig(issue: { origin: string; maximum: number | bigint }): string {
+  return issue.origin === "array" ? `must have at most ${issue.maximum} item(s)` : `must be at most ${issue.maximum}${issue.origin === "string" ? " characters long" : ""}`;
+}
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/**
+ * Checks what no single document can: references between objects. `where` says how to name each
+ * object in a path (its document index in the current apply, or its kind and name if stored).
+ */
+export function validateConfigSet(set: ConfigSet, where: (kind: ConfigObject["kind"], name: string) => string): Issue[] {
+  const issues: Issue[] = [];
+  const at = (kind: ConfigObject["kind"], name: string, path: PropertyKey[]) => {
+    const base = where(kind, name);
+    const rest = formatPath(path);
+    return rest === "" ? base : rest.startsWith("[") ? `${base}${rest}` : `${base}.${rest}`;
+  };
+
+  for (const [name, runtime] of set.runtimes) {
+    if (!runtime.extension) continue;
+    const proxy = runtime.extension.proxyRuntime.runtime;
+    const target = set.runtimes.get(proxy);
+    const path = at("runtime", name, ["extension", "proxyRuntime", "runtime"]);
+    if (!target) issues.push({ path, message: `proxy runtime "${proxy}" does not exist` });
+    else if (runtimeType(target) !== "kubernetes")
+      issues.push({ path, message: `proxy runtime "${proxy}" must be a kubernetes runtime, but it is an extension` });
+    issues.push(...unknownReferences(runtime.extension.apply, new Set(runtime.extension.parameters.map((p) => p.name)), at("runtime", name, ["extension", "apply"])));
+    issues.push(...duplicates(runtime.extension.parameters.map((p) => p.name), (i) => at("runtime", name, ["extension", "parameters", i, "name"]), "parameter"));
+  }
+
+  for (const [name, app] of set.applications) {
+    issues.push(...duplicates(app.releaseChannels.map((c) => c.name), (i) => at("application", name, ["releaseChannels", i, "name"]), "release channel"));
+    app.releaseChannels.forEach((channel, ci) => {
+      channel.runtimes.forEach((cr, ri) => {
+        const runtime = set.runtimes.get(cr.runtime);
+        const path = at("application", name, ["releaseChannels", ci, "runtimes", ri, "runtime"]);
+        if (!runtime) issues.push({ path, message: `runtime "${cr.runtime}" does not exist` });
+        else if (runtimeType(runtime) !== cr.type)
+          issues.push({ path: at("application", name, ["releaseChannels", ci, "runtimes", ri, "type"]), message: `runtime "${cr.runtime}" is a ${runtimeType(runtime)} runtime, not ${cr.type}` });
+      });
+      issues.push(...duplicates(channel.runtimes.map((r) => r.name ?? r.runtime), (i) => at("application", name, ["releaseChannels", ci, "runtimes", i]), "runtime connection"));
+      let approvals = 0;
+      channel.preconditions.forEach((pre, pi) => {
+        if (pre.manualApproval) {
+          approvals += 1;
+          if (approvals > 1 && pre.manualApproval.name === undefined)
+            issues.push({ path: at("application", name, ["releaseChannels", ci, "preconditions", pi, "manualApproval", "name"]), message: "a channel with several manual approvals must name each of them" });
+        }
+        const stable = pre.releaseChannelStable;
+        if (!stable) return;
+        const path = at("application", name, ["releaseChannels", ci, "preconditions", pi, "releaseChannelStable", "releaseChannel"]);
+        const upstream = app.releaseChannels.findIndex((c) => c.name === stable.releaseChannel);
+        if (upstream === -1) issues.push({ path, message: `release channel "${stable.releaseChannel}" does not exist in application "${name}"` });
+        // Gates may only look upstream: that keeps the channel graph acyclic by construction.
+        else if (upstream === ci) issues.push({ path, message: `release channel "${channel.name}" cannot wait on itself` });
+        else if (upstream > ci) issues.push({ path, message: `release channel "${stable.releaseChannel}" comes after "${channel.name}"; a channel can only wait on an earlier one` });
+      });
+      issues.push(...duplicates(channel.preconditions.flatMap((p) => (p.manualApproval ? [p.manualApproval.name ?? "approval"] : [])), (i) => at("application", name, ["releaseChannels", ci, "preconditions", i]), "manual approval"));
+    });
+  }
+
+  for (const [name, service] of set.services) {
+    const app = set.applications.get(service.application);
+    if (!app) {
+      issues.push({ path: at("service", name, ["application"]), message: `application "${service.application}" does not exist` });
+      continue;
+    }
+    const params = new Set(service.parameters.map((p) => p.name));
+    issues.push(...duplicates(service.parameters.map((p) => p.name), (i) => at("service", name, ["parameters", i, "name"]), "parameter"));
+    const wanted = service.kubernetesConfig ? "kubernetes" : "extension";
+    const content = service.kubernetesConfig ?? service.runtimeExtension;
+    issues.push(...unknownReferences(content, params, at("service", name, [service.kubernetesConfig ? "kubernetesConfig" : "runtimeExtension"])));
+    app.releaseChannels.forEach((channel) => {
+      const targets = channelTargets(channel.runtimes, service);
+      if (targets.length === 0) {
+        issues.push({
+          path: at("service", name, [service.runtimeConnection ? "runtimeConnection" : service.kubernetesConfig ? "kubernetesConfig" : "runtimeExtension"]),
+          message: service.runtimeConnection
+            ? `release channel "${channel.name}" has no ${wanted} runtime connection named "${service.runtimeConnection}"`
+            : `release channel "${channel.name}" has no ${wanted} runtime to deploy this service to`,
+        });
+      }
+      if (!service.runtimeExtension) return;
+      for (const target of targets) {
+        const ext = set.runtimes.get(target.runtime)?.extension;
+        if (!ext) continue;
+        const declared = new Set(ext.parameters.map((p) => p.name));
+        service.runtimeExtension.parameterValues.forEach((pv, i) => {
+          if (!declared.has(pv.name))
+            issues.push({ path: at("service", name, ["runtimeExtension", "parameterValues", i, "name"]), message: `runtime "${target.runtime}" (channel "${channel.name}") declares no parameter "${pv.name}"` });
+        });
+        for (const p of ext.parameters) {
+          if (p.required && p.default === undefined && !service.runtimeExtension.parameterValues.some((pv) => pv.name === p.name))
+            issues.push({ path: at("service", name, ["runtimeExtension", "parameterValues"]), message: `runtime "${target.runtime}" (channel "${channel.name}") requires parameter "${p.name}"` });
+        }
+      }
+    });
+  }
+  return issues;
+}
+
+/** The runtimes of a channel a service deploys to: by connection name if it names one, else by kind. */
+export function channelTargets<R extends { runtime: string; type: "kubernetes" | "extension"; name?: string | undefined }>(
+  runtimes: readonly R[],
+  service: Pick<Service, "kubernetesConfig" | "runtimeConnection">,
+): R[] {
+  const wanted = service.kubernetesConfig ? "kubernetes" : "extension";
+  return runtimes.filter(
+    (r) => r.type === wanted && (service.runtimeConnection === undefined || (r.name ?? r.runtime) === service.runtimeConnection),
+  );
+}
+
+function unknownReferences(content: unknown, params: ReadonlySet<string>, path: string): Issue[] {
+  const { refs, errors } = deepReferences(content);
+  const issues: Issue[] = errors.map((message) => ({ path, message }));
+  const reported = new Set<string>();
+  for (const ref of refs.filter((r: Reference) => r.scope === "Params" && !params.has(r.name))) {
+    if (reported.has(ref.name)) continue;
+    reported.add(ref.name);
+    issues.push({ path, message: `{{.Params.${ref.name}}} refers to a parameter that is not declared` });
+  }
+  return issues;
+}
+
+function duplicates(names: string[], path: (i: number) => string, what: string): Issue[] {
+  const seen = new Set<string>();
+  return names.flatMap((n, i) => {
+    if (!seen.has(n)) {
+      seen.add(n);
+      return [];
+    }
+    return [{ path: path(i), message: `${what} "${n}" is defined more than once` }];
+  });
+}

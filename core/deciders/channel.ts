@@ -1,0 +1,205 @@
+import type { EventOf, InstructionPayload } from "../../events/index.js";
+import { event, type Decider } from "../decider.js";
+import { conflict, forbidden, invalid, notFound } from "../errors.js";
+
+/**
+ * A release channel of an application (stream `channel#<application>/<channel>`): what each service
+ * should run there, the instructions sent to its runtimes and what they reported. Pausing is a fact
+ * about the whole channel, so the channel — not each service in it — is the consistency boundary.
+ */
+
+export type InstructionStatus = "dispatched" | "acknowledged" | "applying" | "succeeded" | "failed";
+
+export type Instruction = {
+  instructionId: string;
+  service: string;
+  releaseId: string;
+  runtime: string;
+  status: InstructionStatus;
+  message?: string;
+};
+
+export type ServiceInChannel = {
+  /** The release the channel should run, and the instructions sent for it. */
+  desired?: { releaseId: string; instructionIds: string[]; rollback: boolean };
+  /** The last release every runtime reported running. */
+  converged?: string;
+  /** Releases that converged here, oldest first: the candidates for a rollback. */
+  history: string[];
+};
+
+export type ChannelState = {
+  application?: string;
+  channel?: string;
+  paused?: { reason?: string };
+  services: Record<string, ServiceInChannel>;
+  instructions: Record<string, Instruction>;
+};
+
+export type PlannedInstruction = { instructionId: string; runtime: string; payload: InstructionPayload };
+
+export type ChannelCommand =
+  | { type: "DeployRelease"; application: string; channel: string; service: string; releaseId: string; instructions: PlannedInstruction[] }
+  | { type: "RollbackService"; application: string; channel: string; service: string; toReleaseId: string; instructions: PlannedInstruction[]; reason?: string }
+  | { type: "AcknowledgeInstruction"; instructionId: string; runtime: string; connectionId: string; leaseGeneration: number }
+  | { type: "ReportApply"; instructionId: string; runtime: string; outcome: "applying" | "succeeded" | "failed"; message?: string }
+  | { type: "PauseChannel"; application: string; channel: string; reason?: string }
+  | { type: "ResumeChannel"; application: string; channel: string };
+
+type ChannelEvent =
+  | EventOf<"InstructionDispatched">
+  | EventOf<"InstructionAcknowledged">
+  | EventOf<"ApplyStarted">
+  | EventOf<"ApplySucceeded">
+  | EventOf<"ApplyFailed">
+  | EventOf<"ChannelConverged">
+  | EventOf<"ReleaseRolledBack">
+  | EventOf<"ChannelPaused">
+  | EventOf<"ChannelResumed">;
+
+const progress: Record<InstructionStatus, number> = { dispatched: 0, acknowledged: 1, applying: 2, succeeded: 3, failed: 3 };
+
+function notPaused(state: ChannelState, channel: string): void {
+  if (state.paused) throw conflict("channel.paused", `release channel "${channel}" is paused${state.paused.reason ? `: ${state.paused.reason}` : ""}`);
+}
+
+function dispatch(
+  c: { application: string; channel: string; service: string },
+  releaseId: string,
+  planned: PlannedInstruction[],
+  state: ChannelState,
+  rollback: boolean,
+): ChannelEvent[] {
+  if (planned.length === 0) throw invalid("channel.no_runtimes", `release channel "${c.channel}" has no runtime to deploy service "${c.service}" to`);
+  const ids = new Set<string>();
+  for (const p of planned) {
+    if (ids.has(p.instructionId) || state.instructions[p.instructionId]) throw conflict("instruction.duplicate_id", `instruction ${p.instructionId} already exists`);
+    ids.add(p.instructionId);
+  }
+  return planned.map((p) =>
+    event("InstructionDispatched", { ...c, releaseId, instructionId: p.instructionId, runtime: p.runtime, payload: p.payload, rollback }),
+  );
+}
+
+function instructionFor(state: ChannelState, instructionId: string, runtime: string): Instruction {
+  const instruction = state.instructions[instructionId];
+  if (!instruction) throw notFound("instruction.not_found", `instruction ${instructionId} does not exist`);
+  // An agent may only speak for its own runtime's instructions.
+  if (instruction.runtime !== runtime) throw forbidden("instruction.wrong_runtime", `instruction ${instructionId} is for runtime "${instruction.runtime}", not "${runtime}"`);
+  return instruction;
+}
+
+function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
+  switch (command.type) {
+    case "DeployRelease": {
+      notPaused(state, command.channel);
+      if (state.services[command.service]?.desired?.releaseId === command.releaseId) return [];
+      return dispatch(command, command.releaseId, command.instructions, state, false);
+    }
+    case "RollbackService": {
+      notPaused(state, command.channel);
+      const svc = state.services[command.service];
+      if (!svc?.history.includes(command.toReleaseId))
+        throw conflict("rollback.unknown_release", `release ${command.toReleaseId} never converged for service "${command.service}" in release channel "${command.channel}", so it cannot be rolled back to`);
+      if (svc.desired?.releaseId === command.toReleaseId) return [];
+      return [
+        event("ReleaseRolledBack", {
+          application: command.application,
+          channel: command.channel,
+          service: command.service,
+          toReleaseId: command.toReleaseId,
+          ...(svc.desired ? { fromReleaseId: svc.desired.releaseId } : {}),
+          ...(command.reason ? { reason: command.reason } : {}),
+        }),
+        ...dispatch(command, command.toReleaseId, command.instructions, state, true),
+      ];
+    }
+    case "AcknowledgeInstruction": {
+      const instruction = instructionFor(state, command.instructionId, command.runtime);
+      if (progress[instruction.status] >= progress.acknowledged) return [];
+      const { instructionId, runtime, connectionId, leaseGeneration } = command;
+      return [event("InstructionAcknowledged", { instructionId, runtime, connectionId, leaseGeneration })];
+    }
+    case "ReportApply": {
+      const instruction = instructionFor(state, command.instructionId, command.runtime);
+      const target = command.outcome === "applying" ? "applying" : command.outcome;
+      // Reports only move an instruction forward; a repeated or late report changes nothing.
+      if (progress[instruction.status] >= progress[target]) return [];
+      const base = { instructionId: instruction.instructionId, runtime: instruction.runtime, releaseId: instruction.releaseId };
+      if (command.outcome === "applying") return [event("ApplyStarted", base)];
+      if (command.outcome === "failed") return [event("ApplyFailed", { ...base, message: command.message ?? "the apply failed" })];
+      const events: ChannelEvent[] = [event("ApplySucceeded", { ...base, ...(command.message ? { message: command.message } : {}) })];
+      const desired = state.services[instruction.service]?.desired;
+      const converged =
+        desired?.releaseId === instruction.releaseId &&
+        desired.instructionIds.every((id) => id === instruction.instructionId || state.instructions[id]?.status === "succeeded");
+      if (converged && state.application && state.channel) {
+        events.push(event("ChannelConverged", { application: state.application, channel: state.channel, service: instruction.service, releaseId: instruction.releaseId }));
+      }
+      return events;
+    }
+    case "PauseChannel":
+      if (state.paused) return [];
+      return [event("ChannelPaused", { application: command.application, channel: command.channel, ...(command.reason ? { reason: command.reason } : {}) })];
+    case "ResumeChannel":
+      if (!state.paused) return [];
+      return [event("ChannelResumed", { application: command.application, channel: command.channel })];
+  }
+}
+
+function evolve(state: ChannelState, e: ChannelEvent): ChannelState {
+  const service = (name: string): ServiceInChannel => state.services[name] ?? { history: [] };
+  const setInstruction = (id: string, f: (i: Instruction) => Instruction): ChannelState => {
+    const i = state.instructions[id];
+    return i ? { ...state, instructions: { ...state.instructions, [id]: f(i) } } : state;
+  };
+  switch (e.type) {
+    case "InstructionDispatched": {
+      const d = e.data;
+      const svc = service(d.service);
+      const sameRelease = svc.desired?.releaseId === d.releaseId;
+      const desired = {
+        releaseId: d.releaseId,
+        instructionIds: sameRelease && svc.desired ? [...svc.desired.instructionIds, d.instructionId] : [d.instructionId],
+        rollback: d.rollback,
+      };
+      return {
+        ...state,
+        application: d.application,
+        channel: d.channel,
+        services: { ...state.services, [d.service]: { ...svc, desired } },
+        instructions: {
+          ...state.instructions,
+          [d.instructionId]: { instructionId: d.instructionId, service: d.service, releaseId: d.releaseId, runtime: d.runtime, status: "dispatched" },
+        },
+      };
+    }
+    case "InstructionAcknowledged":
+      return setInstruction(e.data.instructionId, (i) => ({ ...i, status: "acknowledged" }));
+    case "ApplyStarted":
+      return setInstruction(e.data.instructionId, (i) => ({ ...i, status: "applying" }));
+    case "ApplySucceeded":
+      return setInstruction(e.data.instructionId, (i) => ({ ...i, status: "succeeded", ...(e.data.message ? { message: e.data.message } : {}) }));
+    case "ApplyFailed":
+      return setInstruction(e.data.instructionId, (i) => ({ ...i, status: "failed", message: e.data.message }));
+    case "ChannelConverged": {
+      const svc = service(e.data.service);
+      const history = [...svc.history.filter((r) => r !== e.data.releaseId), e.data.releaseId];
+      return { ...state, services: { ...state.services, [e.data.service]: { ...svc, converged: e.data.releaseId, history } } };
+    }
+    case "ReleaseRolledBack":
+      return state;
+    case "ChannelPaused":
+      return { ...state, application: e.data.application, channel: e.data.channel, paused: e.data.reason ? { reason: e.data.reason } : {} };
+    case "ChannelResumed": {
+      const { paused: _p, ...rest } = state;
+      return rest;
+    }
+  }
+}
+
+export const channelDecider: Decider<ChannelCommand, ChannelState, ChannelEvent> = {
+  initialState: () => ({ services: {}, instructions: {} }),
+  evolve,
+  decide,
+};

@@ -1,0 +1,111 @@
+import type { EventOf } from "../../events/index.js";
+import { event, type Decider } from "../decider.js";
+import { conflict, unauthorized } from "../errors.js";
+
+/**
+ * A runtime and the lease of its agent (stream `runtime#<name>`). At most one connection holds the
+ * lease; each new lease gets a higher generation, and anything sent under an older generation is
+ * refused (fencing). The agent token is known here only by its SHA-256.
+ */
+
+export type Lease = { connectionId: string; generation: number; agentVersion: string };
+
+export type RuntimeState = {
+  token?: { tokenId: string; tokenHash: string; generation: number };
+  linked: boolean;
+  lease?: Lease;
+  /** The highest lease generation ever granted; never reused. */
+  leaseGeneration: number;
+};
+
+export type RuntimeCommand =
+  | { type: "IssueAgentToken"; runtime: string; tokenId: string; tokenHash: string }
+  | { type: "ConnectAgent"; runtime: string; connectionId: string; tokenHash: string; agentVersion: string }
+  | { type: "DisconnectAgent"; runtime: string; connectionId: string; reason: string };
+
+type RuntimeEvent =
+  | EventOf<"AgentTokenIssued">
+  | EventOf<"RuntimeLinked">
+  | EventOf<"AgentConnected">
+  | EventOf<"AgentSuperseded">
+  | EventOf<"AgentDisconnected">;
+
+function decide(command: RuntimeCommand, state: RuntimeState): RuntimeEvent[] {
+  switch (command.type) {
+    case "IssueAgentToken": {
+      const issued = event("AgentTokenIssued", {
+        runtime: command.runtime,
+        tokenId: command.tokenId,
+        tokenHash: command.tokenHash,
+        tokenGeneration: (state.token?.generation ?? 0) + 1,
+      });
+      // The connected agent authenticated with the token being replaced: rotating revokes its lease.
+      if (!state.lease) return [issued];
+      const { connectionId, generation } = state.lease;
+      return [issued, event("AgentDisconnected", { runtime: command.runtime, connectionId, leaseGeneration: generation, reason: "agent token rotated" })];
+    }
+    case "ConnectAgent": {
+      if (!state.token) throw unauthorized("agent.not_linked", `runtime "${command.runtime}" has no agent token; link it first`);
+      if (!constantTimeEqual(state.token.tokenHash, command.tokenHash)) throw unauthorized("agent.bad_token", "the agent token is not valid for this runtime");
+      if (state.lease?.connectionId === command.connectionId) return [];
+      const generation = state.leaseGeneration + 1;
+      const events: RuntimeEvent[] = [];
+      if (!state.linked) events.push(event("RuntimeLinked", { runtime: command.runtime, connectionId: command.connectionId, agentVersion: command.agentVersion }));
+      if (state.lease) {
+        events.push(event("AgentSuperseded", { runtime: command.runtime, connectionId: state.lease.connectionId, leaseGeneration: state.lease.generation, supersededBy: command.connectionId }));
+      }
+      events.push(event("AgentConnected", { runtime: command.runtime, connectionId: command.connectionId, leaseGeneration: generation, agentVersion: command.agentVersion }));
+      return events;
+    }
+    case "DisconnectAgent": {
+      // $disconnect is best-effort and may arrive after a newer connection took over: only the
+      // lease holder's disconnect means the runtime lost its agent.
+      if (state.lease?.connectionId !== command.connectionId) return [];
+      return [event("AgentDisconnected", { runtime: command.runtime, connectionId: command.connectionId, leaseGeneration: state.lease.generation, reason: command.reason })];
+    }
+  }
+}
+
+/** Refuses a message from any connection but the current lease holder, at its generation. */
+export function assertLeaseHolder(state: RuntimeState, connectionId: string, leaseGeneration?: number): Lease {
+  const lease = state.lease;
+  if (!lease || lease.connectionId !== connectionId || (leaseGeneration !== undefined && leaseGeneration !== lease.generation)) {
+    throw conflict("agent.fenced", "this connection does not hold the runtime's lease (it was superseded or disconnected)");
+  }
+  return lease;
+}
+
+/** Compares two hex digests without an early exit, so timing says nothing about the token. */
+function constantTimeEqual(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) || 0) ^ (b.charCodeAt(i) || 0);
+  return diff === 0;
+}
+
+function evolve(state: RuntimeState, e: RuntimeEvent): RuntimeState {
+  switch (e.type) {
+    case "AgentTokenIssued":
+      return { ...state, token: { tokenId: e.data.tokenId, tokenHash: e.data.tokenHash, generation: e.data.tokenGeneration } };
+    case "RuntimeLinked":
+      return { ...state, linked: true };
+    case "AgentConnected":
+      return {
+        ...state,
+        lease: { connectionId: e.data.connectionId, generation: e.data.leaseGeneration, agentVersion: e.data.agentVersion },
+        leaseGeneration: Math.max(state.leaseGeneration, e.data.leaseGeneration),
+      };
+    case "AgentSuperseded":
+      return state;
+    case "AgentDisconnected": {
+      if (state.lease?.connectionId !== e.data.connectionId) return state;
+      const { lease: _gone, ...rest } = state;
+      return rest;
+    }
+  }
+}
+
+export const runtimeDecider: Decider<RuntimeCommand, RuntimeState, RuntimeEvent> = {
+  initialState: () => ({ linked: false, leaseGeneration: 0 }),
+  evolve,
+  decide,
+};

@@ -1,0 +1,47 @@
+/**
+ * Every refusal in the domain is a DomainError: a machine-readable code (`release.not_found`), a
+ * human sentence, an HTTP status the API answers with, and — for invalid input — one issue per
+ * offending field, each naming its path.
+ */
+export type Issue = { path: string; message: string };
+
+export const statusOf = {
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+} as const;
+export type ErrorKind = keyof typeof statusOf;
+
+export class DomainError extends Error {
+  readonly status: number;
+  constructor(
+    readonly kind: ErrorKind,
+    readonly code: string,
+    message: string,
+    readonly issues: Issue[] = [],
+  ) {
+    super(message);
+    this.name = "DomainError";
+    this.status = statusOf[kind];
+  }
+}
+
+export const invalid = (code: string, message: string, issues: Issue[] = []) =>
+  new DomainError("invalid", code, message, issues);
+export const notFound = (code: string, message: string) => new DomainError("not_found", code, message);
+export const conflict = (code: string, message: string) => new DomainError("conflict", code, message);
+export const unauthorized = (code: string, message: string) => new DomainError("unauthorized", code, message);
+export const forbidden = (code: string, message: string) => new DomainError("forbidden", code, message);
+
+/** Formats a path the way users read it in their config: `a.b[1].c`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}

@@ -1,0 +1,7 @@
+/** Stream ids: `<kind>#<id>`, one stream per consistency boundary. */
+export const streams = {
+  config: () => "config",
+  release: (releaseId: string) => `release#${releaseId}`,
+  channel: (application: string, channel: string) => `channel#${application}/${channel}`,
+  runtime: (runtime: string) => `runtime#${runtime}`,
+} as const;

@@ -1,0 +1,264 @@
+import { z } from "zod";
+
+/**
+ * The event catalog: every fact Slipway records, one zod schema per event type, in its current
+ * schema version. Older versions are upcast on read (see upcasters.ts); they are never rewritten.
+ */
+
+const Name = z.string().min(1).max(63);
+const Id = z.string().min(1).max(128);
+const Time = z.iso.datetime();
+
+export const ConfigKind = z.enum(["runtime", "application", "service"]);
+export type ConfigKind = z.infer<typeof ConfigKind>;
+
+export const ParamValue = z.union([z.string(), z.number()]);
+export type ParamValue = z.infer<typeof ParamValue>;
+
+export const ReleaseSource = z.object({
+  commit: z.string().max(256).optional(),
+  branch: z.string().max(256).optional(),
+  url: z.string().max(2048).optional(),
+  message: z.string().max(4096).optional(),
+});
+export type ReleaseSource = z.infer<typeof ReleaseSource>;
+
+/** What an agent is told to apply: rendered manifests, or an extension's apply task. */
+export const InstructionPayload = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("kubernetes"),
+    manifests: z.array(z.string()),
+  }),
+  z.object({
+    kind: z.literal("extensionTask"),
+    runtime: Name,
+    namespace: z.string().optional(),
+    image: z.string().optional(),
+    cmd: z.array(z.string()).min(1),
+    env: z.record(z.string(), z.string()).default({}),
+    params: z.record(z.string(), ParamValue),
+  }),
+  z.object({
+    kind: z.literal("extensionJob"),
+    runtime: Name,
+    namespace: z.string().optional(),
+    manifests: z.array(z.string()),
+    params: z.record(z.string(), ParamValue),
+  }),
+]);
+export type InstructionPayload = z.infer<typeof InstructionPayload>;
+
+const releaseInChannel = { releaseId: Id, channel: Name };
+
+const definitions = {
+  // configuration — stream `config`
+  ConfigApplied: {
+    schemaVersion: 1,
+    data: z.object({
+      kind: ConfigKind,
+      name: Name,
+      /** The object's own version: 1 when created, +1 on every change. */
+      version: z.number().int().positive(),
+      spec: z.record(z.string(), z.unknown()),
+    }),
+  },
+  ConfigDeleted: {
+    schemaVersion: 1,
+    data: z.object({ kind: ConfigKind, name: Name, version: z.number().int().positive() }),
+  },
+
+  // a runtime and the lease of its agent — stream `runtime#<name>`
+  AgentTokenIssued: {
+    schemaVersion: 1,
+    data: z.object({
+      runtime: Name,
+      tokenId: Id,
+      /** SHA-256 of the token; the token itself is shown once and never stored. */
+      tokenHash: z.string().regex(/^[a-f0-9]{64}$/),
+      tokenGeneration: z.number().int().positive(),
+    }),
+  },
+  RuntimeLinked: {
+    schemaVersion: 1,
+    data: z.object({ runtime: Name, connectionId: Id, agentVersion: z.string() }),
+  },
+  AgentConnected: {
+    schemaVersion: 1,
+    data: z.object({
+      runtime: Name,
+      connectionId: Id,
+      leaseGeneration: z.number().int().positive(),
+      agentVersion: z.string(),
+    }),
+  },
+  AgentSuperseded: {
+    schemaVersion: 1,
+    data: z.object({
+      runtime: Name,
+      connectionId: Id,
+      leaseGeneration: z.number().int().positive(),
+      supersededBy: Id,
+    }),
+  },
+  AgentDisconnected: {
+    schemaVersion: 1,
+    data: z.object({
+      runtime: Name,
+      connectionId: Id,
+      leaseGeneration: z.number().int().positive(),
+      reason: z.string(),
+    }),
+  },
+
+  // a release and its gates — stream `release#<id>`
+  ReleaseCreated: {
+    schemaVersion: 2,
+    data: z.object({
+      releaseId: Id,
+      application: Name,
+      service: Name,
+      params: z.record(z.string(), ParamValue),
+      source: ReleaseSource.default({}),
+      /** The channels, in order, as configured when the release was created. */
+      channels: z.array(Name).min(1),
+      configVersions: z.object({
+        application: z.number().int().positive(),
+        service: z.number().int().positive(),
+      }),
+    }),
+  },
+  PromotionStarted: { schemaVersion: 1, data: z.object(releaseInChannel) },
+  PreconditionSatisfied: {
+    schemaVersion: 1,
+    data: z.object({ ...releaseInChannel, precondition: z.string() }),
+  },
+  PreconditionBlocked: {
+    schemaVersion: 1,
+    data: z.object({
+      ...releaseInChannel,
+      precondition: z.string(),
+      reason: z.string(),
+      /** When the gate can next change by itself, if it is waiting on time. */
+      until: Time.optional(),
+    }),
+  },
+  ApprovalRequested: {
+    schemaVersion: 1,
+    data: z.object({
+      ...releaseInChannel,
+      approval: z.string(),
+      minApprovers: z.number().int().positive(),
+    }),
+  },
+  ApprovalGranted: {
+    schemaVersion: 1,
+    data: z.object({ ...releaseInChannel, approval: z.string(), approver: z.string() }),
+  },
+  ApprovalRejected: {
+    schemaVersion: 1,
+    data: z.object({
+      ...releaseInChannel,
+      approval: z.string(),
+      approver: z.string(),
+      comment: z.string().optional(),
+    }),
+  },
+  ReleaseSuperseded: {
+    schemaVersion: 1,
+    data: z.object({ ...releaseInChannel, supersededBy: Id }),
+  },
+  ReleaseAbandoned: {
+    schemaVersion: 1,
+    data: z.object({ releaseId: Id, reason: z.string().optional() }),
+  },
+
+  // what runs in a release channel — stream `channel#<application>/<channel>`
+  InstructionDispatched: {
+    schemaVersion: 1,
+    data: z.object({
+      instructionId: Id,
+      ...releaseInChannel,
+      application: Name,
+      service: Name,
+      runtime: Name,
+      payload: InstructionPayload,
+      rollback: z.boolean().default(false),
+    }),
+  },
+  InstructionAcknowledged: {
+    schemaVersion: 1,
+    data: z.object({
+      instructionId: Id,
+      runtime: Name,
+      connectionId: Id,
+      leaseGeneration: z.number().int().positive(),
+    }),
+  },
+  ApplyStarted: {
+    schemaVersion: 1,
+    data: z.object({ instructionId: Id, runtime: Name, releaseId: Id }),
+  },
+  ApplySucceeded: {
+    schemaVersion: 1,
+    data: z.object({ instructionId: Id, runtime: Name, releaseId: Id, message: z.string().optional() }),
+  },
+  ApplyFailed: {
+    schemaVersion: 1,
+    data: z.object({ instructionId: Id, runtime: Name, releaseId: Id, message: z.string() }),
+  },
+  ChannelConverged: {
+    schemaVersion: 1,
+    data: z.object({ ...releaseInChannel, application: Name, service: Name }),
+  },
+  ReleaseRolledBack: {
+    schemaVersion: 1,
+    data: z.object({
+      application: Name,
+      channel: Name,
+      service: Name,
+      fromReleaseId: Id.optional(),
+      toReleaseId: Id,
+      reason: z.string().optional(),
+    }),
+  },
+  ChannelPaused: {
+    schemaVersion: 1,
+    data: z.object({ application: Name, channel: Name, reason: z.string().optional() }),
+  },
+  ChannelResumed: {
+    schemaVersion: 1,
+    data: z.object({ application: Name, channel: Name }),
+  },
+} as const;
+
+type Definitions = typeof definitions;
+export type EventType = keyof Definitions;
+export const eventTypes = Object.keys(definitions) as EventType[];
+
+export type EventData<T extends EventType> = z.infer<Definitions[T]["data"]>;
+/** The input shape of an event's data: defaulted fields may be left out when writing. */
+export type EventDataInput<T extends EventType> = z.input<Definitions[T]["data"]>;
+
+export function currentSchemaVersion(type: EventType): number {
+  return definitions[type].schemaVersion;
+}
+
+export function dataSchema<T extends EventType>(type: T): Definitions[T]["data"] {
+  return definitions[type].data;
+}
+
+export function isEventType(type: string): type is EventType {
+  return Object.hasOwn(definitions, type);
+}
+
+/** A domain event: type and data, before it has a place in a stream. */
+export type DomainEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
+export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
+
+/** The discriminated union of every event type, for validating `{type, data}` pairs. */
+export const DomainEventSchema = z.discriminatedUnion(
+  "type",
+  eventTypes.map((type) => z.object({ type: z.literal(type), data: definitions[type].data })) as unknown as [
+    z.ZodObject<{ type: z.ZodLiteral<EventType>; data: z.ZodType }>,
+  ],
+) as unknown as z.ZodType<DomainEvent>;
