@@ -255,5 +255,8 @@ export function configJsonSchema(): Record<string, unknown> {
     ...z.toJSONSchema(ConfigDocument, { io: "input", unrepresentable: "any" }),
     $id: "https://slipway.dev/schemas/config.json",
     title: "Slipway config document",
+    description: "One runtime, application or service: exactly one top-level key.",
+    minProperties: 1,
+    maxProperties: 1,
   };
 }

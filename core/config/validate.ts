@@ -125,7 +125,7 @@ export function validateConfigSet(set: ConfigSet, where: (kind: ConfigObject["ki
         const path = at("application", name, ["releaseChannels", ci, "runtimes", ri, "runtime"]);
         if (!runtime) issues.push({ path, message: `runtime "${cr.runtime}" does not exist` });
         else if (runtimeType(runtime) !== cr.type)
-          issues.push({ path: at("application", name, ["releaseChannels", ci, "runtimes", ri, "type"]), message: `runtime "${cr.runtime}" is a ${runtimeType(runtime)} runtime, not ${cr.type}` });
+          issues.push({ path: at("application", name, ["releaseChannels", ci, "runtimes", ri, "type"]), message: `runtime "${cr.runtime}" is of type ${runtimeType(runtime)}, but the channel lists it as ${cr.type}` });
       });
       issues.push(...duplicates(channel.runtimes.map((r) => r.name ?? r.runtime), (i) => at("application", name, ["releaseChannels", ci, "runtimes", i]), "runtime connection"));
       let approvals = 0;

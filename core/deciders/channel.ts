@@ -76,8 +76,9 @@ function dispatch(
     if (ids.has(p.instructionId) || state.instructions[p.instructionId]) throw conflict("instruction.duplicate_id", `instruction ${p.instructionId} already exists`);
     ids.add(p.instructionId);
   }
+  const { application, channel, service } = c;
   return planned.map((p) =>
-    event("InstructionDispatched", { ...c, releaseId, instructionId: p.instructionId, runtime: p.runtime, payload: p.payload, rollback }),
+    event("InstructionDispatched", { application, channel, service, releaseId, instructionId: p.instructionId, runtime: p.runtime, payload: p.payload, rollback }),
   );
 }
 

@@ -1,0 +1,67 @@
+/**
+ * `npm start`: the whole backend on this machine. Flags: --data-dir <path> (or SLIPWAY_DATA_DIR;
+ * default ./.slipway), --in-memory, --port <http port> (or SLIPWAY_PORT; default 8787),
+ * --dynamodb-port <port>.
+ */
+import { parseArgs } from "node:util";
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+const { startLocalStack } = await import("./stack.js");
+
+const { values } = parseArgs({
+  options: {
+    "data-dir": { type: "string" },
+    "in-memory": { type: "boolean", default: false },
+    port: { type: "string" },
+    "dynamodb-port": { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`usage: npm start -- [--data-dir <path>] [--in-memory] [--port <port>] [--dynamodb-port <port>]`);
+  process.exit(0);
+}
+
+function port(value: string | undefined, flag: string, fallback?: number): number | undefined {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    console.error(`slipway: ${flag} must be a port number (0-65535), not "${value}"`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const dataDir = values["in-memory"] ? undefined : (values["data-dir"] ?? process.env.SLIPWAY_DATA_DIR ?? ".slipway");
+const httpPort = port(values.port ?? process.env.SLIPWAY_PORT, "--port", 8787)!;
+const dynamoPort = port(values["dynamodb-port"], "--dynamodb-port");
+
+let stack: Awaited<ReturnType<typeof startLocalStack>>;
+try {
+  stack = await startLocalStack({ httpPort, ...(dataDir ? { dataDir } : {}), ...(dynamoPort ? { dynamoPort } : {}) });
+} catch (err) {
+  console.error(`slipway: could not start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}
+
+console.log(`slipway is running
+  HTTP API   ${stack.httpUrl}   (health: ${stack.httpUrl}/healthz)
+  DynamoDB   ${stack.dynamoEndpoint}
+  data       ${stack.dataDir ?? "in memory (nothing is kept)"}
+Press Ctrl-C to stop.`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\nslipway: ${signal}, shutting down`);
+    stack.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error("slipway: shutdown failed:", err);
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,15 @@
+/**
+ * The event log: one item per event, keyed by stream and version, with a NEW_IMAGE stream that the
+ * projector and reactors consume. Mirrors eventTableDefinition() in functions/adapters/event-store.ts,
+ * which the local stack and the tests create.
+ */
+export const eventLog = new sst.aws.Dynamo("Events", {
+  fields: { stream: "string", version: "number" },
+  primaryIndex: { hashKey: "stream", rangeKey: "version" },
+  stream: "new-image",
+  transform: {
+    table: (args) => {
+      args.pointInTimeRecovery = { enabled: true };
+    },
+  },
+});
