@@ -9,3 +9,4 @@ export * from "./deciders/release.js";
 export * from "./deciders/channel.js";
 export * from "./deciders/runtime.js";
 export * from "./streams.js";
+export * from "./preconditions.js";
