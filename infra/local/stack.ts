@@ -1,73 +1,187 @@
 import { resolve } from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { eventTableDefinition } from "../../functions/adapters/event-store.js";
-import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal, type DynamoDbLocal } from "./dynamodb.js";
+import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { eventTableDefinition, isEventItem } from "../../functions/adapters/event-store.js";
+import type { HealthCheck } from "../../functions/adapters/health.js";
+import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "./dynamodb.js";
+import { functions as defaultFunctions, loadHandler, type FunctionManifest } from "./functions.js";
 import { ensurePortFree } from "./ports.js";
+import { SqsEventSourceMapping, type SqsEvent } from "./sqs-mapping.js";
+import { LocalSqs } from "./sqs.js";
+import { StreamEventSourceMapping, type DynamoStreamEvent } from "./stream-poller.js";
+import { LocalWebSocketGateway, type WebSocketEvent, type WebSocketResult, type WebSocketRoutes } from "./websocket-gateway.js";
 
 export type LocalStackOptions = {
-  /** Where DynamoDB Local keeps its data; undefined keeps everything in memory. */
+  /** Where the stack keeps its data; undefined keeps everything in memory. */
   dataDir?: string;
-  /** HTTP port; 0 picks a free one. */
+  /** HTTP API port; 0 picks a free one. */
   httpPort?: number;
+  /** WebSocket API port; 0 picks a free one. */
+  wsPort?: number;
   dynamoPort?: number;
   stage?: string;
+  functions?: FunctionManifest;
+  /** Shortened API Gateway limits, for tests. */
+  websocket?: { idleTimeoutMs?: number; maxConnectionMs?: number };
+  log?: (line: string) => void;
 };
 
 export type LocalStack = {
   httpUrl: string;
+  wsUrl: string;
+  managementEndpoint: string;
   dynamoEndpoint: string;
+  sqsEndpoint: string;
   dataDir?: string;
   tables: { events: string };
+  queues: { preconditions: string; preconditionsDlq: string; streamDlq: string };
   stop: () => Promise<void>;
 };
 
+/** A consumer's visibility timeout must be at least 6× its function timeout, as AWS advises. */
+const CONSUMER_TIMEOUT_S = 30;
+
 /**
- * Brings the backend up on one machine: AWS's DynamoDB Local, the tables as on AWS, and the very
- * handlers Lambda runs, which find their resources through the same `SST_RESOURCE_*` variables.
+ * Brings the backend up on one machine: AWS's DynamoDB Local with the tables as on AWS, its stream
+ * feeding the stream subscribers, a local SQS feeding the queue subscriber, a local API Gateway
+ * WebSocket, and the HTTP API — all running the very handlers Lambda runs, which find their
+ * resources through the same `SST_RESOURCE_*` variables.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const stage = options.stage ?? "local";
-  const httpPort = options.httpPort ?? 0;
-  if (httpPort !== 0) await ensurePortFree(httpPort, "the HTTP API");
+  const log = options.log ?? (() => undefined);
+  const fns = options.functions ?? defaultFunctions;
+  if (options.httpPort) await ensurePortFree(options.httpPort, "the HTTP API");
+  if (options.wsPort) await ensurePortFree(options.wsPort, "the WebSocket API");
 
   const dataDir = options.dataDir ? resolve(options.dataDir) : undefined;
-  const dynamo: DynamoDbLocal = await startDynamoDbLocal({
-    ...(dataDir ? { dataDir: resolve(dataDir, "dynamodb") } : {}),
-    ...(options.dynamoPort ? { port: options.dynamoPort } : {}),
-  });
-  const stops: (() => Promise<void>)[] = [dynamo.stop];
+  const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
-    for (const s of stops.reverse()) await s();
+    for (const s of stops.splice(0).reverse()) await s().catch((err: unknown) => log(`shutdown: ${String(err)}`));
   };
 
   try {
+    const dynamo = await startDynamoDbLocal({ ...(dataDir ? { dataDir: resolve(dataDir, "dynamodb") } : {}), ...(options.dynamoPort ? { port: options.dynamoPort } : {}) });
+    stops.push(dynamo.stop);
+    const aws = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+
     const tables = { events: `slipway-${stage}-events` };
-    const admin = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    const admin = new DynamoDBClient({ ...aws, endpoint: dynamo.endpoint });
+    stops.push(async () => admin.destroy());
     await ensureTable(admin, eventTableDefinition(tables.events));
-    admin.destroy();
+    const streamArn = (await admin.send(new DescribeTableCommand({ TableName: tables.events }))).Table!.LatestStreamArn!;
+
+    const sqs = new LocalSqs(dataDir ? resolve(dataDir, "sqs.jsonl") : undefined);
+    await sqs.listen();
+    stops.push(() => sqs.close());
+    const sqsClient = new SQSClient({ ...aws, endpoint: sqs.endpoint });
+    stops.push(async () => sqsClient.destroy());
+    const queueUrl = async (name: string, attributes: Record<string, string> = {}) => (await sqsClient.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
+    const preconditionsDlq = await queueUrl(`slipway-${stage}-preconditions-dlq`, { MessageRetentionPeriod: "1209600" });
+    const queues = {
+      preconditionsDlq,
+      preconditions: await queueUrl(`slipway-${stage}-preconditions`, {
+        VisibilityTimeout: String(6 * CONSUMER_TIMEOUT_S),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: LocalSqs.arnOf(`slipway-${stage}-preconditions-dlq`), maxReceiveCount: 5 }),
+      }),
+      streamDlq: await queueUrl(`slipway-${stage}-stream-dlq`, { MessageRetentionPeriod: "1209600" }),
+    };
+
+    const routes: WebSocketRoutes = {};
+    for (const [route, ref] of Object.entries(fns.websocketRoutes)) routes[route] = await loadHandler<WebSocketEvent, WebSocketResult>(ref);
+    const gateway = new LocalWebSocketGateway({ routes, stage, functionTimeoutMs: 29_000, log, ...options.websocket });
+    await gateway.listen(options.wsPort ?? 0);
+    stops.push(() => gateway.close());
 
     // Exactly what SST hands a Lambda: the app, each linked resource, and (locally) where AWS is.
     Object.assign(process.env, {
       SST_RESOURCE_App: JSON.stringify({ name: "slipway", stage }),
       SST_RESOURCE_Events: JSON.stringify({ name: tables.events }),
+      SST_RESOURCE_Preconditions: JSON.stringify({ url: queues.preconditions }),
+      SST_RESOURCE_Agents: JSON.stringify({ url: gateway.url, managementEndpoint: gateway.managementEndpoint }),
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: dynamo.endpoint,
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
       AWS_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     });
 
+    const streamMappings = await Promise.all(
+      fns.streamSubscribers.map(async (s) => {
+        const handler = await loadHandler<DynamoStreamEvent, unknown>(s.handler);
+        return new StreamEventSourceMapping(
+          { ...aws, endpoint: dynamo.endpoint },
+          {
+            functionName: s.name,
+            handler,
+            streamArn,
+            ...(dataDir ? { checkpointPath: resolve(dataDir, "checkpoints", `${s.name}.json`) } : {}),
+            batchSize: s.batchSize ?? 100,
+            batchingWindowMs: s.batchingWindowMs ?? 0,
+            maximumRetryAttempts: s.maximumRetryAttempts ?? 10,
+            bisectBatchOnFunctionError: true,
+            onFailure: { sqs: sqsClient, queueUrl: queues.streamDlq },
+            // Command markers share the table; on AWS a FilterCriteria drops them the same way.
+            filter: (r) => isEventItem({ stream: (r.dynamodb.Keys.stream as { S?: string } | undefined)?.S }),
+            timeoutMs: CONSUMER_TIMEOUT_S * 1000,
+            onError: (err) => log(`${s.name}: ${err instanceof Error ? err.message : String(err)}`),
+          },
+        );
+      }),
+    );
+    const queueMappings = await Promise.all(
+      fns.queueSubscribers.map(async (q) => {
+        const handler = await loadHandler<SqsEvent, unknown>(q.handler);
+        return new SqsEventSourceMapping(sqsClient, {
+          functionName: q.name,
+          queueUrl: queues[q.queue],
+          handler,
+          batchSize: q.batchSize ?? 10,
+          timeoutMs: CONSUMER_TIMEOUT_S * 1000,
+          onError: (err) => log(`${q.name}: ${err instanceof Error ? err.message : String(err)}`),
+        });
+      }),
+    );
+    for (const m of [...streamMappings, ...queueMappings]) {
+      m.start();
+      stops.push(() => m.stop());
+    }
+
     // Imported only now, so the handlers' module-level state is built from the variables above.
     const { createHttpApp, depsFromResources } = await import("../../functions/http.js");
-    const app = createHttpApp(depsFromResources());
-    const server = await new Promise<ServerType>((ready) => {
-      const s = serve({ fetch: app.fetch, port: httpPort, hostname: "127.0.0.1" }, () => ready(s));
+    const deps = depsFromResources();
+    const checks: Record<string, HealthCheck> = {
+      ...deps.checks,
+      queues: async () => {
+        const depth = await sqsClient.send(new GetQueueAttributesCommand({ QueueUrl: queues.preconditions, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"] }));
+        return `preconditions queue: ${depth.Attributes?.ApproximateNumberOfMessages ?? 0} ready, ${depth.Attributes?.ApproximateNumberOfMessagesDelayed ?? 0} delayed`;
+      },
+      websocket: async () => `${gateway.url}: ${gateway.connectionCount} connection(s)`,
+      streamSubscribers: async () => `${streamMappings.length} subscriber(s) polling ${streamArn}`,
+      queueSubscribers: async () => `${queueMappings.length} subscriber(s)`,
+    };
+    const app = createHttpApp({ ...deps, checks });
+    const server = await new Promise<ServerType>((ready, fail) => {
+      const s = serve({ fetch: app.fetch, port: options.httpPort ?? 0, hostname: "127.0.0.1" }, () => ready(s));
+      s.once("error", fail);
     });
     stops.push(() => new Promise<void>((done) => server.close(() => done())));
     const { port } = server.address() as AddressInfo;
 
-    return { httpUrl: `http://127.0.0.1:${port}`, dynamoEndpoint: dynamo.endpoint, ...(dataDir ? { dataDir } : {}), tables, stop };
+    return {
+      httpUrl: `http://127.0.0.1:${port}`,
+      wsUrl: gateway.url,
+      managementEndpoint: gateway.managementEndpoint,
+      dynamoEndpoint: dynamo.endpoint,
+      sqsEndpoint: sqs.endpoint,
+      ...(dataDir ? { dataDir } : {}),
+      tables,
+      queues,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole backend on this machine. Flags: --data-dir <path> (or SLIPWAY_DATA_DIR;
  * default ./.slipway), --in-memory, --port <http port> (or SLIPWAY_PORT; default 8787),
- * --dynamodb-port <port>.
+ * --ws-port <port> (or SLIPWAY_WS_PORT; default 8788), --dynamodb-port <port>.
  */
 import { parseArgs } from "node:util";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -12,13 +12,14 @@ const { values } = parseArgs({
     "data-dir": { type: "string" },
     "in-memory": { type: "boolean", default: false },
     port: { type: "string" },
+    "ws-port": { type: "string" },
     "dynamodb-port": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 
 if (values.help) {
-  console.log(`usage: npm start -- [--data-dir <path>] [--in-memory] [--port <port>] [--dynamodb-port <port>]`);
+  console.log(`usage: npm start -- [--data-dir <path>] [--in-memory] [--port <port>] [--ws-port <port>] [--dynamodb-port <port>]`);
   process.exit(0);
 }
 
@@ -34,20 +35,23 @@ function port(value: string | undefined, flag: string, fallback?: number): numbe
 
 const dataDir = values["in-memory"] ? undefined : (values["data-dir"] ?? process.env.SLIPWAY_DATA_DIR ?? ".slipway");
 const httpPort = port(values.port ?? process.env.SLIPWAY_PORT, "--port", 8787)!;
+const wsPort = port(values["ws-port"] ?? process.env.SLIPWAY_WS_PORT, "--ws-port", 8788)!;
 const dynamoPort = port(values["dynamodb-port"], "--dynamodb-port");
 
 let stack: Awaited<ReturnType<typeof startLocalStack>>;
 try {
-  stack = await startLocalStack({ httpPort, ...(dataDir ? { dataDir } : {}), ...(dynamoPort ? { dynamoPort } : {}) });
+  stack = await startLocalStack({ httpPort, wsPort, log: (line) => console.error(`slipway: ${line}`), ...(dataDir ? { dataDir } : {}), ...(dynamoPort ? { dynamoPort } : {}) });
 } catch (err) {
   console.error(`slipway: could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 }
 
 console.log(`slipway is running
-  HTTP API   ${stack.httpUrl}   (health: ${stack.httpUrl}/healthz)
-  DynamoDB   ${stack.dynamoEndpoint}
-  data       ${stack.dataDir ?? "in memory (nothing is kept)"}
+  HTTP API        ${stack.httpUrl}   (health: ${stack.httpUrl}/healthz)
+  WebSocket API   ${stack.wsUrl}   (management: ${stack.managementEndpoint})
+  DynamoDB        ${stack.dynamoEndpoint}
+  SQS             ${stack.sqsEndpoint}
+  data            ${stack.dataDir ?? "in memory (nothing is kept)"}
 Press Ctrl-C to stop.`);
 
 let stopping = false;

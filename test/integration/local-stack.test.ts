@@ -2,39 +2,119 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
+import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { DomainEvent } from "../../events/index.js";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore } from "../../functions/adapters/event-store.js";
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
+import { assertJava, JavaMissingError, LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
+import type { FunctionManifest } from "../../infra/local/functions.js";
 import { PortInUseError } from "../../infra/local/ports.js";
-import { startLocalStack } from "../../infra/local/stack.js";
+import type { SqsEvent } from "../../infra/local/sqs-mapping.js";
+import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
+import type { DynamoStreamEvent } from "../../infra/local/stream-poller.js";
+import type { WebSocketEvent } from "../../infra/local/websocket-gateway.js";
+import { until } from "../support/wait.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "slipway-stack-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
+const aws = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+const meta = { occurredAt: "2026-11-23T10:00:00.000Z", actor: { kind: "system" as const, id: "test" }, correlationId: "c", causationId: "c" };
+const started = (channel: string): DomainEvent => ({ type: "PromotionStarted", data: { releaseId: "r", channel } });
+
+/** Handlers that record what reaches them, wired as the stack wires the real ones. */
+function recorder() {
+  const seen = { streams: [] as string[], queue: [] as string[], ws: [] as WebSocketEvent[] };
+  const functions: FunctionManifest = {
+    streamSubscribers: [{ name: "projector", handler: (e: DynamoStreamEvent) => void seen.streams.push(...e.Records.map((r) => `${(r.dynamodb.Keys.stream as { S: string }).S}@${(r.dynamodb.Keys.version as { N: string }).N}`)) }],
+    queueSubscribers: [{ name: "scheduler", queue: "preconditions", handler: (e: SqsEvent) => void seen.queue.push(...e.Records.map((r) => r.body)) }],
+    websocketRoutes: { $connect: (e: WebSocketEvent) => void seen.ws.push(e), $default: (e: WebSocketEvent) => void seen.ws.push(e) },
+  };
+  return { seen, functions };
+}
+
+
+const storeOf = (stack: LocalStack) => new EventStore(documentClient({ ...aws, endpoint: stack.dynamoEndpoint }), stack.tables.events);
+
 describe("local stack", () => {
-  it("comes up healthy, keeps its data across a restart, and shuts down", async () => {
-    const first = await startLocalStack({ dataDir, httpPort: 0, stage: "restart" });
-    const health = await fetch(`${first.httpUrl}/healthz`);
-    expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ ok: true, components: { eventLog: { ok: true, detail: "table slipway-restart-events is active" } } });
-
-    const store = () => new EventStore(documentClient({ endpoint: first.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }), first.tables.events);
-    await store().append("release#kept", 0, [{ type: "PromotionStarted", data: { releaseId: "kept", channel: "staging" } }], {
-      occurredAt: new Date().toISOString(),
-      actor: { kind: "system", id: "test" },
-      correlationId: "c",
-      causationId: "c",
-    });
-    await first.stop();
-    await expect(fetch(`${first.httpUrl}/healthz`)).rejects.toThrow();
-
-    const second = await startLocalStack({ dataDir, httpPort: 0, stage: "restart" });
+  it("comes up healthy and runs every component through the handlers it is given", async () => {
+    const { seen, functions } = recorder();
+    const stack = await startLocalStack({ functions, stage: "wiring" });
     try {
-      const again = new EventStore(documentClient({ endpoint: second.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }), second.tables.events);
-      expect((await again.read("release#kept")).map((e) => e.data)).toEqual([{ releaseId: "kept", channel: "staging" }]);
+      const health = await fetch(`${stack.httpUrl}/healthz`);
+      expect(health.status).toBe(200);
+      const body = (await health.json()) as { ok: boolean; components: Record<string, { ok: boolean }> };
+      expect(body.ok).toBe(true);
+      expect(Object.keys(body.components).sort()).toEqual(["eventLog", "queueSubscribers", "queues", "streamSubscribers", "websocket"]);
+
+      // The event log's stream reaches the stream subscriber; command markers do not.
+      await storeOf(stack).append("release#wired", 0, [started("staging"), started("production")], meta, { commandId: "cmd-1" });
+      await until(() => seen.streams.length >= 2);
+      expect(seen.streams).toEqual(["release#wired@1", "release#wired@2"]);
+
+      // A delayed message reaches the queue subscriber.
+      const sqs = new SQSClient({ ...aws, endpoint: stack.sqsEndpoint });
+      await sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.preconditions, MessageBody: "evaluate r", DelaySeconds: 1 }));
+      sqs.destroy();
+      await until(() => seen.queue.length >= 1);
+      expect(seen.queue).toEqual(["evaluate r"]);
+
+      // The WebSocket API runs its routes and the Management API reaches the client.
+      const ws = new WebSocket(`${stack.wsUrl}?runtime=k8s`);
+      await new Promise((r) => ws.once("open", r));
+      const connectionId = seen.ws[0]!.requestContext.connectionId;
+      expect(seen.ws[0]!.queryStringParameters).toEqual({ runtime: "k8s" });
+      const message = new Promise<string>((r) => ws.once("message", (d) => r(d.toString())));
+      const management = new ApiGatewayManagementApiClient({ ...aws, endpoint: stack.managementEndpoint });
+      await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from("hello agent") }));
+      expect(await message).toBe("hello agent");
+      management.destroy();
+      ws.close();
     } finally {
-      await second.stop();
+      await stack.stop();
+    }
+    await expect(fetch(`${stack.httpUrl}/healthz`)).rejects.toThrow();
+  });
+
+  it("keeps events, undelivered queue messages and stream checkpoints across a restart", async () => {
+    const first = recorder();
+    const one = await startLocalStack({ dataDir, stage: "restart", functions: { ...first.functions, queueSubscribers: [] } });
+    try {
+      await storeOf(one).append("release#kept", 0, [started("staging")], meta);
+      await until(() => first.seen.streams.length >= 1);
+      const sqs = new SQSClient({ ...aws, endpoint: one.sqsEndpoint });
+      await sqs.send(new SendMessageCommand({ QueueUrl: one.queues.preconditions, MessageBody: "still due", DelaySeconds: 2 }));
+      sqs.destroy();
+    } finally {
+      await one.stop();
+    }
+
+    const second = recorder();
+    const two = await startLocalStack({ dataDir, stage: "restart", functions: second.functions });
+    try {
+      expect((await storeOf(two).read("release#kept")).map((e) => e.data)).toEqual([{ releaseId: "r", channel: "staging" }]);
+      await storeOf(two).append("release#kept", 1, [started("production")], meta);
+      await until(() => second.seen.streams.length >= 1 && second.seen.queue.length >= 1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(first.seen.streams).toEqual(["release#kept@1"]);
+      expect(second.seen.streams).toEqual(["release#kept@2"]);
+      expect(second.seen.queue).toEqual(["still due"]);
+    } finally {
+      await two.stop();
+    }
+  });
+
+  it("says clearly when Java is missing", () => {
+    const path = process.env.PATH;
+    process.env.PATH = dataDir;
+    try {
+      expect(() => assertJava()).toThrow(JavaMissingError);
+      expect(() => assertJava()).toThrow(/needs a Java 17\+ runtime, and `java` was not found on PATH/);
+    } finally {
+      process.env.PATH = path;
     }
   });
 

@@ -10,6 +10,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { LocalSqs } from "../../infra/local/sqs.js";
 import { StreamEventSourceMapping, type DynamoStreamEvent, type DynamoStreamRecord, type StreamMappingOptions } from "../../infra/local/stream-poller.js";
 import { isolatedEventStore, localDynamoConfig } from "../support/dynamo.js";
+import { until } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "slipway-poller-"));
 const meta: Metadata = { occurredAt: "2026-11-23T10:00:00.000Z", actor: { kind: "system", id: "test" }, correlationId: "c", causationId: "c" };
@@ -64,13 +65,6 @@ function mapping(id: string, handler: (records: DynamoStreamRecord[]) => unknown
   return { m, batches };
 }
 
-async function until(condition: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function append(id: string, ...channels: string[]): Promise<void> {
   const version = (await store.read(id)).length;

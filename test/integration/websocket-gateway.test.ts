@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { LocalWebSocketGateway, type GatewayOptions, type WebSocketEvent } from "../../infra/local/websocket-gateway.js";
+import { until } from "../support/wait.js";
 
 const gateways: LocalWebSocketGateway[] = [];
 afterEach(async () => {
@@ -44,13 +45,6 @@ function nextMessage(ws: WebSocket): Promise<string> {
   return new Promise((resolve) => ws.once("message", (data) => resolve(data.toString())));
 }
 
-async function until(condition: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("local API Gateway WebSocket", () => {
   it("builds AWS's $connect event with headers, query string and request context", async () => {
