@@ -8,5 +8,6 @@ export * from "./config/decider.js";
 export * from "./deciders/release.js";
 export * from "./deciders/channel.js";
 export * from "./deciders/runtime.js";
+export * from "./deciders/access.js";
 export * from "./streams.js";
 export * from "./preconditions.js";

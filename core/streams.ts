@@ -4,4 +4,5 @@ export const streams = {
   release: (releaseId: string) => `release#${releaseId}`,
   channel: (application: string, channel: string) => `channel#${application}/${channel}`,
   runtime: (runtime: string) => `runtime#${runtime}`,
+  apiKeys: () => "apikeys",
 } as const;

@@ -67,6 +67,19 @@ const definitions = {
     data: z.object({ kind: ConfigKind, name: Name, version: z.number().int().positive() }),
   },
 
+  // API keys — stream `apikeys`
+  ApiKeyIssued: {
+    schemaVersion: 1,
+    data: z.object({
+      keyId: Id,
+      name: z.string().min(1).max(128),
+      scopes: z.array(z.enum(["admin", "release", "approve", "read"])).min(1),
+      /** SHA-256 of the key; the key itself is shown once and never stored. */
+      keyHash: z.string().regex(/^[a-f0-9]{64}$/),
+    }),
+  },
+  ApiKeyRevoked: { schemaVersion: 1, data: z.object({ keyId: Id }) },
+
   // a runtime and the lease of its agent — stream `runtime#<name>`
   AgentTokenIssued: {
     schemaVersion: 1,

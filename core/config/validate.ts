@@ -58,9 +58,12 @@ export function zodIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []
     const path = formatPath([...prefix, ...issue.path]);
     const field = path === "" ? "the document" : path;
     switch (issue.code) {
-      case "invalid_type":
-        if (issue.input === undefined) return [{ path, message: `${field} is required` }];
-        return [{ path, message: `${field} must be ${article(issue.expected)}, not ${describeValue(issue.input)}` }];
+      case "invalid_type": {
+        // Parsers run without reportInput only say what they received at the end of the message.
+        const received = "input" in issue ? (issue.input === undefined ? "undefined" : describeValue(issue.input)) : (/received (\w+)$/.exec(issue.message)?.[1] ?? "something else");
+        if (received === "undefined") return [{ path, message: `${field} is required` }];
+        return [{ path, message: `${field} must be ${article(issue.expected)}, not ${received}` }];
+      }
       case "unrecognized_keys":
         return issue.keys.map((key) => ({
           path: formatPath([...prefix, ...issue.path, key]),

@@ -8,6 +8,7 @@ import type { HealthCheck } from "../../functions/adapters/health.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "./dynamodb.js";
 import { functions as defaultFunctions, loadHandler, type FunctionManifest } from "./functions.js";
 import { ensurePortFree } from "./ports.js";
+import { loadLocalSecrets } from "./secrets.js";
 import { SqsEventSourceMapping, type SqsEvent } from "./sqs-mapping.js";
 import { LocalSqs } from "./sqs.js";
 import { StreamEventSourceMapping, type DynamoStreamEvent } from "./stream-poller.js";
@@ -35,6 +36,8 @@ export type LocalStack = {
   dynamoEndpoint: string;
   sqsEndpoint: string;
   dataDir?: string;
+  /** Where the admin API key, webhook secret and Slack signing secret are kept. */
+  secretsPath: string;
   tables: { events: string };
   queues: { preconditions: string; preconditionsDlq: string; streamDlq: string };
   stop: () => Promise<void>;
@@ -95,12 +98,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await gateway.listen(options.wsPort ?? 0);
     stops.push(() => gateway.close());
 
+    const { secrets, path: secretsPath } = loadLocalSecrets(dataDir);
+
     // Exactly what SST hands a Lambda: the app, each linked resource, and (locally) where AWS is.
     Object.assign(process.env, {
       SST_RESOURCE_App: JSON.stringify({ name: "slipway", stage }),
       SST_RESOURCE_Events: JSON.stringify({ name: tables.events }),
       SST_RESOURCE_Preconditions: JSON.stringify({ url: queues.preconditions }),
       SST_RESOURCE_Agents: JSON.stringify({ url: gateway.url, managementEndpoint: gateway.managementEndpoint }),
+      SST_RESOURCE_AdminApiKey: JSON.stringify({ value: secrets.adminApiKey }),
+      SST_RESOURCE_WebhookSecret: JSON.stringify({ value: secrets.webhookSecret }),
+      SST_RESOURCE_SlackSigningSecret: JSON.stringify({ value: secrets.slackSigningSecret }),
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB_STREAMS: dynamo.endpoint,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
@@ -178,6 +186,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamoEndpoint: dynamo.endpoint,
       sqsEndpoint: sqs.endpoint,
       ...(dataDir ? { dataDir } : {}),
+      secretsPath,
       tables,
       queues,
       stop,

@@ -52,6 +52,7 @@ console.log(`slipway is running
   DynamoDB        ${stack.dynamoEndpoint}
   SQS             ${stack.sqsEndpoint}
   data            ${stack.dataDir ?? "in memory (nothing is kept)"}
+  secrets         ${stack.secretsPath}   (admin API key, CI webhook secret, Slack signing secret)
 Press Ctrl-C to stop.`);
 
 let stopping = false;

@@ -1,0 +1,70 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+import { DomainError, type Issue } from "../../core/index.js";
+import { zodIssues } from "../../core/index.js";
+import { ConcurrencyError, EventTooLargeError, TooManyEventsError } from "../adapters/event-store.js";
+
+/**
+ * Every error the API answers is `application/problem+json` (RFC 9457): a status, a
+ * machine-readable `code`, a human `detail`, and — for invalid input — one entry per field in
+ * `errors`, each naming its path.
+ */
+export const Problem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  code: z.string(),
+  detail: z.string(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+export type Problem = z.infer<typeof Problem>;
+
+/** OpenAPI response entries for the problems a route may answer with. */
+export function problemResponses(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((s) => [s, { description: `${titles[s] ?? "Error"} (application/problem+json)`, content: { "application/problem+json": { schema: Problem } } }]));
+}
+
+const titles: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  409: "Conflict",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  500: "Internal Server Error",
+};
+
+export function problem(c: Context, status: number, code: string, detail: string, errors: Issue[] = []): Response {
+  const body: Problem = {
+    type: `https://slipway.dev/problems/${code}`,
+    title: titles[status] ?? "Error",
+    status,
+    code,
+    detail,
+    ...(errors.length ? { errors } : {}),
+  };
+  return c.body(JSON.stringify(body), status as ContentfulStatusCode, { "content-type": "application/problem+json" });
+}
+
+/** Answers a request body that failed its zod schema. */
+export function invalidBody(c: Context, error: z.ZodError, prefix: PropertyKey[] = []): Response {
+  const errors = zodIssues(error, prefix);
+  return problem(c, 400, "request.invalid", `the request has ${errors.length} invalid field(s): ${errors.map((e) => e.path || "body").join(", ")}`, errors);
+}
+
+/** Maps everything a handler may throw onto a problem; unknown errors say nothing of their insides. */
+export function onError(err: Error, c: Context, log: (line: string) => void = console.error): Response {
+  if (err instanceof DomainError) return problem(c, err.status, err.code, err.message, err.issues);
+  if (err instanceof ConcurrencyError) return problem(c, 409, err.code, `${err.message}; retry the request`);
+  if (err instanceof EventTooLargeError || err instanceof TooManyEventsError) return problem(c, 413, err.code, err.message);
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const code = status === 413 ? "request.too_large" : status === 415 ? "request.unsupported_media_type" : `http.${status}`;
+    return problem(c, status, code, err.message || titles[status] || "request refused");
+  }
+  log(`unhandled error on ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
+  return problem(c, 500, "internal", "the request failed on the server; it has been logged");
+}

@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { streams } from "../../core/index.js";
+import type { EventStore } from "../../functions/adapters/event-store.js";
+import { signBody } from "../../functions/api/webhooks.js";
+import { createHttpApp } from "../../functions/http.js";
+import { isolatedEventStore } from "../support/dynamo.js";
+import { docs, IMAGE } from "../support/fixtures.js";
+
+const secrets = { adminApiKey: "admin-key-for-tests-0123456789", webhookSecret: "webhook-secret-for-tests", slackSigningSecret: "slack-secret" };
+let store: EventStore;
+let drop: () => Promise<void>;
+let app: ReturnType<typeof createHttpApp>;
+const logged: string[] = [];
+
+beforeAll(async () => {
+  const s = await isolatedEventStore();
+  store = s.store;
+  drop = s.table.drop;
+  app = createHttpApp({ store, secrets, checks: { eventLog: async () => "ok" }, log: (l) => logged.push(l) });
+});
+afterAll(() => drop());
+
+const admin = { authorization: `Bearer ${secrets.adminApiKey}` };
+const yamlBody = (...documents: object[]) => documents.map((d) => stringify(d)).join("---\n");
+const putConfig = (body: string, headers: Record<string, string> = {}) =>
+  app.request("/v1/configs", { method: "PUT", body, headers: { "content-type": "application/yaml", ...admin, ...headers } });
+const webhook = (payload: object, headers: Record<string, string> = {}, secret = secrets.webhookSecret) => {
+  const body = JSON.stringify(payload);
+  return app.request("/v1/webhooks/ci", { method: "POST", body, headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secret, body), ...headers } });
+};
+const release = { application: "shop", service: "api", params: { image: IMAGE }, source: { commit: "abc123", branch: "main" } };
+
+async function problemOf(res: Response) {
+  expect(res.headers.get("content-type")).toContain("application/problem+json");
+  return (await res.json()) as { status: number; code: string; detail: string; errors?: { path: string; message: string }[] };
+}
+
+describe("HTTP API", () => {
+  it("answers /healthz without a key", async () => {
+    const res = await app.request("/healthz");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true, components: { eventLog: { ok: true, detail: "ok" } } });
+  });
+
+  describe("authentication", () => {
+    it("refuses a missing, malformed or unknown key with 401 and a challenge", async () => {
+      const missing = await app.request("/v1/configs");
+      expect(missing.status).toBe(401);
+      expect(missing.headers.get("www-authenticate")).toContain("Bearer");
+      expect((await problemOf(missing)).code).toBe("auth.missing");
+      expect((await problemOf(await app.request("/v1/configs", { headers: { authorization: "Basic abc" } }))).code).toBe("auth.malformed");
+      const unknown = await app.request("/v1/configs", { headers: { authorization: "Bearer slw_0123456789ab_" + "x".repeat(43) } });
+      expect((await problemOf(unknown)).code).toBe("auth.invalid_key");
+    });
+
+    it("issues scoped keys, enforces their scopes, and stops accepting a revoked key", async () => {
+      const issued = await app.request("/v1/api-keys", { method: "POST", headers: { ...admin, "content-type": "application/json" }, body: JSON.stringify({ name: "viewer", scopes: ["read"] }) });
+      expect(issued.status).toBe(201);
+      const { key, keyId } = (await issued.json()) as { key: string; keyId: string };
+      const viewer = { authorization: `Bearer ${key}` };
+      expect((await app.request("/v1/configs", { headers: viewer })).status).toBe(200);
+      const forbidden = await putConfig(yamlBody(docs.staging), viewer);
+      expect(forbidden.status).toBe(403);
+      expect((await problemOf(forbidden)).detail).toBe('API key "viewer" lacks the "admin" scope this endpoint needs');
+
+      const listed = (await (await app.request("/v1/api-keys", { headers: admin })).json()) as { items: object[] };
+      expect(JSON.stringify(listed)).not.toContain(key);
+      expect((await app.request(`/v1/api-keys/${keyId}`, { method: "DELETE", headers: admin })).status).toBe(204);
+      expect((await app.request("/v1/configs", { headers: viewer })).status).toBe(401);
+    });
+  });
+
+  describe("configs", () => {
+    it("applies YAML documents, and applying them again changes nothing", async () => {
+      const body = yamlBody(docs.staging, docs.production, docs.shop, docs.api);
+      const first = await putConfig(body);
+      expect(first.status).toBe(200);
+      expect(await first.json()).toEqual({
+        applied: [
+          { kind: "runtime", name: "k8s-staging", version: 1 },
+          { kind: "runtime", name: "k8s-production", version: 1 },
+          { kind: "application", name: "shop", version: 1 },
+          { kind: "service", name: "api", version: 1 },
+        ],
+        unchanged: [],
+      });
+      const before = (await store.read(streams.config())).length;
+      const again = await putConfig(body);
+      expect(((await again.json()) as { applied: unknown[]; unchanged: unknown[] }).applied).toEqual([]);
+      expect((await store.read(streams.config())).length).toBe(before);
+    });
+
+    it("accepts JSON too, and returns each object with its version", async () => {
+      const changed = structuredClone(docs.shop);
+      changed.application.releaseChannels[0]!.constants = { replicas: 2 };
+      const res = await app.request("/v1/configs", { method: "PUT", body: JSON.stringify([changed]), headers: { ...admin, "content-type": "application/json" } });
+      expect(await res.json()).toEqual({ applied: [{ kind: "application", name: "shop", version: 2 }], unchanged: [] });
+      const one = await app.request("/v1/configs/application/shop", { headers: admin });
+      expect(await one.json()).toMatchObject({ kind: "application", name: "shop", version: 2, spec: { releaseChannels: [{ constants: { replicas: 2 } }, {}] } });
+      const all = (await (await app.request("/v1/configs", { headers: admin })).json()) as { items: { kind: string; name: string }[] };
+      expect(all.items.map((i) => `${i.kind}/${i.name}`).sort()).toEqual(["application/shop", "runtime/k8s-production", "runtime/k8s-staging", "service/api"]);
+      expect((await problemOf(await app.request("/v1/configs/service/nope", { headers: admin }))).code).toBe("config.not_found");
+    });
+
+    it("lists every validation error with its path and appends nothing", async () => {
+      const before = (await store.read(streams.config())).length;
+      const bad = structuredClone(docs.shop);
+      bad.application.releaseChannels[1]!.runtimes = [{ runtime: "k8s-mars" }];
+      const res = await putConfig(yamlBody(bad, { service: { name: "Bad Name", application: "shop" } }));
+      expect(res.status).toBe(400);
+      const p = await problemOf(res);
+      expect(p.code).toBe("config.invalid");
+      expect(p.errors).toEqual(
+        expect.arrayContaining([
+          { path: "documents[1].service.name", message: expect.stringContaining("must be lowercase letters") },
+          { path: "documents[1].service", message: expect.stringContaining("must define what to deploy") },
+        ]),
+      );
+      const crossObject = await problemOf(await putConfig(yamlBody(bad)));
+      expect(crossObject.errors).toEqual([{ path: "application.releaseChannels[1].runtimes[0].runtime", message: 'runtime "k8s-mars" does not exist' }]);
+      expect((await store.read(streams.config())).length).toBe(before);
+    });
+
+    it("names the line of a YAML syntax error", async () => {
+      const p = await problemOf(await putConfig("runtime:\n  name: [unclosed\n"));
+      expect(p.code).toBe("config.unparseable");
+      expect(p.errors?.[0]?.message).toMatch(/^line \d+, column \d+: /);
+    });
+
+    it("refuses to delete what is still referenced", async () => {
+      const p = await problemOf(await app.request("/v1/configs/runtime/k8s-staging", { method: "DELETE", headers: admin }));
+      expect(p.status).toBe(409);
+      expect(p.code).toBe("config.in_use");
+    });
+  });
+
+  describe("CI webhook", () => {
+    it("creates a release from a signed body and answers 202 with its id", async () => {
+      const res = await webhook(release);
+      expect(res.status).toBe(202);
+      const { releaseId, duplicate } = (await res.json()) as { releaseId: string; duplicate: boolean };
+      expect(duplicate).toBe(false);
+      const view = await app.request(`/v1/releases/${releaseId}`, { headers: admin });
+      expect(await view.json()).toMatchObject({ releaseId, status: "active", application: "shop", service: "api", params: { image: IMAGE }, source: { commit: "abc123", branch: "main" }, channels: [{ name: "staging" }, { name: "production" }] });
+      const history = (await (await app.request(`/v1/releases/${releaseId}/events`, { headers: admin })).json()) as { items: { type: string; actor: object }[] };
+      expect(history.items).toEqual([expect.objectContaining({ version: 1, type: "ReleaseCreated", actor: { kind: "ci", id: "ci-webhook" } })]);
+    });
+
+    it("returns the same release for a redelivery and appends nothing", async () => {
+      const first = (await (await webhook(release, { "x-slipway-delivery": "delivery-42" })).json()) as { releaseId: string };
+      const again = await webhook(release, { "x-slipway-delivery": "delivery-42" });
+      expect(again.status).toBe(202);
+      expect(await again.json()).toEqual({ releaseId: first.releaseId, duplicate: true });
+      expect(await store.read(streams.release(first.releaseId))).toHaveLength(1);
+    });
+
+    it("refuses forged and missing signatures without appending", async () => {
+      const forged = await webhook(release, {}, "not-the-secret");
+      expect(forged.status).toBe(401);
+      expect((await problemOf(forged)).code).toBe("webhook.bad_signature");
+      const unsigned = await app.request("/v1/webhooks/ci", { method: "POST", body: JSON.stringify(release), headers: { "content-type": "application/json" } });
+      expect(unsigned.status).toBe(401);
+      const tampered = JSON.stringify(release);
+      const res = await app.request("/v1/webhooks/ci", { method: "POST", body: tampered.replace("1.4.2", "6.6.6"), headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, tampered) } });
+      expect(res.status).toBe(401);
+      const body = await res.text();
+      expect(body).not.toContain(secrets.webhookSecret);
+    });
+
+    it("names unknown applications and services, missing and mistyped params", async () => {
+      const unknownApp = await problemOf(await webhook({ ...release, application: "bank" }));
+      expect(unknownApp).toMatchObject({ status: 404, code: "application.not_found", detail: 'application "bank" does not exist' });
+      const unknownService = await problemOf(await webhook({ ...release, service: "web" }));
+      expect(unknownService).toMatchObject({ status: 404, code: "service.not_found" });
+      const missing = await problemOf(await webhook({ ...release, params: {} }));
+      expect(missing).toMatchObject({ status: 400, code: "release.invalid_params", errors: [{ path: "params.image", message: "params.image is required" }] });
+      const mistyped = await problemOf(await webhook({ ...release, params: { image: 42 } }));
+      expect(mistyped.errors?.[0]).toEqual({ path: "params.image", message: "params.image must be a docker image reference (a string)" });
+      const malformed = await problemOf(await webhook({ application: "shop" }));
+      expect(malformed).toMatchObject({ status: 400, code: "request.invalid", errors: [{ path: "service", message: "service is required" }] });
+    });
+
+    it("accepts a release-scoped API key instead of a signature, and refuses other scopes", async () => {
+      const issue = async (name: string, scopes: string[]) =>
+        ((await (await app.request("/v1/api-keys", { method: "POST", headers: { ...admin, "content-type": "application/json" }, body: JSON.stringify({ name, scopes }) })).json()) as { key: string }).key;
+      const ci = await issue("jenkins", ["release"]);
+      const approver = await issue("approver", ["approve"]);
+      const send = (key: string) => app.request("/v1/webhooks/ci", { method: "POST", body: JSON.stringify(release), headers: { "content-type": "application/json", authorization: `Bearer ${key}` } });
+      expect((await send(ci)).status).toBe(202);
+      expect((await send(approver)).status).toBe(403);
+    });
+  });
+
+  it("serves an OpenAPI document generated from the schemas", async () => {
+    const doc = (await (await app.request("/openapi.json")).json()) as { openapi: string; paths: Record<string, object> };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/configs", "/v1/configs/{kind}/{name}", "/v1/webhooks/ci", "/v1/releases/{id}", "/v1/releases/{id}/events", "/v1/api-keys"]));
+  });
+
+  it("answers unknown routes with a problem, and never logs or returns a secret", async () => {
+    expect((await problemOf(await app.request("/v1/nope", { headers: admin }))).code).toBe("route.not_found");
+    expect(logged.join("\n")).not.toContain(secrets.adminApiKey);
+  });
+});
