@@ -11,3 +11,5 @@ export * from "./deciders/runtime.js";
 export * from "./deciders/access.js";
 export * from "./streams.js";
 export * from "./preconditions.js";
+export * from "./agent-protocol.js";
+export * from "./promotion.js";

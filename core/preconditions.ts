@@ -13,7 +13,7 @@ export type GateContext = {
   now: string;
   releaseId: string;
   /** Per upstream channel: the release it converged on for this service, and since when it is healthy. */
-  upstream: Readonly<Record<string, { releaseId?: string; healthySince?: string } | undefined>>;
+  upstream: Readonly<Record<string, { releaseId?: string; healthySince?: string; failed?: { releaseId: string; message: string } } | undefined>>;
   /** This release's approvals in this channel, by approval name. */
   approvals: Readonly<Record<string, Approval | undefined>>;
 };
@@ -37,6 +37,9 @@ export function evaluatePrecondition(p: Precondition, ctx: GateContext): GateRes
   if (p.releaseChannelStable) {
     const { releaseChannel, duration } = p.releaseChannelStable;
     const upstream = ctx.upstream[releaseChannel];
+    if (upstream?.failed?.releaseId === ctx.releaseId) {
+      return { state: "blocked", reason: `release ${ctx.releaseId} failed in release channel "${releaseChannel}": ${upstream.failed.message}` };
+    }
     if (upstream?.releaseId !== ctx.releaseId || !upstream.healthySince) {
       return { state: "blocked", reason: `release ${ctx.releaseId} has not converged in release channel "${releaseChannel}" yet` };
     }

@@ -221,7 +221,8 @@ const definitions = {
   },
   ChannelConverged: {
     schemaVersion: 1,
-    data: z.object({ ...releaseInChannel, application: Name, service: Name }),
+    /** `convergedAt` starts the soak of releaseChannelStable gates downstream. */
+    data: z.object({ ...releaseInChannel, application: Name, service: Name, convergedAt: Time }),
   },
   ReleaseRolledBack: {
     schemaVersion: 1,

@@ -22,8 +22,9 @@ export type Instruction = {
 export type ServiceInChannel = {
   /** The release the channel should run, and the instructions sent for it. */
   desired?: { releaseId: string; instructionIds: string[]; rollback: boolean };
-  /** The last release every runtime reported running. */
+  /** The last release every runtime reported running, and since when. */
   converged?: string;
+  convergedAt?: string;
   /** Releases that converged here, oldest first: the candidates for a rollback. */
   history: string[];
 };
@@ -42,7 +43,7 @@ export type ChannelCommand =
   | { type: "DeployRelease"; application: string; channel: string; service: string; releaseId: string; instructions: PlannedInstruction[] }
   | { type: "RollbackService"; application: string; channel: string; service: string; toReleaseId: string; instructions: PlannedInstruction[]; reason?: string }
   | { type: "AcknowledgeInstruction"; instructionId: string; runtime: string; connectionId: string; leaseGeneration: number }
-  | { type: "ReportApply"; instructionId: string; runtime: string; outcome: "applying" | "succeeded" | "failed"; message?: string }
+  | { type: "ReportApply"; instructionId: string; runtime: string; outcome: "applying" | "succeeded" | "failed"; message?: string; now: string }
   | { type: "PauseChannel"; application: string; channel: string; reason?: string }
   | { type: "ResumeChannel"; application: string; channel: string };
 
@@ -135,7 +136,7 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
         desired?.releaseId === instruction.releaseId &&
         desired.instructionIds.every((id) => id === instruction.instructionId || state.instructions[id]?.status === "succeeded");
       if (converged && state.application && state.channel) {
-        events.push(event("ChannelConverged", { application: state.application, channel: state.channel, service: instruction.service, releaseId: instruction.releaseId }));
+        events.push(event("ChannelConverged", { application: state.application, channel: state.channel, service: instruction.service, releaseId: instruction.releaseId, convergedAt: command.now }));
       }
       return events;
     }
@@ -186,7 +187,7 @@ function evolve(state: ChannelState, e: ChannelEvent): ChannelState {
     case "ChannelConverged": {
       const svc = service(e.data.service);
       const history = [...svc.history.filter((r) => r !== e.data.releaseId), e.data.releaseId];
-      return { ...state, services: { ...state.services, [e.data.service]: { ...svc, converged: e.data.releaseId, history } } };
+      return { ...state, services: { ...state.services, [e.data.service]: { ...svc, converged: e.data.releaseId, convergedAt: e.data.convergedAt, history } } };
     }
     case "ReleaseRolledBack":
       return state;

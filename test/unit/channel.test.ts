@@ -14,13 +14,15 @@ const dispatched = (releaseId: string, runtime: string, rollback = false): E => 
   data: { ...where, service: "api", releaseId, runtime, instructionId: `${releaseId}-${runtime}`, payload, rollback },
 });
 const succeeded = (releaseId: string, runtime: string): E => ({ type: "ApplySucceeded", data: { instructionId: `${releaseId}-${runtime}`, runtime, releaseId } });
-const converged = (releaseId: string): E => ({ type: "ChannelConverged", data: { ...where, service: "api", releaseId } });
+const NOW = "2026-11-23T10:00:00.000Z";
+const converged = (releaseId: string): E => ({ type: "ChannelConverged", data: { ...where, service: "api", releaseId, convergedAt: NOW } });
 const report = (releaseId: string, runtime: string, outcome: "applying" | "succeeded" | "failed", message?: string): ChannelCommand => ({
   type: "ReportApply",
   instructionId: `${releaseId}-${runtime}`,
   runtime,
   outcome,
   ...(message ? { message } : {}),
+  now: NOW,
 });
 const paused: E = { type: "ChannelPaused", data: { ...where, reason: "incident 42" } };
 const r1Live = [dispatched("r1", "eu"), succeeded("r1", "eu"), converged("r1")];

@@ -1,0 +1,87 @@
+import type { Application, Runtime, Service } from "./config/schema.js";
+import { instructionId } from "./agent-protocol.js";
+import type { ChannelState, PlannedInstruction } from "./deciders/channel.js";
+import type { ReleaseState } from "./deciders/release.js";
+import { approvalName, evaluateChannelGates, nextEvaluation, type GateEvaluation } from "./preconditions.js";
+import { renderInstructions } from "./render.js";
+
+/**
+ * What should happen next for one release in one channel, decided from everything known now: the
+ * gates and their results, approvals to request, and — once every gate passes — the instructions to
+ * dispatch. Pure; the reactor carries the plan out as commands, each idempotent, so running the
+ * same plan twice has the effect of once.
+ */
+
+export type PromotionInput = {
+  now: string;
+  application: Application;
+  service: Service;
+  runtimes: ReadonlyMap<string, Runtime>;
+  release: ReleaseState;
+  channel: string;
+  /** The state of the target channel and of every channel of the application, by name. */
+  channels: Readonly<Record<string, ChannelState | undefined>>;
+};
+
+export type PromotionPlan =
+  | { action: "none"; reason: string }
+  | { action: "supersede"; supersededBy: string }
+  | {
+      action: "wait" | "deploy";
+      gates: GateEvaluation[];
+      requestApprovals: { approval: string; minApprovers: number }[];
+      /** When a time-bound gate can next change; the scheduler re-evaluates then. */
+      wakeAt?: string;
+      paused?: string;
+      instructions?: PlannedInstruction[];
+    };
+
+export function planPromotion(input: PromotionInput): PromotionPlan {
+  const { release, channel } = input;
+  if (release.status === "none") return { action: "none", reason: "the release does not exist" };
+  if (release.status === "abandoned") return { action: "none", reason: "the release was abandoned" };
+  const gates = release.gates[channel];
+  if (!gates?.started) return { action: "none", reason: `the release has not entered release channel "${channel}"` };
+  if (gates.supersededBy) return { action: "none", reason: `superseded by ${gates.supersededBy}` };
+  const config = input.application.releaseChannels.find((c) => c.name === channel);
+  if (!config) return { action: "none", reason: `release channel "${channel}" is no longer configured` };
+
+  const target = input.channels[channel];
+  const desired = target?.services[release.service]?.desired;
+  if (desired?.releaseId === release.releaseId) return { action: "none", reason: "already dispatched" };
+  // Release ids sort by creation time: a newer release already in the channel displaces this one.
+  if (desired && !desired.rollback && desired.releaseId > release.releaseId) return { action: "supersede", supersededBy: desired.releaseId };
+
+  const upstream = Object.fromEntries(
+    Object.entries(input.channels).map(([name, state]) => {
+      const svc = state?.services[release.service];
+      const failed = svc?.desired?.instructionIds.map((id) => state?.instructions[id]).find((i) => i?.status === "failed");
+      return [
+        name,
+        svc
+          ? {
+              ...(svc.converged ? { releaseId: svc.converged } : {}),
+              ...(svc.convergedAt ? { healthySince: svc.convergedAt } : {}),
+              ...(failed ? { failed: { releaseId: failed.releaseId, message: `${failed.runtime}: ${failed.message ?? "the apply failed"}` } } : {}),
+            }
+          : undefined,
+      ];
+    }),
+  );
+  const evaluated = evaluateChannelGates(config, { now: input.now, releaseId: release.releaseId, upstream, approvals: gates.approvals });
+  const requestApprovals = config.preconditions.flatMap((p) =>
+    p.manualApproval && !gates.approvals[approvalName(p)] ? [{ approval: approvalName(p), minApprovers: p.manualApproval.minApprovers }] : [],
+  );
+  const wakeAt = nextEvaluation(evaluated);
+  const paused = target?.paused ? `release channel "${channel}" is paused${target.paused.reason ? `: ${target.paused.reason}` : ""}` : undefined;
+  const base = { gates: evaluated, requestApprovals, ...(wakeAt ? { wakeAt } : {}), ...(paused ? { paused } : {}) };
+  if (paused || evaluated.some((g) => g.result.state !== "satisfied")) return { action: "wait", ...base };
+
+  const rendered = renderInstructions({ application: input.application, channel, service: input.service, runtimes: input.runtimes, releaseId: release.releaseId, params: release.params });
+  const attempt = Object.values(target?.instructions ?? {}).filter((i) => i.releaseId === release.releaseId && i.service === release.service).length;
+  return {
+    action: "deploy",
+    ...base,
+    instructions: rendered.map((r) => ({ instructionId: instructionId(input.application.name, channel, release.releaseId, r.runtime, attempt), runtime: r.runtime, payload: r.payload })),
+  };
+}
