@@ -5,6 +5,7 @@ declare module "sst" {
   export interface Resource {
     App: { name: string; stage: string };
     Events: { name: string; type: "sst.aws.Dynamo" };
+    ReadModels: { name: string; type: "sst.aws.Dynamo" };
     Preconditions: { url: string; type: "sst.aws.Queue" };
     Agents: { url: string; managementEndpoint: string; type: "sst.aws.ApiGatewayWebSocket" };
     AdminApiKey: { value: string; type: "sst.sst.Secret" };

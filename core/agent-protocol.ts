@@ -71,3 +71,27 @@ export function parseInstructionId(id: string): { application: string; channel: 
   if (![application, channel, runtime].every((n) => Name.safeParse(n).success)) return undefined;
   return { application, channel, releaseId, runtime };
 }
+
+// ── agent versions ─────────────────────────────────────────────────────────────────────────
+
+/** The agent version this server ships install manifests for. */
+export const CURRENT_AGENT_VERSION = "1.0.0";
+const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/;
+
+/**
+ * Agents of the current major version within the latest `minors` minor versions are supported
+ * (1.4.x, 1.3.x and 1.2.x when the server ships 1.4 and minors is 3); a newer agent than the server
+ * knows is refused too, since it may speak a protocol this server does not.
+ */
+export function agentVersionProblem(version: string | undefined, current = CURRENT_AGENT_VERSION, minors = 3): string | undefined {
+  if (!version) return "the X-Slipway-Agent-Version header is missing";
+  const v = SEMVER.exec(version);
+  const c = SEMVER.exec(current)!;
+  if (!v) return `agent version "${version}" is not a semantic version`;
+  const [major, minor] = [Number(v[1]), Number(v[2])];
+  const [cMajor, cMinor] = [Number(c[1]), Number(c[2])];
+  const oldest = Math.max(0, cMinor - minors + 1);
+  if (major !== cMajor || minor > cMinor || minor < oldest)
+    return `agent version ${version} is not supported; this server supports ${cMajor}.${oldest}.x to ${cMajor}.${cMinor}.x — upgrade the agent to ${current}`;
+  return undefined;
+}

@@ -13,3 +13,4 @@ export * from "./streams.js";
 export * from "./preconditions.js";
 export * from "./agent-protocol.js";
 export * from "./promotion.js";
+export * from "./agent-install.js";

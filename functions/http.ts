@@ -3,6 +3,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { handle } from "hono/aws-lambda";
 import { Resource } from "sst";
 import { registerApiKeyRoutes } from "./api/api-keys.js";
+import { registerApprovalRoutes } from "./api/approvals.js";
+import { registerRuntimeRoutes } from "./api/runtimes.js";
 import { registerConfigRoutes } from "./api/configs.js";
 import type { ApiDeps, ApiEnv } from "./api/context.js";
 import { invalidBody, onError, problem } from "./api/problem.js";
@@ -36,6 +38,8 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerWebhookRoutes(app, deps);
   registerReleaseRoutes(app, deps);
   registerApiKeyRoutes(app, deps);
+  registerApprovalRoutes(app, deps);
+  registerRuntimeRoutes(app, deps);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -53,6 +57,7 @@ export function depsFromResources(): ApiDeps {
     store: new EventStore(db, Resource.Events.name),
     secrets: secretsFromResources(),
     checks: { eventLog: tableCheck(db, Resource.Events.name) },
+    agentsUrl: Resource.Agents.url,
   };
 }
 

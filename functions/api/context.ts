@@ -11,6 +11,8 @@ export type ApiDeps = {
   store: EventStore;
   secrets: Secrets;
   checks: Record<string, HealthCheck>;
+  /** The agents' WebSocket URL, written into install manifests. */
+  agentsUrl?: string;
   now?: () => Date;
   log?: (line: string) => void;
 };

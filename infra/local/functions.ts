@@ -17,11 +17,20 @@ export type FunctionManifest = {
   websocketRoutes: Record<string, HandlerRef>;
 };
 
-/** The handlers of the release flow land here as they are written. */
+const agentMessage = "functions/agent-socket.message";
+
 export const functions: FunctionManifest = {
-  streamSubscribers: [],
-  queueSubscribers: [],
-  websocketRoutes: {},
+  streamSubscribers: [{ name: "reactor", handler: "functions/reactor.handler", batchSize: 100 }],
+  queueSubscribers: [{ name: "scheduler", queue: "preconditions", handler: "functions/scheduler.handler", batchSize: 10 }],
+  websocketRoutes: {
+    $connect: "functions/agent-socket.connect",
+    $disconnect: "functions/agent-socket.disconnect",
+    $default: agentMessage,
+    ack: agentMessage,
+    report: agentMessage,
+    state: agentMessage,
+    heartbeat: agentMessage,
+  },
 };
 
 /** Loads `functions/<file>.<export>` from the repository, or returns a function as it is. */

@@ -4,6 +4,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { eventTableDefinition, isEventItem } from "../../functions/adapters/event-store.js";
+import { readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import type { HealthCheck } from "../../functions/adapters/health.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "./dynamodb.js";
 import { functions as defaultFunctions, loadHandler, type FunctionManifest } from "./functions.js";
@@ -38,7 +39,7 @@ export type LocalStack = {
   dataDir?: string;
   /** Where the admin API key, webhook secret and Slack signing secret are kept. */
   secretsPath: string;
-  tables: { events: string };
+  tables: { events: string; readModels: string };
   queues: { preconditions: string; preconditionsDlq: string; streamDlq: string };
   stop: () => Promise<void>;
 };
@@ -70,10 +71,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(dynamo.stop);
     const aws = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
 
-    const tables = { events: `slipway-${stage}-events` };
+    const tables = { events: `slipway-${stage}-events`, readModels: `slipway-${stage}-read-models` };
     const admin = new DynamoDBClient({ ...aws, endpoint: dynamo.endpoint });
     stops.push(async () => admin.destroy());
     await ensureTable(admin, eventTableDefinition(tables.events));
+    await ensureTable(admin, readModelTableDefinition(tables.readModels));
     const streamArn = (await admin.send(new DescribeTableCommand({ TableName: tables.events }))).Table!.LatestStreamArn!;
 
     const sqs = new LocalSqs(dataDir ? resolve(dataDir, "sqs.jsonl") : undefined);
@@ -104,6 +106,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     Object.assign(process.env, {
       SST_RESOURCE_App: JSON.stringify({ name: "slipway", stage }),
       SST_RESOURCE_Events: JSON.stringify({ name: tables.events }),
+      SST_RESOURCE_ReadModels: JSON.stringify({ name: tables.readModels }),
       SST_RESOURCE_Preconditions: JSON.stringify({ url: queues.preconditions }),
       SST_RESOURCE_Agents: JSON.stringify({ url: gateway.url, managementEndpoint: gateway.managementEndpoint }),
       SST_RESOURCE_AdminApiKey: JSON.stringify({ value: secrets.adminApiKey }),

@@ -1,0 +1,119 @@
+import { CURRENT_AGENT_VERSION } from "./agent-protocol.js";
+
+/**
+ * The Kubernetes YAML that runs a runtime's agent, like any cluster agent's install manifest: a
+ * namespace, a service account with the least rights the agent needs, the token in a Secret and a
+ * single-replica Deployment that takes its settings from that Secret.
+ */
+export type AgentInstallInput = { runtime: string; token: string; serverUrl: string; image?: string; namespace?: string };
+
+/** Quotes a string for YAML (JSON strings are valid YAML scalars). */
+const q = (s: string) => JSON.stringify(s);
+
+export function agentInstallManifest(input: AgentInstallInput): string {
+  const ns = input.namespace ?? "slipway-agent";
+  const image = input.image ?? `slipway/agent:${CURRENT_AGENT_VERSION}`;
+  const labels = `app.kubernetes.io/name: slipway-agent\n    app.kubernetes.io/instance: ${q(input.runtime)}`;
+  return `apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${ns}
+  labels:
+    ${labels}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: slipway-agent
+  namespace: ${ns}
+---
+# What the agent needs to apply and watch the manifests of its services: workloads, their config,
+# services, ingresses and jobs (for runtime extensions) — and to read pods and events to report on
+# rollouts. No access to Secrets beyond its own namespace, no RBAC, no nodes.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: slipway-agent
+rules:
+  - apiGroups: [""]
+    resources: [namespaces]
+    verbs: [get, list, watch, create, patch]
+  - apiGroups: [""]
+    resources: [configmaps, services, serviceaccounts, persistentvolumeclaims]
+    verbs: [get, list, watch, create, update, patch, delete]
+  - apiGroups: [""]
+    resources: [pods, pods/log, events]
+    verbs: [get, list, watch]
+  - apiGroups: [apps]
+    resources: [deployments, statefulsets, daemonsets, replicasets]
+    verbs: [get, list, watch, create, update, patch, delete]
+  - apiGroups: [batch]
+    resources: [jobs, cronjobs]
+    verbs: [get, list, watch, create, update, patch, delete]
+  - apiGroups: [networking.k8s.io]
+    resources: [ingresses]
+    verbs: [get, list, watch, create, update, patch, delete]
+  - apiGroups: [autoscaling, policy]
+    resources: [horizontalpodautoscalers, poddisruptionbudgets]
+    verbs: [get, list, watch, create, update, patch, delete]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: slipway-agent
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: slipway-agent
+subjects:
+  - kind: ServiceAccount
+    name: slipway-agent
+    namespace: ${ns}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: slipway-agent
+  namespace: ${ns}
+type: Opaque
+stringData:
+  SLIPWAY_SERVER_URL: ${q(input.serverUrl)}
+  SLIPWAY_RUNTIME: ${q(input.runtime)}
+  SLIPWAY_AGENT_TOKEN: ${q(input.token)}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: slipway-agent
+  namespace: ${ns}
+  labels:
+    ${labels}
+spec:
+  replicas: 1
+  # One agent per runtime holds the lease: stop the old pod before starting the new one.
+  strategy:
+    type: Recreate
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: slipway-agent
+  template:
+    metadata:
+      labels:
+        ${labels.replace("\n    ", "\n        ")}
+    spec:
+      serviceAccountName: slipway-agent
+      containers:
+        - name: agent
+          image: ${q(image)}
+          envFrom:
+            - secretRef:
+                name: slipway-agent
+          resources:
+            requests: { cpu: 50m, memory: 64Mi }
+            limits: { memory: 256Mi }
+          securityContext:
+            runAsNonRoot: true
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+`;
+}

@@ -1,0 +1,140 @@
+import {
+  channelDecider,
+  configDecider,
+  DomainError,
+  fold,
+  getConfig,
+  listConfigs,
+  planPromotion,
+  releaseDecider,
+  runtimeDecider,
+  streams,
+  type ChannelState,
+  type ConfigState,
+  type InstructionMessage,
+  type PromotionPlan,
+  type Runtime,
+} from "../../core/index.js";
+import { PROTOCOL_VERSION } from "../../core/index.js";
+import type { EventData, Metadata } from "../../events/index.js";
+import { nowOf, type BackendDeps } from "./backend.js";
+import { handleCommand } from "./command-handler.js";
+
+/**
+ * Carries out what core decides: evaluating a release's gates in a channel and dispatching when
+ * they pass, pushing instructions to agents, and re-sending what an agent has not finished when it
+ * comes back. Every step is an idempotent command, so a retry after a crash anywhere in between
+ * has the effect of one run.
+ */
+
+export async function readConfig(deps: Pick<BackendDeps, "store">): Promise<ConfigState> {
+  return fold(configDecider, (await deps.store.read(streams.config())) as never);
+}
+
+export async function readChannel(deps: Pick<BackendDeps, "store">, application: string, channel: string): Promise<ChannelState> {
+  return fold(channelDecider, (await deps.store.read(streams.channel(application, channel))) as never);
+}
+
+function runtimesOf(config: ConfigState): Map<string, Runtime> {
+  return new Map(listConfigs(config, "runtime").map((r) => [r.name, r.spec]));
+}
+
+/** The runtime whose agent carries out a runtime's instructions: itself, or an extension's proxy. */
+export function agentRuntimeOf(config: ConfigState, runtime: string): string {
+  return getConfig(config, "runtime", runtime)?.spec.extension?.proxyRuntime.runtime ?? runtime;
+}
+
+export async function evaluate(deps: BackendDeps, releaseId: string, channel: string, meta: Metadata): Promise<PromotionPlan> {
+  const release = fold(releaseDecider, (await deps.store.read(streams.release(releaseId))) as never);
+  if (release.status === "none") return { action: "none", reason: "the release does not exist" };
+  const config = await readConfig(deps);
+  const application = getConfig(config, "application", release.application);
+  const service = getConfig(config, "service", release.service);
+  if (!application || !service) return { action: "none", reason: "the application or service is no longer configured" };
+  const channels = Object.fromEntries(
+    await Promise.all(application.spec.releaseChannels.map(async (c) => [c.name, await readChannel(deps, release.application, c.name)] as const)),
+  );
+  const now = nowOf(deps);
+  const plan = planPromotion({ now: now.toISOString(), application: application.spec, service: service.spec, runtimes: runtimesOf(config), release, channel, channels });
+  const releaseStream = streams.release(releaseId);
+
+  if (plan.action === "supersede") {
+    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "SupersedeRelease", channel, supersededBy: plan.supersededBy }, meta);
+    return plan;
+  }
+  if (plan.action === "none") return plan;
+
+  for (const gate of plan.gates) {
+    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RecordPreconditionResult", channel, precondition: gate.key, result: gate.result }, meta);
+  }
+  for (const a of plan.requestApprovals) {
+    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RequestApproval", channel, approval: a.approval, minApprovers: a.minApprovers }, meta);
+  }
+  if (plan.action === "deploy" && plan.instructions) {
+    try {
+      await handleCommand(
+        deps.store,
+        channelDecider,
+        streams.channel(release.application, channel),
+        { type: "DeployRelease", application: release.application, channel, service: release.service, releaseId, instructions: plan.instructions },
+        meta,
+        { commandId: `deploy:${plan.instructions[0]?.instructionId ?? releaseId}` },
+      );
+    } catch (err) {
+      // Paused between planning and dispatching: resuming the channel evaluates it again.
+      if (!(err instanceof DomainError && err.code === "channel.paused")) throw err;
+    }
+  }
+  if (plan.wakeAt) await deps.scheduler.schedule({ releaseId, channel, at: plan.wakeAt }, now);
+  return plan;
+}
+
+/** Pushes one instruction to the agent holding its runtime's lease, if one is connected. */
+export async function pushInstruction(deps: BackendDeps, instruction: EventData<"InstructionDispatched">, meta: Metadata, config?: ConfigState): Promise<"sent" | "no-agent" | "gone"> {
+  const agentRuntime = agentRuntimeOf(config ?? (await readConfig(deps)), instruction.runtime);
+  const runtimeStream = streams.runtime(agentRuntime);
+  const lease = fold(runtimeDecider, (await deps.store.read(runtimeStream)) as never).lease;
+  if (!lease) return "no-agent";
+  const message: InstructionMessage = {
+    type: "instruction",
+    protocol: PROTOCOL_VERSION,
+    instructionId: instruction.instructionId,
+    runtime: instruction.runtime,
+    application: instruction.application,
+    channel: instruction.channel,
+    service: instruction.service,
+    releaseId: instruction.releaseId,
+    rollback: instruction.rollback,
+    leaseGeneration: lease.generation,
+    payload: instruction.payload,
+  };
+  const result = await deps.gateway.send(lease.connectionId, message);
+  if (result === "gone") {
+    // The instruction stays stored, unacknowledged: it goes out again when an agent connects.
+    await handleCommand(deps.store, runtimeDecider, runtimeStream, { type: "DisconnectAgent", runtime: agentRuntime, connectionId: lease.connectionId, reason: "the connection is gone (PostToConnection answered 410)" }, meta);
+  }
+  return result;
+}
+
+/** Re-sends every instruction an agent's runtime has not finished, when that agent (re)connects. */
+export async function resendUnfinished(deps: BackendDeps, agentRuntime: string, meta: Metadata): Promise<number> {
+  const config = await readConfig(deps);
+  let sent = 0;
+  for (const app of listConfigs(config, "application")) {
+    for (const channel of app.spec.releaseChannels) {
+      if (!channel.runtimes.some((r) => agentRuntimeOf(config, r.runtime) === agentRuntime)) continue;
+      const history = await deps.store.read(streams.channel(app.name, channel.name));
+      const state = fold(channelDecider, history as never);
+      const dispatched = new Map(history.flatMap((e) => (e.type === "InstructionDispatched" ? [[e.data.instructionId, e.data] as const] : [])));
+      for (const svc of Object.values(state.services)) {
+        for (const id of svc.desired?.instructionIds ?? []) {
+          const i = state.instructions[id];
+          const data = dispatched.get(id);
+          if (!i || !data || i.status === "succeeded" || i.status === "failed" || agentRuntimeOf(config, i.runtime) !== agentRuntime) continue;
+          if ((await pushInstruction(deps, data, meta, config)) === "sent") sent++;
+        }
+      }
+    }
+  }
+  return sent;
+}

@@ -1,0 +1,50 @@
+import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+
+/**
+ * The read-model table: views derived from the event log, rebuildable from it. Items are keyed
+ * `pk` / `sk`. The connection index lives here too: the $connect handler writes it at once so the
+ * agent's first message finds its runtime, and AgentConnected in the log is its source of truth.
+ */
+export function readModelTableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    AttributeDefinitions: [
+      { AttributeName: "pk", AttributeType: "S" },
+      { AttributeName: "sk", AttributeType: "S" },
+    ],
+    KeySchema: [
+      { AttributeName: "pk", KeyType: "HASH" },
+      { AttributeName: "sk", KeyType: "RANGE" },
+    ],
+    BillingMode: "PAY_PER_REQUEST",
+  };
+}
+
+export type AgentConnection = { connectionId: string; runtime: string; leaseGeneration: number; agentVersion: string; connectedAt: string };
+
+/** API Gateway closes a connection after 2 h; its index entry expires a little later (DynamoDB TTL). */
+const CONNECTION_TTL_S = 3 * 60 * 60;
+
+export class ReadModels {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  async putConnection(c: AgentConnection): Promise<void> {
+    const expiresAt = Math.floor(Date.parse(c.connectedAt) / 1000) + CONNECTION_TTL_S;
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `connection#${c.connectionId}`, sk: "-", ...c, expiresAt } }));
+  }
+
+  async connection(connectionId: string): Promise<AgentConnection | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: `connection#${connectionId}`, sk: "-" }, ConsistentRead: true }));
+    if (!Item) return undefined;
+    const { runtime, leaseGeneration, agentVersion, connectedAt } = Item as AgentConnection;
+    return { connectionId, runtime, leaseGeneration, agentVersion, connectedAt };
+  }
+
+  async deleteConnection(connectionId: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: `connection#${connectionId}`, sk: "-" } }));
+  }
+}

@@ -1,0 +1,35 @@
+import { unmarshall } from "@aws-sdk/util-dynamodb";
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import type { StoredEvent } from "../../events/index.js";
+import { isEventItem, itemToEvent } from "./event-store.js";
+
+/** The parts of a DynamoDB stream record (as Lambda delivers it) that consumers read. */
+export type StreamRecord = { dynamodb?: { NewImage?: Record<string, unknown>; SequenceNumber?: string } };
+export type StreamEvent = { Records: StreamRecord[] };
+export type BatchResponse = { batchItemFailures: { itemIdentifier: string }[] };
+
+/** The event a stream record carries, or undefined for items of the log that are not events. */
+export function eventOf(record: StreamRecord): StoredEvent | undefined {
+  const image = record.dynamodb?.NewImage;
+  if (!image) return undefined;
+  const item = unmarshall(image as Record<string, AttributeValue>);
+  if (!isEventItem(item)) return undefined;
+  return itemToEvent(item as Parameters<typeof itemToEvent>[0]);
+}
+
+/**
+ * Handles a stream batch in order. On the first failure it stops and reports that record and
+ * everything after it as failed, so the event source retries from there and per-item order holds.
+ */
+export async function inOrder(event: StreamEvent, handle: (e: StoredEvent) => Promise<void>, log: (line: string) => void = console.error): Promise<BatchResponse> {
+  for (const [i, record] of event.Records.entries()) {
+    try {
+      const e = eventOf(record);
+      if (e) await handle(e);
+    } catch (err) {
+      log(`stream record ${record.dynamodb?.SequenceNumber ?? i} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      return { batchItemFailures: event.Records.slice(i).map((r) => ({ itemIdentifier: r.dynamodb?.SequenceNumber ?? "" })) };
+    }
+  }
+  return { batchItemFailures: [] };
+}

@@ -1,0 +1,69 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import { agentInstallManifest, conflict, configDecider, fold, getConfig, listConfigs, notFound, runtimeDecider, runtimeType, streams } from "../../core/index.js";
+import { handleCommand } from "../adapters/command-handler.js";
+import { requireScope } from "./auth.js";
+import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
+import { problemResponses } from "./problem.js";
+
+const RuntimeView = z.object({
+  name: z.string(),
+  type: z.enum(["kubernetes", "extension"]),
+  linked: z.boolean(),
+  connected: z.boolean(),
+  agentVersion: z.string().optional(),
+  leaseGeneration: z.number().optional(),
+  proxyRuntime: z.string().optional(),
+});
+
+export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
+  app.on("POST", "/v1/runtimes/:name/link", requireScope(deps, "admin"));
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/runtimes/{name}/link",
+      summary: "Link a runtime: a fresh agent token and the Kubernetes YAML to run its agent",
+      description: "The token is in this response only; Slipway keeps its SHA-256. Linking again rotates the token: the old one stops working and a connected agent loses its lease.",
+      request: { params: z.object({ name: z.string().max(63) }) },
+      responses: {
+        200: { description: "the token and install manifest", content: { "application/json": { schema: z.object({ runtime: z.string(), token: z.string(), tokenId: z.string(), serverUrl: z.string(), installManifest: z.string() }) } } },
+        ...problemResponses(401, 403, 404, 409),
+      },
+    }),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const config = fold(configDecider, (await deps.store.read(streams.config())) as never);
+      const runtime = getConfig(config, "runtime", name);
+      if (!runtime) throw notFound("runtime.not_found", `runtime "${name}" does not exist`);
+      if (runtime.spec.extension) throw conflict("runtime.is_extension", `runtime "${name}" is an extension; link its proxy runtime "${runtime.spec.extension.proxyRuntime.runtime}" instead`);
+      const token = `slwa_${randomBytes(32).toString("base64url")}`;
+      const tokenId = randomUUID();
+      await handleCommand(deps.store, runtimeDecider, streams.runtime(name), { type: "IssueAgentToken", runtime: name, tokenId, tokenHash: createHash("sha256").update(token).digest("hex") }, metadataOf(c, deps));
+      const serverUrl = deps.agentsUrl ?? "";
+      return c.json({ runtime: name, token, tokenId, serverUrl, installManifest: agentInstallManifest({ runtime: name, token, serverUrl }) }, 200);
+    },
+  );
+
+  app.on("GET", "/v1/runtimes", requireScope(deps, "read"));
+  app.openapi(
+    createRoute({ method: "get", path: "/v1/runtimes", summary: "Every runtime: linked or not, agent connected, agent version", responses: { 200: { description: "the runtimes", content: { "application/json": { schema: z.object({ items: z.array(RuntimeView) }) } } }, ...problemResponses(401, 403) } }),
+    async (c) => {
+      const config = fold(configDecider, (await deps.store.read(streams.config())) as never);
+      const items = await Promise.all(
+        listConfigs(config, "runtime").map(async (r) => {
+          const state = fold(runtimeDecider, (await deps.store.read(streams.runtime(r.name))) as never);
+          return {
+            name: r.name,
+            type: runtimeType(r.spec),
+            linked: state.linked,
+            connected: state.lease !== undefined,
+            ...(state.lease ? { agentVersion: state.lease.agentVersion, leaseGeneration: state.lease.generation } : {}),
+            ...(r.spec.extension ? { proxyRuntime: r.spec.extension.proxyRuntime.runtime } : {}),
+          };
+        }),
+      );
+      return c.json({ items }, 200);
+    },
+  );
+}

@@ -1,0 +1,65 @@
+import { getConfig, releaseDecider, streams } from "../core/index.js";
+import type { Metadata, StoredEvent } from "../events/index.js";
+import { backendFromResources, type BackendDeps } from "./adapters/backend.js";
+import { handleCommand } from "./adapters/command-handler.js";
+import { evaluate, pushInstruction, readConfig, resendUnfinished } from "./adapters/promoter.js";
+import { approvalRequestMessage } from "./adapters/slack.js";
+import { inOrder, type StreamEvent } from "./adapters/stream-records.js";
+
+/**
+ * The reactor: a consumer of the event log's stream that moves releases along. It turns facts into
+ * the next commands — enter the first channel, evaluate gates, enter the next channel once a
+ * channel converged — and pushes instructions to agents. Every reaction is idempotent, so a
+ * redelivered record has the effect of one.
+ */
+export function createReactor(deps: BackendDeps) {
+  return (event: StreamEvent) => inOrder(event, (e) => react(deps, e), deps.log);
+}
+
+async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
+  const meta: Metadata = { occurredAt: (deps.now?.() ?? new Date()).toISOString(), actor: { kind: "system", id: "reactor" }, correlationId: e.correlationId, causationId: e.eventId };
+  switch (e.type) {
+    case "ReleaseCreated": {
+      const first = e.data.channels[0];
+      if (first) await handleCommand(deps.store, releaseDecider, streams.release(e.data.releaseId), { type: "StartPromotion", channel: first }, meta);
+      return;
+    }
+    case "PromotionStarted":
+    case "ApprovalGranted":
+    case "ApprovalRejected":
+      await evaluate(deps, e.data.releaseId, e.data.channel, meta);
+      return;
+    case "ChannelConverged": {
+      const release = await deps.store.read(streams.release(e.data.releaseId));
+      const created = release.find((r) => r.type === "ReleaseCreated");
+      if (created?.type !== "ReleaseCreated") return;
+      const next = created.data.channels[created.data.channels.indexOf(e.data.channel) + 1];
+      if (next) await handleCommand(deps.store, releaseDecider, streams.release(e.data.releaseId), { type: "StartPromotion", channel: next }, meta);
+      return;
+    }
+    case "ApprovalRequested": {
+      if (!deps.slackWebhookUrl || !deps.postToSlack) return;
+      const history = await deps.store.read(streams.release(e.data.releaseId));
+      const created = history.find((r) => r.type === "ReleaseCreated");
+      if (created?.type !== "ReleaseCreated") return;
+      const config = await readConfig(deps);
+      const service = getConfig(config, "service", created.data.service);
+      await deps.postToSlack(deps.slackWebhookUrl, approvalRequestMessage({ release: created.data, channel: e.data.channel, approval: e.data.approval, minApprovers: e.data.minApprovers, declared: service?.spec.parameters ?? [] }));
+      return;
+    }
+    case "InstructionDispatched":
+      await pushInstruction(deps, e.data, meta);
+      return;
+    case "AgentConnected":
+      await resendUnfinished(deps, e.data.runtime, meta);
+      return;
+    default:
+      return;
+  }
+}
+
+let reactor: ReturnType<typeof createReactor> | undefined;
+export const handler = (event: StreamEvent) => {
+  reactor ??= createReactor(backendFromResources());
+  return reactor(event);
+};
