@@ -1,4 +1,5 @@
 import type { Application, Runtime, Service } from "./config/schema.js";
+import { DomainError } from "./errors.js";
 import { instructionId } from "./agent-protocol.js";
 import type { ChannelState, PlannedInstruction } from "./deciders/channel.js";
 import type { ReleaseState } from "./deciders/release.js";
@@ -33,6 +34,8 @@ export type PromotionPlan =
       /** When a time-bound gate can next change; the scheduler re-evaluates then. */
       wakeAt?: string;
       paused?: string;
+      /** Why the instructions cannot be rendered (a config problem): the release waits until the config is fixed. */
+      renderProblem?: string;
       instructions?: PlannedInstruction[];
     };
 
@@ -77,7 +80,13 @@ export function planPromotion(input: PromotionInput): PromotionPlan {
   const base = { gates: evaluated, requestApprovals, ...(wakeAt ? { wakeAt } : {}), ...(paused ? { paused } : {}) };
   if (paused || evaluated.some((g) => g.result.state !== "satisfied")) return { action: "wait", ...base };
 
-  const rendered = renderInstructions({ application: input.application, channel, service: input.service, runtimes: input.runtimes, releaseId: release.releaseId, params: release.params });
+  let rendered: ReturnType<typeof renderInstructions>;
+  try {
+    rendered = renderInstructions({ application: input.application, channel, service: input.service, runtimes: input.runtimes, releaseId: release.releaseId, params: release.params });
+  } catch (err) {
+    if (!(err instanceof DomainError)) throw err;
+    return { action: "wait", ...base, renderProblem: [err.message, ...err.issues.map((i) => `${i.path}: ${i.message}`)].join("; ") };
+  }
   const attempt = Object.values(target?.instructions ?? {}).filter((i) => i.releaseId === release.releaseId && i.service === release.service).length;
   return {
     action: "deploy",

@@ -5,6 +5,7 @@ import { Resource } from "sst";
 import { registerApiKeyRoutes } from "./api/api-keys.js";
 import { registerApprovalRoutes } from "./api/approvals.js";
 import { registerRuntimeRoutes } from "./api/runtimes.js";
+import { registerOperationRoutes } from "./api/operations.js";
 import { registerConfigRoutes } from "./api/configs.js";
 import type { ApiDeps, ApiEnv } from "./api/context.js";
 import { invalidBody, onError, problem } from "./api/problem.js";
@@ -40,6 +41,7 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerApiKeyRoutes(app, deps);
   registerApprovalRoutes(app, deps);
   registerRuntimeRoutes(app, deps);
+  registerOperationRoutes(app, deps);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

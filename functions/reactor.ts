@@ -47,8 +47,27 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       await deps.postToSlack(deps.slackWebhookUrl, approvalRequestMessage({ release: created.data, channel: e.data.channel, approval: e.data.approval, minApprovers: e.data.minApprovers, declared: service?.spec.parameters ?? [] }));
       return;
     }
+    case "ConfigApplied": {
+      // A changed application or service may unblock releases waiting on it (say, one that could not render).
+      if (e.data.kind === "runtime") return;
+      const config = await readConfig(deps);
+      const application = e.data.kind === "application" ? e.data.name : getConfig(config, "service", e.data.name)?.spec.application;
+      const app = application ? getConfig(config, "application", application) : undefined;
+      for (const channel of app?.spec.releaseChannels ?? []) await evaluateWaiting(deps, app!.name, channel.name, meta);
+      return;
+    }
+    case "ChannelResumed":
+      await evaluateWaiting(deps, e.data.application, e.data.channel, meta);
+      return;
+    case "ReleaseAbandoned": {
+      const created = (await deps.store.read(streams.release(e.data.releaseId))).find((r) => r.type === "ReleaseCreated");
+      if (created?.type === "ReleaseCreated") for (const channel of created.data.channels) await deps.readModels.clearWaiting(created.data.application, channel, e.data.releaseId);
+      return;
+    }
     case "InstructionDispatched":
       await pushInstruction(deps, e.data, meta);
+      // Older releases still waiting in this channel are now superseded by this one.
+      if (!e.data.rollback) await evaluateWaiting(deps, e.data.application, e.data.channel, meta, e.data.releaseId);
       return;
     case "AgentConnected":
       await resendUnfinished(deps, e.data.runtime, meta);
@@ -56,6 +75,12 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
     default:
       return;
   }
+}
+
+/** Evaluates the releases waiting in a channel, newest first, so a newer one supersedes older ones. */
+async function evaluateWaiting(deps: BackendDeps, application: string, channel: string, meta: Metadata, except?: string): Promise<void> {
+  const waiting = (await deps.readModels.waiting(application, channel)).map((w) => w.releaseId).filter((id) => id !== except);
+  for (const releaseId of waiting.sort().reverse()) await evaluate(deps, releaseId, channel, meta);
 }
 
 let reactor: ReturnType<typeof createReactor> | undefined;

@@ -161,7 +161,15 @@ export function validateConfigSet(set: ConfigSet, where: (kind: ConfigObject["ki
     issues.push(...duplicates(service.parameters.map((p) => p.name), (i) => at("service", name, ["parameters", i, "name"]), "parameter"));
     const wanted = service.kubernetesConfig ? "kubernetes" : "extension";
     const content = service.kubernetesConfig ?? service.runtimeExtension;
-    issues.push(...unknownReferences(content, params, at("service", name, [service.kubernetesConfig ? "kubernetesConfig" : "runtimeExtension"])));
+    const contentPath = at("service", name, [service.kubernetesConfig ? "kubernetesConfig" : "runtimeExtension"]);
+    issues.push(...unknownReferences(content, params, contentPath));
+    // A constant must have a value in every channel: the service's own, or the channel's.
+    const constants = new Set(deepReferences(content).refs.filter((r) => r.scope === "Constants").map((r) => r.name));
+    for (const constant of constants) {
+      if (Object.hasOwn(service.constants, constant)) continue;
+      const missing = app.releaseChannels.filter((c) => !Object.hasOwn(c.constants, constant)).map((c) => `"${c.name}"`);
+      if (missing.length) issues.push({ path: contentPath, message: `{{.Constants.${constant}}} has no value in release channel${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of application "${app.name}", nor in the service's constants` });
+    }
     app.releaseChannels.forEach((channel) => {
       const targets = channelTargets(channel.runtimes, service);
       if (targets.length === 0) {

@@ -60,15 +60,28 @@ export async function evaluate(deps: BackendDeps, releaseId: string, channel: st
 
   if (plan.action === "supersede") {
     await handleCommand(deps.store, releaseDecider, releaseStream, { type: "SupersedeRelease", channel, supersededBy: plan.supersededBy }, meta);
+    await deps.readModels.clearWaiting(release.application, channel, releaseId);
     return plan;
   }
-  if (plan.action === "none") return plan;
+  if (plan.action === "none") {
+    await deps.readModels.clearWaiting(release.application, channel, releaseId);
+    return plan;
+  }
 
   for (const gate of plan.gates) {
     await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RecordPreconditionResult", channel, precondition: gate.key, result: gate.result }, meta);
   }
+  // Whether the release can be rendered is a gate of its own: a config problem blocks it, visibly.
+  const rendered = plan.action === "deploy" ? { state: "satisfied" as const } : plan.renderProblem ? { state: "blocked" as const, reason: plan.renderProblem } : undefined;
+  if (rendered && (rendered.state === "blocked" || release.gates[channel]?.preconditions.render)) {
+    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RecordPreconditionResult", channel, precondition: "render", result: rendered }, meta);
+  }
   for (const a of plan.requestApprovals) {
     await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RequestApproval", channel, approval: a.approval, minApprovers: a.minApprovers }, meta);
+  }
+  if (plan.action === "wait") {
+    const reasons = [...(plan.paused ? [plan.paused] : []), ...(plan.renderProblem ? [plan.renderProblem] : []), ...plan.gates.flatMap((g) => (g.result.state === "blocked" ? [g.result.reason] : []))];
+    await deps.readModels.markWaiting(release.application, channel, releaseId, reasons);
   }
   if (plan.action === "deploy" && plan.instructions) {
     try {
@@ -83,7 +96,10 @@ export async function evaluate(deps: BackendDeps, releaseId: string, channel: st
     } catch (err) {
       // Paused between planning and dispatching: resuming the channel evaluates it again.
       if (!(err instanceof DomainError && err.code === "channel.paused")) throw err;
+      await deps.readModels.markWaiting(release.application, channel, releaseId, [`release channel "${channel}" is paused`]);
+      return plan;
     }
+    await deps.readModels.clearWaiting(release.application, channel, releaseId);
   }
   if (plan.wakeAt) await deps.scheduler.schedule({ releaseId, channel, at: plan.wakeAt }, now);
   return plan;

@@ -1,5 +1,5 @@
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
-import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 
 /**
  * The read-model table: views derived from the event log, rebuildable from it. Items are keyed
@@ -46,5 +46,25 @@ export class ReadModels {
 
   async deleteConnection(connectionId: string): Promise<void> {
     await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: `connection#${connectionId}`, sk: "-" } }));
+  }
+
+  /** Releases waiting on gates in a channel: what a resumed channel evaluates again. */
+  async markWaiting(application: string, channel: string, releaseId: string, reasons: string[]): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `waiting#${application}/${channel}`, sk: releaseId, reasons } }));
+  }
+
+  async clearWaiting(application: string, channel: string, releaseId: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: `waiting#${application}/${channel}`, sk: releaseId } }));
+  }
+
+  async waiting(application: string, channel: string): Promise<{ releaseId: string; reasons: string[] }[]> {
+    const out: { releaseId: string; reasons: string[] }[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new QueryCommand({ TableName: this.tableName, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": `waiting#${application}/${channel}` }, ConsistentRead: true, ExclusiveStartKey: start }));
+      for (const item of page.Items ?? []) out.push({ releaseId: item.sk as string, reasons: (item.reasons as string[]) ?? [] });
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
   }
 }

@@ -62,7 +62,7 @@ export function onError(err: Error, c: Context, log: (line: string) => void = co
   if (err instanceof EventTooLargeError || err instanceof TooManyEventsError) return problem(c, 413, err.code, err.message);
   if (err instanceof HTTPException) {
     const status = err.status;
-    const code = status === 413 ? "request.too_large" : status === 415 ? "request.unsupported_media_type" : `http.${status}`;
+    const code = status === 400 ? "request.malformed" : status === 413 ? "request.too_large" : status === 415 ? "request.unsupported_media_type" : `http.${status}`;
     return problem(c, status, code, err.message || titles[status] || "request refused");
   }
   log(`unhandled error on ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);

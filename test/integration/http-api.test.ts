@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import { streams } from "../../core/index.js";
 import type { EventStore } from "../../functions/adapters/event-store.js";
 import { signBody } from "../../functions/api/webhooks.js";
+import { slackSignature } from "../../functions/adapters/slack.js";
 import { createHttpApp } from "../../functions/http.js";
 import { isolatedEventStore } from "../support/dynamo.js";
 import { docs, IMAGE } from "../support/fixtures.js";
@@ -189,6 +190,29 @@ describe("HTTP API", () => {
       const send = (key: string) => app.request("/v1/webhooks/ci", { method: "POST", body: JSON.stringify(release), headers: { "content-type": "application/json", authorization: `Bearer ${key}` } });
       expect((await send(ci)).status).toBe(202);
       expect((await send(approver)).status).toBe(403);
+    });
+  });
+
+  describe("Slack callback", () => {
+    const form = new URLSearchParams({ payload: JSON.stringify({ type: "block_actions", user: { id: "U1" }, actions: [{ action_id: "slipway_approve", value: JSON.stringify({ releaseId: "rel-x", channel: "production", approval: "approval" }) }] }) }).toString();
+    const send = (timestamp: string, signature: string) =>
+      app.request("/v1/callbacks/slack", { method: "POST", body: form, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp, "x-slack-signature": signature } });
+
+    it("refuses a stale timestamp even with a valid signature, and a forged signature", async () => {
+      const stale = String(Math.floor(Date.now() / 1000) - 6 * 60);
+      const res = await send(stale, slackSignature(secrets.slackSigningSecret, stale, form));
+      expect(res.status).toBe(401);
+      expect((await problemOf(res)).detail).toContain("older than five minutes");
+      const now = String(Math.floor(Date.now() / 1000));
+      expect((await problemOf(await send(now, slackSignature("not-the-secret", now, form)))).code).toBe("slack.bad_signature");
+    });
+
+    it("answers a signed click on an unknown release with a message for Slack, appending nothing", async () => {
+      const now = String(Math.floor(Date.now() / 1000));
+      const res = await send(now, slackSignature(secrets.slackSigningSecret, now, form));
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ text: ":warning: the release does not exist" });
+      expect(await store.read(streams.release("rel-x"))).toEqual([]);
     });
   });
 

@@ -168,6 +168,20 @@ describe("cross-object validation", () => {
     });
   });
 
+  it("requires every constant a service uses to have a value in every channel", () => {
+    const app = structuredClone(docs.shop);
+    delete (app.application.releaseChannels[1] as { constants?: unknown }).constants;
+    expect(issuesOf(apply(docs.staging, docs.production, app, docs.api))).toEqual([
+      { path: "documents[3].service.kubernetesConfig", message: '{{.Constants.replicas}} has no value in release channel "production" of application "shop", nor in the service\'s constants' },
+    ]);
+    spec([]).when(apply(docs.staging, docs.production, app, { service: { ...docs.api.service, constants: { replicas: 1 } } })).then([
+      applied("runtime", parsed.staging),
+      applied("runtime", parsed.production),
+      applied("application", { ...parsed.shop, releaseChannels: [parsed.shop.releaseChannels[0]!, { ...parsed.shop.releaseChannels[1]!, constants: {} }] }),
+      applied("service", { ...parsed.api, constants: { replicas: 1 } }),
+    ]);
+  });
+
   it("checks an extension's proxy runtime and the parameter values services give it", () => {
     const vmApp = {
       application: {

@@ -72,6 +72,12 @@ describe("promotion planning", () => {
     expect(plan.action === "wait" && plan.gates[0]?.result).toEqual({ state: "blocked", reason: 'release r1 failed in release channel "staging": k8s-staging: ImagePullBackOff' });
   });
 
+  it("waits, explaining why, when the instructions cannot be rendered", () => {
+    const service = { ...parsed.api, kubernetesConfig: { manifests: ["image: {{.Params.image}}:{{.Params.tag}}"] } };
+    const plan = planPromotion({ ...input([created("r1"), entered("r1", "staging")], {}, "staging"), service });
+    expect(plan).toMatchObject({ action: "wait", renderProblem: expect.stringContaining('{{.Params.tag}} refers to parameter "tag", which has no value') });
+  });
+
   it("holds a paused channel even when every gate passes", () => {
     const plan = planPromotion(input([created("r1"), entered("r1", "staging")], { staging: [{ type: "ChannelPaused", data: { application: "shop", channel: "staging", reason: "incident" } }] }, "staging"));
     expect(plan).toMatchObject({ action: "wait", paused: 'release channel "staging" is paused: incident' });
