@@ -14,3 +14,4 @@ export * from "./preconditions.js";
 export * from "./agent-protocol.js";
 export * from "./promotion.js";
 export * from "./agent-install.js";
+export * from "./views.js";

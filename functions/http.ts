@@ -6,6 +6,7 @@ import { registerApiKeyRoutes } from "./api/api-keys.js";
 import { registerApprovalRoutes } from "./api/approvals.js";
 import { registerRuntimeRoutes } from "./api/runtimes.js";
 import { registerOperationRoutes } from "./api/operations.js";
+import { registerApplicationRoutes } from "./api/applications.js";
 import { registerConfigRoutes } from "./api/configs.js";
 import type { ApiDeps, ApiEnv } from "./api/context.js";
 import { invalidBody, onError, problem } from "./api/problem.js";
@@ -13,6 +14,7 @@ import { registerReleaseRoutes } from "./api/releases.js";
 import { registerWebhookRoutes } from "./api/webhooks.js";
 import { documentClient } from "./adapters/dynamo.js";
 import { EventStore } from "./adapters/event-store.js";
+import { ReadModels } from "./adapters/read-models.js";
 import { checkHealth, tableCheck } from "./adapters/health.js";
 import { secretsFromResources } from "./adapters/secrets.js";
 
@@ -42,6 +44,7 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerApprovalRoutes(app, deps);
   registerRuntimeRoutes(app, deps);
   registerOperationRoutes(app, deps);
+  registerApplicationRoutes(app, deps);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -57,7 +60,9 @@ export function depsFromResources(): ApiDeps {
   const db = documentClient();
   return {
     store: new EventStore(db, Resource.Events.name),
+    readModels: new ReadModels(db, Resource.ReadModels.name),
     secrets: secretsFromResources(),
+    agentGraceSeconds: Number(process.env.SLIPWAY_AGENT_GRACE_SECONDS ?? 180),
     checks: { eventLog: tableCheck(db, Resource.Events.name) },
     agentsUrl: Resource.Agents.url,
   };

@@ -1,4 +1,5 @@
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 
 /**
@@ -67,4 +68,57 @@ export class ReadModels {
     } while (start);
     return out;
   }
+
+  /**
+   * Writes a view computed from a stream at `version`, unless a view from a later version is
+   * already there: redelivered or reordered records can never move a view backwards.
+   */
+  async putView(pk: string, sk: string, version: number, view: object): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk, sk, version, view: JSON.stringify(view) },
+          ConditionExpression: "attribute_not_exists(pk) OR version <= :v",
+          ExpressionAttributeValues: { ":v": version },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async view<T>(pk: string, sk: string): Promise<T | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk, sk } }));
+    return Item ? (JSON.parse(Item.view as string) as T) : undefined;
+  }
+
+  /** Every item under one partition key, in sort-key order. */
+  async items(pk: string): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new QueryCommand({ TableName: this.tableName, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": pk }, ExclusiveStartKey: start }));
+      out.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  async views<T>(pk: string): Promise<{ sk: string; view: T }[]> {
+    return (await this.items(pk)).filter((i) => typeof i.view === "string").map((i) => ({ sk: i.sk as string, view: JSON.parse(i.view as string) as T }));
+  }
+
+  /** One line of a release's timeline; keyed by time and position, so writing it twice is writing it once. */
+  async putTimeline(releaseId: string, entry: TimelineEntry): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `timeline#${releaseId}`, sk: `${entry.occurredAt}#${entry.streamId}#${String(entry.version).padStart(10, "0")}`, ...entry } }));
+  }
+
+  async timeline(releaseId: string): Promise<TimelineEntry[]> {
+    return (await this.items(`timeline#${releaseId}`)).map(({ streamId, version, type, occurredAt, actor, data }) => ({ streamId, version, type, occurredAt, actor, data }) as TimelineEntry);
+  }
 }
+
+export type TimelineEntry = { streamId: string; version: number; type: string; occurredAt: string; actor: { kind: string; id: string }; data: unknown };

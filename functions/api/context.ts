@@ -4,12 +4,16 @@ import type { Actor, Metadata } from "../../events/index.js";
 import type { Scope } from "../../core/index.js";
 import type { EventStore } from "../adapters/event-store.js";
 import type { HealthCheck } from "../adapters/health.js";
+import type { ReadModels } from "../adapters/read-models.js";
 import type { Secrets } from "../adapters/secrets.js";
 
 /** What the HTTP API needs from the outside world; the Lambda entry and the tests each build one. */
 export type ApiDeps = {
   store: EventStore;
+  readModels: ReadModels;
   secrets: Secrets;
+  /** How long a runtime whose agent dropped counts as reconnecting before it counts as disconnected. */
+  agentGraceSeconds?: number;
   checks: Record<string, HealthCheck>;
   /** The agents' WebSocket URL, written into install manifests. */
   agentsUrl?: string;

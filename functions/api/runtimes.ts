@@ -1,10 +1,10 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { agentInstallManifest, conflict, configDecider, fold, getConfig, listConfigs, notFound, runtimeDecider, runtimeType, streams } from "../../core/index.js";
+import { agentInstallManifest, conflict, configDecider, fold, getConfig, listConfigs, notFound, runtimeDecider, runtimeStatusView, runtimeType, streams } from "../../core/index.js";
 import { handleCommand } from "../adapters/command-handler.js";
 import { requireScope } from "./auth.js";
-import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
+import { metadataOf, nowOf, type ApiDeps, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
 
 const RuntimeView = z.object({
@@ -12,8 +12,11 @@ const RuntimeView = z.object({
   type: z.enum(["kubernetes", "extension"]),
   linked: z.boolean(),
   connected: z.boolean(),
+  status: z.enum(["connected", "reconnecting", "disconnected"]),
   agentVersion: z.string().optional(),
   leaseGeneration: z.number().optional(),
+  lastSeenAt: z.string().optional(),
+  disconnectReason: z.string().optional(),
   proxyRuntime: z.string().optional(),
 });
 
@@ -52,15 +55,10 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
       const config = fold(configDecider, (await deps.store.read(streams.config())) as never);
       const items = await Promise.all(
         listConfigs(config, "runtime").map(async (r) => {
-          const state = fold(runtimeDecider, (await deps.store.read(streams.runtime(r.name))) as never);
-          return {
-            name: r.name,
-            type: runtimeType(r.spec),
-            linked: state.linked,
-            connected: state.lease !== undefined,
-            ...(state.lease ? { agentVersion: state.lease.agentVersion, leaseGeneration: state.lease.generation } : {}),
-            ...(r.spec.extension ? { proxyRuntime: r.spec.extension.proxyRuntime.runtime } : {}),
-          };
+          // An extension runs through its proxy runtime's agent: its status is the proxy's.
+          const agentRuntime = r.spec.extension?.proxyRuntime.runtime ?? r.name;
+          const { runtime: _r, ...view } = runtimeStatusView(agentRuntime, await deps.store.read(streams.runtime(agentRuntime)), nowOf(deps).toISOString(), deps.agentGraceSeconds ?? 180);
+          return { name: r.name, type: runtimeType(r.spec), connected: view.status === "connected", ...view, ...(r.spec.extension ? { proxyRuntime: agentRuntime } : {}) };
         }),
       );
       return c.json({ items }, 200);

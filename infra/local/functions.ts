@@ -20,7 +20,10 @@ export type FunctionManifest = {
 const agentMessage = "functions/agent-socket.message";
 
 export const functions: FunctionManifest = {
-  streamSubscribers: [{ name: "reactor", handler: "functions/reactor.handler", batchSize: 100 }],
+  streamSubscribers: [
+    { name: "reactor", handler: "functions/reactor.handler", batchSize: 100 },
+    { name: "projector", handler: "functions/projector.handler", batchSize: 100 },
+  ],
   queueSubscribers: [{ name: "scheduler", queue: "preconditions", handler: "functions/scheduler.handler", batchSize: 10 }],
   websocketRoutes: {
     $connect: "functions/agent-socket.connect",

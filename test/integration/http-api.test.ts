@@ -5,7 +5,8 @@ import type { EventStore } from "../../functions/adapters/event-store.js";
 import { signBody } from "../../functions/api/webhooks.js";
 import { slackSignature } from "../../functions/adapters/slack.js";
 import { createHttpApp } from "../../functions/http.js";
-import { isolatedEventStore } from "../support/dynamo.js";
+import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import { docs, IMAGE } from "../support/fixtures.js";
 
 const secrets = { adminApiKey: "admin-key-for-tests-0123456789", webhookSecret: "webhook-secret-for-tests", slackSigningSecret: "slack-secret" };
@@ -16,9 +17,13 @@ const logged: string[] = [];
 
 beforeAll(async () => {
   const s = await isolatedEventStore();
+  const rm = await isolatedTable("read-models", readModelTableDefinition);
   store = s.store;
-  drop = s.table.drop;
-  app = createHttpApp({ store, secrets, checks: { eventLog: async () => "ok" }, log: (l) => logged.push(l) });
+  drop = async () => {
+    await s.table.drop();
+    await rm.drop();
+  };
+  app = createHttpApp({ store, readModels: new ReadModels(s.db, rm.name), secrets, checks: { eventLog: async () => "ok" }, log: (l) => logged.push(l) });
 });
 afterAll(() => drop());
 

@@ -127,8 +127,19 @@ describe("the release flow, end to end on the local stack", () => {
     for (const channel of ["staging", "production"]) {
       expect((await channelEvents(channel)).filter((e) => e.type === "ChannelConverged").map((e) => e.data)).toEqual([expect.objectContaining({ releaseId, channel })]);
     }
+    type AppView = { channels: { name: string; services: Record<string, { state: string; desiredReleaseId?: string; convergedReleaseId?: string; runtimes: Record<string, { status: string }> }> }[] };
+    let app: AppView = { channels: [] };
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+      app = (await api("/v1/applications/shop")).body as unknown as AppView;
+      if (app.channels.every((c) => c.services.api?.state === "converged")) break;
+    }
+    for (const [i, runtime] of ["k8s-staging", "k8s-production"].entries()) {
+      expect(app.channels[i]!.services.api).toMatchObject({ state: "converged", desiredReleaseId: releaseId, convergedReleaseId: releaseId, runtimes: { [runtime]: { status: "succeeded" } } });
+    }
+    const released = (await api(`/v1/releases/${releaseId}`)).body.channels as { deployment: string }[];
+    expect(released.map((c) => c.deployment)).toEqual(["converged", "converged"]);
     const history = (await api(`/v1/releases/${releaseId}/events`)).body.items as { type: string; actor: { kind: string; id: string } }[];
-    expect(history.map((e) => e.type)).toEqual(expect.arrayContaining(["ReleaseCreated", "PromotionStarted", "ApprovalRequested", "ApprovalGranted", "PreconditionSatisfied"]));
+    expect(history.map((e) => e.type)).toEqual(expect.arrayContaining(["ReleaseCreated", "PromotionStarted", "ApprovalRequested", "ApprovalGranted", "PreconditionSatisfied", "InstructionDispatched", "ApplySucceeded", "ChannelConverged"]));
     expect(history.find((e) => e.type === "ApprovalGranted")?.actor).toEqual({ kind: "user", id: "slack:U024BE7LH" });
   });
 });

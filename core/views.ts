@@ -1,0 +1,93 @@
+import type { StoredEvent } from "../events/index.js";
+import { parseInstructionId } from "./agent-protocol.js";
+import type { ChannelState, InstructionStatus } from "./deciders/channel.js";
+
+/**
+ * Read-model evolution: the views the API serves, computed from streams. Pure; the projector
+ * stores them and the API reads them, and replaying the log rebuilds them exactly.
+ */
+
+export type RuntimeApply = { instructionId: string; releaseId: string; status: InstructionStatus; message?: string };
+export type ServiceInChannelView = {
+  desiredReleaseId?: string;
+  rollback?: boolean;
+  convergedReleaseId?: string;
+  convergedAt?: string;
+  state: "idle" | "deploying" | "converged" | "failed";
+  runtimes: Record<string, RuntimeApply>;
+};
+export type ChannelView = { application: string; channel: string; paused?: { reason?: string }; services: Record<string, ServiceInChannelView> };
+
+export function channelView(application: string, channel: string, state: ChannelState): ChannelView {
+  const services = Object.fromEntries(
+    Object.entries(state.services).map(([name, svc]) => {
+      const instructions = (svc.desired?.instructionIds ?? []).flatMap((id) => (state.instructions[id] ? [state.instructions[id]!] : []));
+      const runtimes = Object.fromEntries(instructions.map((i) => [i.runtime, { instructionId: i.instructionId, releaseId: i.releaseId, status: i.status, ...(i.message ? { message: i.message } : {}) }]));
+      const stateOf: ServiceInChannelView["state"] = !svc.desired
+        ? "idle"
+        : instructions.some((i) => i.status === "failed")
+          ? "failed"
+          : svc.converged === svc.desired.releaseId && instructions.every((i) => i.status === "succeeded")
+            ? "converged"
+            : "deploying";
+      const view: ServiceInChannelView = {
+        state: stateOf,
+        runtimes,
+        ...(svc.desired ? { desiredReleaseId: svc.desired.releaseId, rollback: svc.desired.rollback } : {}),
+        ...(svc.converged ? { convergedReleaseId: svc.converged } : {}),
+        ...(svc.convergedAt ? { convergedAt: svc.convergedAt } : {}),
+      };
+      return [name, view];
+    }),
+  );
+  return { application, channel, ...(state.paused ? { paused: state.paused } : {}), services };
+}
+
+export type RuntimeStatusView = {
+  runtime: string;
+  linked: boolean;
+  /** connected: an agent holds the lease; reconnecting: none has for less than the grace period; disconnected: longer, or never. */
+  status: "connected" | "reconnecting" | "disconnected";
+  agentVersion?: string;
+  leaseGeneration?: number;
+  lastSeenAt?: string;
+  disconnectReason?: string;
+};
+
+/** A runtime's status from its stream, judged at `now` against the disconnect grace period. */
+export function runtimeStatusView(runtime: string, history: readonly StoredEvent[], now: string, graceSeconds: number): RuntimeStatusView {
+  let linked = false;
+  let lease: { connectionId: string; generation: number; agentVersion: string } | undefined;
+  let lastSeenAt: string | undefined;
+  let disconnectReason: string | undefined;
+  for (const e of history) {
+    if (e.type === "RuntimeLinked") linked = true;
+    else if (e.type === "AgentConnected") {
+      lease = { connectionId: e.data.connectionId, generation: e.data.leaseGeneration, agentVersion: e.data.agentVersion };
+      lastSeenAt = e.occurredAt;
+      disconnectReason = undefined;
+    } else if (e.type === "AgentDisconnected" && lease?.connectionId === e.data.connectionId) {
+      lease = undefined;
+      lastSeenAt = e.occurredAt;
+      disconnectReason = e.data.reason;
+    }
+  }
+  const status = lease ? "connected" : lastSeenAt && Date.parse(now) - Date.parse(lastSeenAt) < graceSeconds * 1000 ? "reconnecting" : "disconnected";
+  return {
+    runtime,
+    linked,
+    status,
+    ...(lease ? { agentVersion: lease.agentVersion, leaseGeneration: lease.generation } : {}),
+    ...(lastSeenAt ? { lastSeenAt } : {}),
+    ...(disconnectReason ? { disconnectReason } : {}),
+  };
+}
+
+/** The release an event is about, for the release's timeline; undefined for events about none. */
+export function releaseOf(e: StoredEvent): string | undefined {
+  const data = e.data as Record<string, unknown>;
+  if (typeof data.releaseId === "string") return data.releaseId;
+  if (e.type === "ReleaseRolledBack") return e.data.toReleaseId;
+  if (e.type === "InstructionAcknowledged") return parseInstructionId(e.data.instructionId)?.releaseId;
+  return undefined;
+}
