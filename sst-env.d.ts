@@ -7,6 +7,7 @@ declare module "sst" {
     Events: { name: string; type: "sst.aws.Dynamo" };
     ReadModels: { name: string; type: "sst.aws.Dynamo" };
     Preconditions: { url: string; type: "sst.aws.Queue" };
+    Api: { url: string; type: "sst.aws.ApiGatewayV2" };
     Agents: { url: string; managementEndpoint: string; type: "sst.aws.ApiGatewayWebSocket" };
     AdminApiKey: { value: string; type: "sst.sst.Secret" };
     WebhookSecret: { value: string; type: "sst.sst.Secret" };

@@ -7,6 +7,7 @@ import { registerApprovalRoutes } from "./api/approvals.js";
 import { registerRuntimeRoutes } from "./api/runtimes.js";
 import { registerOperationRoutes } from "./api/operations.js";
 import { registerApplicationRoutes } from "./api/applications.js";
+import { registerAgentInstructionRoutes } from "./api/agent-instructions.js";
 import { registerConfigRoutes } from "./api/configs.js";
 import type { ApiDeps, ApiEnv } from "./api/context.js";
 import { invalidBody, onError, problem } from "./api/problem.js";
@@ -45,6 +46,7 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerRuntimeRoutes(app, deps);
   registerOperationRoutes(app, deps);
   registerApplicationRoutes(app, deps);
+  registerAgentInstructionRoutes(app, deps);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -38,6 +38,8 @@ export type BackendDeps = {
   readModels: ReadModels;
   gateway: AgentGateway;
   scheduler: Scheduler;
+  /** The HTTP API's base URL: agents fetch instructions too large for one WebSocket message from it. */
+  apiUrl?: string;
   /** The incoming-webhook URL approval requests are posted to, if any. */
   slackWebhookUrl?: string;
   postToSlack?: SlackPoster;
@@ -61,6 +63,7 @@ export function backendFromResources(): BackendDeps {
     readModels: new ReadModels(db, Resource.ReadModels.name),
     gateway: new AgentGateway(Resource.Agents.managementEndpoint),
     scheduler: new Scheduler(new SQSClient({}), Resource.Preconditions.url),
+    apiUrl: Resource.Api.url,
     ...(slack ? { slackWebhookUrl: slack } : {}),
     postToSlack,
     log: (line) => console.log(line),

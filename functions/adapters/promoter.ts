@@ -27,6 +27,9 @@ import { handleCommand } from "./command-handler.js";
  * has the effect of one run.
  */
 
+/** Leaves room under API Gateway's 128 KB message limit. */
+export const MAX_INLINE_INSTRUCTION_BYTES = 120 * 1024;
+
 export async function readConfig(deps: Pick<BackendDeps, "store">): Promise<ConfigState> {
   return fold(configDecider, (await deps.store.read(streams.config())) as never);
 }
@@ -111,7 +114,7 @@ export async function pushInstruction(deps: BackendDeps, instruction: EventData<
   const runtimeStream = streams.runtime(agentRuntime);
   const lease = fold(runtimeDecider, (await deps.store.read(runtimeStream)) as never).lease;
   if (!lease) return "no-agent";
-  const message: InstructionMessage = {
+  const inline: InstructionMessage = {
     type: "instruction",
     protocol: PROTOCOL_VERSION,
     instructionId: instruction.instructionId,
@@ -124,6 +127,10 @@ export async function pushInstruction(deps: BackendDeps, instruction: EventData<
     leaseGeneration: lease.generation,
     payload: instruction.payload,
   };
+  // API Gateway refuses WebSocket messages over 128 KB: a larger instruction is fetched over HTTP.
+  const { payload: _payload, ...reference } = inline;
+  const message: InstructionMessage =
+    Buffer.byteLength(JSON.stringify(inline)) <= MAX_INLINE_INSTRUCTION_BYTES || !deps.apiUrl ? inline : { ...reference, payloadUrl: `${deps.apiUrl}/v1/agent/instructions/${encodeURIComponent(instruction.instructionId)}` };
   const result = await deps.gateway.send(lease.connectionId, message);
   if (result === "gone") {
     // The instruction stays stored, unacknowledged: it goes out again when an agent connects.

@@ -102,12 +102,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const { secrets, path: secretsPath } = loadLocalSecrets(dataDir);
 
+    // The HTTP server listens first, so its URL can be handed to the handlers like any resource.
+    let httpApp: { fetch: (request: Request) => Response | Promise<Response> } | undefined;
+    const server = await new Promise<ServerType>((ready, fail) => {
+      const s = serve({ fetch: (request) => (httpApp ? httpApp.fetch(request) : new Response("starting", { status: 503 })), port: options.httpPort ?? 0, hostname: "127.0.0.1" }, () => ready(s));
+      s.once("error", fail);
+    });
+    stops.push(() => new Promise<void>((done) => server.close(() => done())));
+    const { port } = server.address() as AddressInfo;
+    const httpUrl = `http://127.0.0.1:${port}`;
+
     // Exactly what SST hands a Lambda: the app, each linked resource, and (locally) where AWS is.
     Object.assign(process.env, {
       SST_RESOURCE_App: JSON.stringify({ name: "slipway", stage }),
       SST_RESOURCE_Events: JSON.stringify({ name: tables.events }),
       SST_RESOURCE_ReadModels: JSON.stringify({ name: tables.readModels }),
       SST_RESOURCE_Preconditions: JSON.stringify({ url: queues.preconditions }),
+      SST_RESOURCE_Api: JSON.stringify({ url: httpUrl }),
       SST_RESOURCE_Agents: JSON.stringify({ url: gateway.url, managementEndpoint: gateway.managementEndpoint }),
       SST_RESOURCE_AdminApiKey: JSON.stringify({ value: secrets.adminApiKey }),
       SST_RESOURCE_WebhookSecret: JSON.stringify({ value: secrets.webhookSecret }),
@@ -175,15 +186,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       queueSubscribers: async () => `${queueMappings.length} subscriber(s)`,
     };
     const app = createHttpApp({ ...deps, checks });
-    const server = await new Promise<ServerType>((ready, fail) => {
-      const s = serve({ fetch: app.fetch, port: options.httpPort ?? 0, hostname: "127.0.0.1" }, () => ready(s));
-      s.once("error", fail);
-    });
-    stops.push(() => new Promise<void>((done) => server.close(() => done())));
-    const { port } = server.address() as AddressInfo;
+    httpApp = app;
 
     return {
-      httpUrl: `http://127.0.0.1:${port}`,
+      httpUrl,
       wsUrl: gateway.url,
       managementEndpoint: gateway.managementEndpoint,
       dynamoEndpoint: dynamo.endpoint,

@@ -155,6 +155,25 @@ describe("release operations on the local stack", () => {
     await eventually(async () => (await channelEvents("off", "staging")).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id));
   });
 
+  it("sends an instruction too large for one WebSocket message as a reference the agent fetches with its token", async () => {
+    const big = "# padding\n".repeat(15_000);
+    const service = { service: { ...docs.api.service, name: "big-api", application: "big", kubernetesConfig: { manifests: [`${docs.api.service.kubernetesConfig.manifests[0]}${big}`] } } };
+    const app = { application: { name: "big", releaseChannels: [{ name: "staging", runtimes: [{ runtime: "k8s-staging" }], constants: { replicas: 1 } }] } };
+    expect((await api("/v1/configs", { method: "PUT", body: [app, service] })).status).toBe(200);
+    const id = await release("big", "1.0.0");
+    await until(() => received(staging, id).length > 0);
+    const [instruction] = received(staging, id);
+    expect(instruction!.payload).toBeUndefined();
+    expect(instruction!.payloadUrl).toBe(`${stack.httpUrl}/v1/agent/instructions/${encodeURIComponent(instruction!.instructionId)}`);
+    const fetched = await fetch(instruction!.payloadUrl!, { headers: { authorization: `Bearer ${tokens["k8s-staging"]}` } });
+    expect(fetched.status).toBe(200);
+    const { payload } = (await fetched.json()) as { payload: { manifests: string[] } };
+    expect(payload.manifests[0]).toContain("image: \"registry.example.com/big/api:1.0.0\"");
+    expect(payload.manifests[0]!.length).toBeGreaterThan(128 * 1024);
+    const wrongAgent = await fetch(instruction!.payloadUrl!, { headers: { authorization: `Bearer ${tokens["k8s-production"]}` } });
+    expect(wrongAgent.status).toBe(401);
+  });
+
   it("refuses agents with a bad token, an unknown runtime or an unsupported version", async () => {
     const refused = async (agent: FakeAgent) => (await agent.connect().catch((e: unknown) => e)) as { status: number; body: string };
     expect(await refused(new FakeAgent(stack.wsUrl, "k8s-staging", "slwa_wrong"))).toMatchObject({ status: 401, body: "the agent token is not valid for this runtime" });
