@@ -24,12 +24,14 @@ export function createScheduler(deps: BackendDeps) {
         }
         const wake = parsed.data;
         const now = nowOf(deps);
-        // SQS may deliver up to a second early in its own rounding; anything earlier waits on.
-        if (Date.parse(wake.at) - now.getTime() > 1000) {
+        // A wait longer than SQS's 900 s arrives early and is sent on; the last second is waited out here.
+        const early = Date.parse(wake.at) - now.getTime();
+        if (early > 1000) {
           await deps.scheduler.schedule(wake, now);
           continue;
         }
-        await evaluate(deps, wake.releaseId, wake.channel, { occurredAt: now.toISOString(), actor: { kind: "system", id: "scheduler" }, correlationId: record.messageId, causationId: record.messageId });
+        if (early > 0) await new Promise((r) => setTimeout(r, early));
+        await evaluate(deps, wake.releaseId, wake.channel, { occurredAt: nowOf(deps).toISOString(), actor: { kind: "system", id: "scheduler" }, correlationId: record.messageId, causationId: record.messageId });
       } catch (err) {
         deps.log?.(`scheduler: ${record.messageId} failed: ${err instanceof Error ? err.message : String(err)}`);
         failures.push({ itemIdentifier: record.messageId });

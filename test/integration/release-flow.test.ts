@@ -116,9 +116,16 @@ describe("the release flow, end to end on the local stack", () => {
     // 6. After the soak, production's instruction arrives and the agent reports success.
     await until(() => production.instructions.length > 0, 30_000);
     expect(production.instructions[0]).toMatchObject({ releaseId, channel: "production", runtime: "k8s-production" });
+    // Invariant 6: the gate that becomes true at T (the end of the soak, or the approval if later)
+    // is evaluated at T, not on a polling tick: within a second locally.
     const stagingConverged = (await channelEvents("staging")).find((e) => e.type === "ChannelConverged");
     const productionDispatched = (await channelEvents("production")).find((e) => e.type === "InstructionDispatched");
-    expect(Date.parse(productionDispatched!.occurredAt) - Date.parse(stagingConverged!.occurredAt)).toBeGreaterThanOrEqual(3000);
+    const granted = (await store.read(streams.release(releaseId))).find((e) => e.type === "ApprovalGranted");
+    const soakEnd = Date.parse(stagingConverged!.type === "ChannelConverged" ? stagingConverged!.data.convergedAt : "") + 3000;
+    const due = Math.max(soakEnd, Date.parse(granted!.occurredAt));
+    const dispatchedAt = Date.parse(productionDispatched!.occurredAt);
+    expect(dispatchedAt).toBeGreaterThanOrEqual(soakEnd);
+    expect(dispatchedAt - due).toBeLessThan(1000);
 
     // 7. Both channels converged on the release, and the history tells the whole story.
     for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {

@@ -1,0 +1,72 @@
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AgentGateway } from "../../functions/adapters/agent-gateway.js";
+import { Scheduler, type BackendDeps, type WakeUp } from "../../functions/adapters/backend.js";
+import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
+import { createScheduler } from "../../functions/scheduler.js";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
+import { LocalSqs } from "../../infra/local/sqs.js";
+import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+
+let sqs: LocalSqs;
+let client: SQSClient;
+let queueUrl: string;
+let deps: BackendDeps;
+const drops: (() => Promise<void>)[] = [];
+const NOW = new Date("2026-11-23T10:00:00.000Z");
+
+beforeAll(async () => {
+  sqs = new LocalSqs();
+  client = new SQSClient({ endpoint: await sqs.listen(), region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  queueUrl = sqs.createQueue("wake-ups").QueueUrl;
+  const { store, db, table } = await isolatedEventStore();
+  const rm = await isolatedTable("read-models", readModelTableDefinition);
+  drops.push(table.drop, rm.drop);
+  deps = { store, readModels: new ReadModels(db, rm.name), gateway: {} as AgentGateway, scheduler: new Scheduler(client, queueUrl), now: () => NOW };
+});
+afterAll(async () => {
+  for (const drop of drops) await drop();
+  client.destroy();
+  await sqs.close();
+});
+
+const attributes = async () => (await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["All"] }))).Attributes!;
+const drain = async () => client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }));
+
+describe("precondition scheduler", () => {
+  it("delays a wake-up to its time (rounded down), at most 900 s per message", async () => {
+    const now = new Date();
+    const short = { releaseId: "r1", channel: "production", at: new Date(now.getTime() + 2400).toISOString() };
+    await deps.scheduler.schedule(short, now);
+    await deps.scheduler.schedule({ releaseId: "r2", channel: "production", at: new Date(now.getTime() + 3_600_000).toISOString() }, now);
+    expect(await attributes()).toMatchObject({ ApproximateNumberOfMessagesDelayed: "2", ApproximateNumberOfMessages: "0" });
+    const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }));
+    expect(Messages.map((m) => JSON.parse(m.Body!) as WakeUp)).toEqual([short]);
+    expect(Date.now() - now.getTime()).toBeGreaterThanOrEqual(2000);
+    expect(await attributes()).toMatchObject({ ApproximateNumberOfMessagesDelayed: "1" });
+    for (const m of Messages) await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+  });
+
+  it("sends an early wake-up on for the rest of the wait instead of evaluating", async () => {
+    const sent: WakeUp[] = [];
+    const handler = createScheduler({ ...deps, scheduler: { schedule: async (w: WakeUp) => void sent.push(w) } as unknown as Scheduler });
+    const wake = { releaseId: "r1", channel: "production", at: "2026-11-23T12:00:00.000Z" };
+    expect(await handler({ Records: [{ messageId: "m1", body: JSON.stringify(wake) }] })).toEqual({ batchItemFailures: [] });
+    expect(sent).toEqual([wake]);
+  });
+
+  it("evaluates a due wake-up, and a stale one changes nothing", async () => {
+    const handler = createScheduler(deps);
+    const due = { releaseId: "gone", channel: "production", at: "2026-11-23T09:59:59.000Z" };
+    expect(await handler({ Records: [{ messageId: "m2", body: JSON.stringify(due) }] })).toEqual({ batchItemFailures: [] });
+    expect(await deps.store.read("release#gone")).toEqual([]);
+    expect((await drain()).Messages ?? []).toEqual([]); // nothing was scheduled for it either
+  });
+
+  it("drops a malformed message rather than retrying it forever", async () => {
+    const logged: string[] = [];
+    const handler = createScheduler({ ...deps, log: (l) => logged.push(l) });
+    expect(await handler({ Records: [{ messageId: "m3", body: JSON.stringify({ releaseId: 1 }) }] })).toEqual({ batchItemFailures: [] });
+    expect(logged).toEqual(["scheduler: dropping malformed message m3"]);
+  });
+});
