@@ -13,3 +13,15 @@ export const eventLog = new sst.aws.Dynamo("Events", {
     },
   },
 });
+
+/** Views derived from the log (see functions/adapters/read-models.ts); agent connection entries expire by TTL. */
+export const readModels = new sst.aws.Dynamo("ReadModels", {
+  fields: { pk: "string", sk: "string" },
+  primaryIndex: { hashKey: "pk", rangeKey: "sk" },
+  ttl: "expiresAt",
+  transform: {
+    table: (args) => {
+      args.pointInTimeRecovery = { enabled: true };
+    },
+  },
+});
