@@ -18,7 +18,8 @@ export type GateContext = {
   approvals: Readonly<Record<string, Approval | undefined>>;
 };
 
-export type GateEvaluation = { key: string; precondition: Precondition; result: GateResult };
+/** A gate and its result; gates that come from no configured precondition (such as protectSoak) have none. */
+export type GateEvaluation = { key: string; precondition?: Precondition; result: GateResult };
 
 export const DEFAULT_APPROVAL = "approval";
 

@@ -1,4 +1,4 @@
-import type { Application, Runtime, Service } from "./config/schema.js";
+import { durationSeconds, type Application, type Runtime, type Service } from "./config/schema.js";
 import { DomainError } from "./errors.js";
 import { instructionId } from "./agent-protocol.js";
 import type { ChannelState, PlannedInstruction } from "./deciders/channel.js";
@@ -39,6 +39,36 @@ export type PromotionPlan =
       instructions?: PlannedInstruction[];
     };
 
+/**
+ * With `protectSoak`, a newer release waits while the release converged in this channel is still
+ * soaking for a later channel that has not taken it yet.
+ */
+function soakProtection(input: PromotionInput, enabled: boolean): GateEvaluation[] {
+  if (!enabled || input.release.status === "none") return [];
+  const { channel, release } = input;
+  const current = input.channels[channel]?.services[release.service];
+  if (!current?.converged || !current.convergedAt || current.converged === release.releaseId) return [];
+  const now = Date.parse(input.now);
+  const soaks = input.application.releaseChannels.flatMap((downstream) =>
+    downstream.preconditions.flatMap((p) => {
+      const stable = p.releaseChannelStable;
+      if (stable?.releaseChannel !== channel) return [];
+      if (input.channels[downstream.name]?.services[release.service]?.desired?.releaseId === current.converged) return [];
+      const ends = Date.parse(current.convergedAt!) + durationSeconds(stable.duration ?? "0s") * 1000;
+      return ends > now ? [{ downstream: downstream.name, ends }] : [];
+    }),
+  );
+  if (soaks.length === 0) return [];
+  const last = soaks.reduce((a, b) => (b.ends > a.ends ? b : a));
+  const until = new Date(last.ends).toISOString();
+  return [
+    {
+      key: "protectSoak",
+      result: { state: "blocked", reason: `release ${current.converged} is soaking in release channel "${channel}" for "${last.downstream}" until ${until}; protectSoak holds newer releases back`, until },
+    },
+  ];
+}
+
 export function planPromotion(input: PromotionInput): PromotionPlan {
   const { release, channel } = input;
   if (release.status === "none") return { action: "none", reason: "the release does not exist" };
@@ -71,7 +101,10 @@ export function planPromotion(input: PromotionInput): PromotionPlan {
       ];
     }),
   );
-  const evaluated = evaluateChannelGates(config, { now: input.now, releaseId: release.releaseId, upstream, approvals: gates.approvals });
+  const evaluated = [
+    ...soakProtection(input, config.protectSoak === true),
+    ...evaluateChannelGates(config, { now: input.now, releaseId: release.releaseId, upstream, approvals: gates.approvals }),
+  ];
   const requestApprovals = config.preconditions.flatMap((p) =>
     p.manualApproval && !gates.approvals[approvalName(p)] ? [{ approval: approvalName(p), minApprovers: p.manualApproval.minApprovers }] : [],
   );

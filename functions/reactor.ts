@@ -2,7 +2,7 @@ import { getConfig, releaseDecider, streams } from "../core/index.js";
 import type { Metadata, StoredEvent } from "../events/index.js";
 import { backendFromResources, type BackendDeps } from "./adapters/backend.js";
 import { handleCommand } from "./adapters/command-handler.js";
-import { evaluate, pushInstruction, readConfig, resendUnfinished } from "./adapters/promoter.js";
+import { evaluate, pushInstruction, readChannel, readConfig, resendUnfinished } from "./adapters/promoter.js";
 import { approvalRequestMessage } from "./adapters/slack.js";
 import { inOrder, type StreamEvent } from "./adapters/stream-records.js";
 
@@ -42,9 +42,11 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       const history = await deps.store.read(streams.release(e.data.releaseId));
       const created = history.find((r) => r.type === "ReleaseCreated");
       if (created?.type !== "ReleaseCreated") return;
-      const config = await readConfig(deps);
-      const service = getConfig(config, "service", created.data.service);
-      await deps.postToSlack(deps.slackWebhookUrl, approvalRequestMessage({ release: created.data, channel: e.data.channel, approval: e.data.approval, minApprovers: e.data.minApprovers, declared: service?.spec.parameters ?? [] }));
+      // What runs in the channel now, to show the approver what would change.
+      const running = (await readChannel(deps, created.data.application, e.data.channel)).services[created.data.service]?.converged;
+      const runningCreated = running ? (await deps.store.read(streams.release(running))).find((r) => r.type === "ReleaseCreated") : undefined;
+      const current = runningCreated?.type === "ReleaseCreated" ? runningCreated.data : undefined;
+      await deps.postToSlack(deps.slackWebhookUrl, approvalRequestMessage({ release: created.data, channel: e.data.channel, approval: e.data.approval, minApprovers: e.data.minApprovers, ...(current ? { current } : {}) }));
       return;
     }
     case "ConfigApplied": {

@@ -187,6 +187,11 @@ export type ChannelRuntime = z.infer<typeof ChannelRuntime>;
 
 export const ReleaseChannel = z.strictObject({
   name: Name,
+  /**
+   * Keep a release that is soaking here for a later channel (releaseChannelStable) from being
+   * displaced by a newer one until its soak is over; the newer release waits.
+   */
+  protectSoak: z.boolean().optional(),
   runtimes: z.array(ChannelRuntime).min(1, { error: "must list at least one runtime" }),
   preconditions: z.array(Precondition).default([]),
   constants: Constants.default({}),

@@ -1,6 +1,5 @@
 import { createHmac } from "node:crypto";
 import { z } from "zod";
-import type { Parameter } from "../../core/index.js";
 import type { EventData } from "../../events/index.js";
 import { safeEqual } from "../api/auth.js";
 
@@ -16,10 +15,16 @@ export const MAX_SIGNATURE_AGE_S = 5 * 60;
 
 export const ButtonValue = z.object({ releaseId: z.string(), channel: z.string(), approval: z.string() });
 
-export function approvalRequestMessage(input: { release: EventData<"ReleaseCreated">; channel: string; approval: string; minApprovers: number; declared: readonly Parameter[] }) {
-  const { release, channel, approval, minApprovers } = input;
+/**
+ * The approval request: what would change in the channel — each param whose value differs from the
+ * release running there now, as `old → new` — and the buttons.
+ */
+export function approvalRequestMessage(input: { release: EventData<"ReleaseCreated">; channel: string; approval: string; minApprovers: number; current?: EventData<"ReleaseCreated"> }) {
+  const { release, channel, approval, minApprovers, current } = input;
   const value = JSON.stringify({ releaseId: release.releaseId, channel, approval });
-  const params = Object.entries(release.params).map(([name, v]) => ({ type: "mrkdwn", text: `*${name}*\n\`${String(v)}\`` }));
+  const params = Object.entries(release.params)
+    .filter(([name, v]) => current?.params[name] !== v)
+    .map(([name, v]) => ({ type: "mrkdwn", text: `*${name}*\n${current?.params[name] !== undefined ? `\`${String(current.params[name])}\` → ` : ""}\`${String(v)}\`` }));
   const source = [release.source.commit && `commit \`${release.source.commit.slice(0, 12)}\``, release.source.branch && `on \`${release.source.branch}\``].filter(Boolean).join(" ");
   return {
     text: `Approval needed: ${release.application}/${release.service} release ${release.releaseId} to ${channel}`,

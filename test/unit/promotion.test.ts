@@ -78,6 +78,22 @@ describe("promotion planning", () => {
     expect(plan).toMatchObject({ action: "wait", renderProblem: expect.stringContaining('{{.Params.tag}} refers to parameter "tag", which has no value') });
   });
 
+  it("with protectSoak, holds a newer release back while the current one soaks for a later channel", () => {
+    const application = { ...parsed.shop, releaseChannels: [{ ...parsed.shop.releaseChannels[0]!, protectSoak: true }, parsed.shop.releaseChannels[1]!] };
+    const channels = { staging: stagingLive("r1", "2026-11-23T09:55:00.000Z") };
+    const held = planPromotion({ ...input([created("r2"), entered("r2", "staging")], channels, "staging"), application });
+    expect(held).toMatchObject({
+      action: "wait",
+      wakeAt: "2026-11-23T10:05:00.000Z",
+      gates: [{ key: "protectSoak", result: { state: "blocked", reason: 'release r1 is soaking in release channel "staging" for "production" until 2026-11-23T10:05:00.000Z; protectSoak holds newer releases back' } }],
+    });
+    expect(planPromotion({ ...input([created("r2"), entered("r2", "staging")], channels, "staging", "2026-11-23T10:05:00.000Z"), application }).action).toBe("deploy");
+    // Once production has taken r1, nothing is left to protect.
+    expect(planPromotion({ ...input([created("r2"), entered("r2", "staging")], { ...channels, production: [dispatched("r1", "production", "k8s-production")] }, "staging"), application }).action).toBe("deploy");
+    // Without the option the newer release goes ahead.
+    expect(planPromotion(input([created("r2"), entered("r2", "staging")], channels, "staging")).action).toBe("deploy");
+  });
+
   it("holds a paused channel even when every gate passes", () => {
     const plan = planPromotion(input([created("r1"), entered("r1", "staging")], { staging: [{ type: "ChannelPaused", data: { application: "shop", channel: "staging", reason: "incident" } }] }, "staging"));
     expect(plan).toMatchObject({ action: "wait", paused: 'release channel "staging" is paused: incident' });
