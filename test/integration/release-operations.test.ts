@@ -19,6 +19,8 @@ const tokens: Record<string, string> = {};
 const agents: FakeAgent[] = [];
 let staging: FakeAgent;
 let production: FakeAgent;
+/** The staging cluster fails every apply of application "fail". */
+const outcome = (i: { application: string }) => (i.application === "fail" ? "failed" : "succeeded") as "failed" | "succeeded";
 
 async function api(path: string, init: { method?: string; body?: unknown; contentType?: string } = {}) {
   const res = await fetch(`${stack.httpUrl}${path}`, {
@@ -62,7 +64,7 @@ beforeAll(async () => {
   store = new EventStore(documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }), stack.tables.events);
   await api("/v1/configs", { method: "PUT", body: [docs.staging, docs.production] });
   for (const runtime of ["k8s-staging", "k8s-production"]) tokens[runtime] = (await api(`/v1/runtimes/${runtime}/link`, { method: "POST" })).body.token as string;
-  staging = new FakeAgent(stack.wsUrl, "k8s-staging", tokens["k8s-staging"]!);
+  staging = new FakeAgent(stack.wsUrl, "k8s-staging", tokens["k8s-staging"]!, { outcome });
   production = new FakeAgent(stack.wsUrl, "k8s-production", tokens["k8s-production"]!);
   agents.push(staging, production);
   await staging.connect();
@@ -86,6 +88,20 @@ describe("release operations on the local stack", () => {
     expect((view.body.channels as { preconditions: Record<string, { reason: string }> }[])[1]!.preconditions["manualApproval:approval"]!.reason).toBe('approval "approval" was rejected by admin: error budget spent');
     const late = await api(`/v1/releases/${id}/channels/production/approvals`, { method: "POST", body: { decision: "approve" } });
     expect(late).toMatchObject({ status: 409, body: { code: "approval.rejected" } });
+    expect(received(production, id)).toEqual([]);
+  });
+
+  it("marks a channel failed when an apply fails, and the release goes no further", async () => {
+    await application("fail", { preconditions: [{ releaseChannelStable: { releaseChannel: "staging" } }] });
+    const id = await release("fail", "1.0.0");
+    type AppView = { channels: { services: Record<string, { state: string; runtimes: Record<string, { status: string; message?: string }> }> }[] };
+    await eventually(async () => ((await api("/v1/applications/fail")).body as unknown as AppView).channels[0]!.services["fail-api"]?.state === "failed");
+    const app = (await api("/v1/applications/fail")).body as unknown as AppView;
+    expect(app.channels[0]!.services["fail-api"]!.runtimes["k8s-staging"]).toMatchObject({ status: "failed", message: "ImagePullBackOff" });
+    const view = await api(`/v1/releases/${id}`);
+    const [stagingView, productionView] = view.body.channels as { deployment: string; started: boolean }[];
+    expect(stagingView!.deployment).toBe("failed");
+    expect(productionView).toMatchObject({ started: false, deployment: "none" });
     expect(received(production, id)).toEqual([]);
   });
 
@@ -147,7 +163,7 @@ describe("release operations on the local stack", () => {
     await staging.close();
     const id = await release("off", "1.0.0");
     await eventually(async () => (await channelEvents("off", "staging")).some((e) => e.type === "InstructionDispatched"));
-    const again = new FakeAgent(stack.wsUrl, "k8s-staging", tokens["k8s-staging"]!);
+    const again = new FakeAgent(stack.wsUrl, "k8s-staging", tokens["k8s-staging"]!, { outcome });
     agents.push(again);
     await again.connect();
     staging = again;
