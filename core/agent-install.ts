@@ -108,6 +108,13 @@ spec:
           envFrom:
             - secretRef:
                 name: slipway-agent
+          env:
+            # Instructions already applied are remembered here, across container restarts.
+            - name: SLIPWAY_STATE_FILE
+              value: /var/lib/slipway/state.json
+          volumeMounts:
+            - name: state
+              mountPath: /var/lib/slipway
           resources:
             requests: { cpu: 50m, memory: 64Mi }
             limits: { memory: 256Mi }
@@ -115,5 +122,8 @@ spec:
             runAsNonRoot: true
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
+      volumes:
+        - name: state
+          emptyDir: {}
 `;
 }

@@ -71,6 +71,15 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       // Older releases still waiting in this channel are now superseded by this one.
       if (!e.data.rollback) await evaluateWaiting(deps, e.data.application, e.data.channel, meta, e.data.releaseId);
       return;
+    case "AgentSuperseded":
+    case "AgentDisconnected": {
+      // The connection lost its lease (a newer agent, or a rotated token): tell it why, then close it.
+      if (e.type === "AgentDisconnected" && e.data.reason !== "agent token rotated") return;
+      const code = e.type === "AgentSuperseded" ? "agent.superseded" : "agent.token_rotated";
+      const message = e.type === "AgentSuperseded" ? `another agent connection (${e.data.supersededBy}) took over runtime "${e.data.runtime}"` : `the agent token of runtime "${e.data.runtime}" was rotated; reconnect with the new token`;
+      if ((await deps.gateway.send(e.data.connectionId, { type: "error", code, message })) === "sent") await deps.gateway.close(e.data.connectionId);
+      return;
+    }
     case "AgentConnected":
       await resendUnfinished(deps, e.data.runtime, meta);
       return;

@@ -1,4 +1,4 @@
-import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
 
 /** Sends messages to agents' WebSocket connections through the API Gateway Management API. */
 export class AgentGateway {
@@ -16,6 +16,15 @@ export class AgentGateway {
     } catch (err) {
       if (err instanceof GoneException) return "gone";
       throw err;
+    }
+  }
+
+  /** Closes a connection; one that is already gone is no error. */
+  async close(connectionId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    } catch (err) {
+      if (!(err instanceof GoneException)) throw err;
     }
   }
 }

@@ -1,0 +1,170 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { streams } from "../../core/index.js";
+import { documentClient } from "../../functions/adapters/dynamo.js";
+import { EventStore } from "../../functions/adapters/event-store.js";
+import type { Secrets } from "../../functions/adapters/secrets.js";
+import { signBody } from "../../functions/api/webhooks.js";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
+import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
+import { docs } from "../support/fixtures.js";
+
+/**
+ * Real agent processes (agent/bin.mjs) against the local stack. There is no cluster here, so the
+ * agent applies through a fake kubectl that records what it was given.
+ */
+const dir = mkdtempSync(join(tmpdir(), "slipway-agent-"));
+const calls = join(dir, "calls");
+const kubectl = join(dir, "kubectl");
+let stack: LocalStack;
+let secrets: Secrets;
+let store: EventStore;
+const processes: ChildProcess[] = [];
+
+beforeAll(async () => {
+  writeFileSync(
+    kubectl,
+    `#!/usr/bin/env bash
+# Records each call (args, then stdin) in its own file; "rollout status" takes ROLLOUT_SECONDS.
+f="${calls}/$(date +%s%N)-$$"
+mkdir -p "${calls}"
+echo "$*" > "$f"
+if [ "$1" = "apply" ]; then cat >> "$f"; fi
+if [ "$1" = "rollout" ]; then sleep "\${ROLLOUT_SECONDS:-0}"; echo "deployment rolled out"; fi
+`,
+  );
+  chmodSync(kubectl, 0o755);
+  stack = await startLocalStack({ stage: "agents", websocket: { idleTimeoutMs: 1500 } });
+  secrets = JSON.parse(readFileSync(stack.secretsPath, "utf8")) as Secrets;
+  store = new EventStore(documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }), stack.tables.events);
+  const app = { application: { name: "shop", releaseChannels: [{ name: "staging", runtimes: [{ runtime: "k8s-staging" }], constants: { replicas: 1 } }] } };
+  await api("/v1/configs", "PUT", [docs.staging, app, docs.api]);
+});
+
+afterAll(async () => {
+  for (const p of processes) p.kill("SIGKILL");
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function api(path: string, method = "GET", body?: unknown) {
+  const res = await fetch(`${stack.httpUrl}${path}`, { method, headers: { authorization: `Bearer ${secrets.adminApiKey}`, ...(body ? { "content-type": "application/json" } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  return (await res.json()) as Record<string, unknown>;
+}
+
+async function link(): Promise<string> {
+  return (await api("/v1/runtimes/k8s-staging/link", "POST")).token as string;
+}
+
+type Running = { process: ChildProcess; output: () => string; exited: Promise<number | null> };
+
+function startAgent(token: string, stateFile: string, env: Record<string, string> = {}): Running {
+  const child = spawn(process.execPath, ["agent/bin.mjs", "--server", stack.wsUrl, "--runtime", "k8s-staging", "--token", token, "--state-file", stateFile, "--kubectl", kubectl, "--heartbeat-seconds", "0.4"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  processes.push(child);
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { process: child, output: () => output, exited };
+}
+
+async function release(tag: string): Promise<string> {
+  const body = JSON.stringify({ application: "shop", service: "api", params: { image: `registry.example.com/shop/api:${tag}` } });
+  const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, { method: "POST", body, headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, body) } });
+  return ((await res.json()) as { releaseId: string }).releaseId;
+}
+
+async function eventually(check: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const kubectlCalls = () => readdirSync(calls, { withFileTypes: true }).map((f) => readFileSync(join(calls, f.name), "utf8"));
+const channelEvents = () => store.read(streams.channel("shop", "staging"));
+const connected = async () => ((await api("/v1/runtimes")).items as { name: string; status: string; leaseGeneration?: number }[]).find((r) => r.name === "k8s-staging")!;
+
+describe("the reference agent", () => {
+  it("applies with kubectl apply --server-side, waits for the rollout, reports, and never logs its token", async () => {
+    const token = await link();
+    const agent = startAgent(token, join(dir, "state-1.json"));
+    await eventually(async () => (await connected()).status === "connected");
+    const id = await release("1.0.0");
+    await eventually(async () => (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id));
+    const applied = kubectlCalls().find((c) => c.startsWith("apply --server-side"))!;
+    expect(applied).toContain('image: "registry.example.com/shop/api:1.0.0"');
+    expect(kubectlCalls().some((c) => c.startsWith("rollout status deployment/api"))).toBe(true);
+    const succeeded = (await channelEvents()).find((e) => e.type === "ApplySucceeded" && e.data.releaseId === id);
+    expect(succeeded?.type === "ApplySucceeded" && succeeded.data.message).toBe("rolled out api");
+    expect(agent.output()).not.toContain(token);
+    agent.process.kill("SIGTERM");
+    await agent.exited;
+  });
+
+  it("keeps an idle connection alive past the idle timeout with heartbeats", async () => {
+    const token = await link();
+    const agent = startAgent(token, join(dir, "state-2.json"));
+    await eventually(async () => (await connected()).status === "connected");
+    const generation = (await connected()).leaseGeneration;
+    // The gateway's idle timeout is 1.5 s here; heartbeats every 0.4 s keep the same connection.
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(await connected()).toMatchObject({ status: "connected", leaseGeneration: generation });
+    agent.process.kill("SIGTERM");
+    await agent.exited;
+  });
+
+  it("completes an instruction once when it is killed mid-apply and restarted", async () => {
+    const token = await link();
+    const state = join(dir, "state-3.json");
+    const first = startAgent(token, state, { ROLLOUT_SECONDS: "3" });
+    await eventually(async () => (await connected()).status === "connected");
+    const before = kubectlCalls().length;
+    const id = await release("2.0.0");
+    await eventually(() => kubectlCalls().slice(before).some((c) => c.startsWith("rollout status")));
+    first.process.kill("SIGKILL");
+    await first.exited;
+    const second = startAgent(token, state, { ROLLOUT_SECONDS: "0" });
+    await eventually(async () => (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id));
+    const events = (await channelEvents()).filter((e) => "releaseId" in e.data && e.data.releaseId === id);
+    expect(events.filter((e) => e.type === "ApplySucceeded")).toHaveLength(1);
+    expect(events.filter((e) => e.type === "ChannelConverged")).toHaveLength(1);
+    second.process.kill("SIGTERM");
+    await second.exited;
+  });
+
+  it("refuses the old token after the runtime is linked again", async () => {
+    const old = await link();
+    const agent = startAgent(old, join(dir, "state-4.json"));
+    await eventually(async () => (await connected()).status === "connected");
+    await link();
+    await eventually(() => agent.output().includes("connection refused (401): the agent token is not valid for this runtime"));
+    expect(agent.output()).toContain("agent.token_rotated");
+    agent.process.kill("SIGTERM");
+    await agent.exited;
+  });
+
+  it("lets two agents for one runtime settle: one holds the lease, the other gives up instead of flapping", async () => {
+    const token = await link();
+    const a = startAgent(token, join(dir, "state-5a.json"));
+    await eventually(async () => (await connected()).status === "connected");
+    const b = startAgent(token, join(dir, "state-5b.json"));
+    const loser = await Promise.race([a.exited.then(() => a), b.exited.then(() => b)]);
+    const winner = loser === a ? b : a;
+    expect(await loser.exited).toBe(3);
+    expect(loser.output()).toContain("another agent keeps taking the lease");
+    await eventually(async () => (await connected()).status === "connected");
+    const history = await store.read(streams.runtime("k8s-staging"));
+    expect(history.filter((e) => e.type === "AgentSuperseded").length).toBeGreaterThanOrEqual(3);
+    expect(winner.process.exitCode).toBeNull();
+    winner.process.kill("SIGTERM");
+    await winner.exited;
+  });
+});
