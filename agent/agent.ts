@@ -130,6 +130,12 @@ export class Agent {
     }
     if (message.type === "error") {
       this.log(`server refused a message (${message.code}): ${message.message}`);
+      const retry = (message as { instructionId?: string }).instructionId;
+      const outcome = retry ? this.done[retry] : undefined;
+      if (message.code === "stream.conflict" && retry && outcome) {
+        this.timers.push(setTimeout(() => this.send(this.socket ?? ws, { action: "report", instructionId: retry, status: outcome.status, message: outcome.message }), 200 + Math.random() * 800));
+        return;
+      }
       // Another agent holds the lease: leave, come back only after backing off, and after losing
       // it MAX_SUPERSESSIONS times in a row give up, so the two agents cannot flap forever.
       if (message.code === "agent.fenced" || message.code === "agent.superseded") {
@@ -215,14 +221,18 @@ type RunResult = { code: number; output: string };
 
 function run(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     let output = "";
     const collect = (d: Buffer) => (output = (output + d.toString()).slice(-OUTPUT_TAIL * 2));
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
+    child.stdout!.on("data", collect);
+    child.stderr!.on("data", collect);
     child.on("error", (err) => resolve({ code: 127, output: `${command}: ${err.message}` }));
     child.on("close", (code) => resolve({ code: code ?? 1, output }));
-    child.stdin.end(options.input ?? "");
+    if (child.stdin) {
+      // A program that exits without reading its input must not take the agent down with EPIPE.
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(options.input);
+    }
   });
 }
 

@@ -16,6 +16,7 @@ import {
 import type { Metadata } from "../events/index.js";
 import { backendFromResources, nowOf, type BackendDeps } from "./adapters/backend.js";
 import { handleCommand } from "./adapters/command-handler.js";
+import { ConcurrencyError } from "./adapters/event-store.js";
 import { agentRuntimeOf, readConfig } from "./adapters/promoter.js";
 
 /**
@@ -119,6 +120,8 @@ export function createAgentSocket(deps: BackendDeps, options: AgentSocketOptions
       }
     } catch (err) {
       if (err instanceof DomainError) return reply({ type: "error", code: err.code, message: err.message, instructionId: msg.instructionId });
+      // Still contended after every retry: say so, and the agent sends the report again.
+      if (err instanceof ConcurrencyError) return reply({ type: "error", code: err.code, message: "the report could not be recorded yet; send it again", instructionId: msg.instructionId });
       throw err;
     }
     return { statusCode: 200 };

@@ -30,7 +30,8 @@ export function createScheduler(deps: BackendDeps) {
           await deps.scheduler.schedule(wake, now);
           continue;
         }
-        if (early > 0) await new Promise((r) => setTimeout(r, early));
+        // Timers may fire a millisecond early: wait until strictly past the due time.
+        if (early >= 0) await new Promise((r) => setTimeout(r, early + 5));
         await evaluate(deps, wake.releaseId, wake.channel, { occurredAt: nowOf(deps).toISOString(), actor: { kind: "system", id: "scheduler" }, correlationId: record.messageId, causationId: record.messageId });
       } catch (err) {
         deps.log?.(`scheduler: ${record.messageId} failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -22,7 +22,7 @@ export async function handleCommand<Command, State, Event extends DomainEvent>(
   metadata: Metadata,
   options: { commandId?: string; maxAttempts?: number } = {},
 ): Promise<HandleResult<State>> {
-  const maxAttempts = options.maxAttempts ?? 8;
+  const maxAttempts = options.maxAttempts ?? 12;
   for (let attempt = 1; ; attempt++) {
     const history = await store.read(streamId);
     const state = fold(decider, history as unknown as Event[]);
@@ -37,8 +37,8 @@ export async function handleCommand<Command, State, Event extends DomainEvent>(
       return { state: next, events: appended.events, version: appended.version };
     } catch (err) {
       if (!(err instanceof ConcurrencyError) || attempt >= maxAttempts) throw err;
-      // Back off a little, with jitter, so racing writers spread out instead of colliding again.
-      await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+      // Back off exponentially with full jitter, so racing writers spread out instead of colliding again.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(250, 5 * 2 ** attempt)));
     }
   }
 }

@@ -109,6 +109,41 @@ describe("the reference agent", () => {
     await agent.exited;
   });
 
+  it("runs an extension runtime's templated apply command as a process, reporting its exit code and output", async () => {
+    const out = join(dir, "extension-out");
+    const runtime = {
+      runtime: {
+        name: "vm-runtime",
+        extension: {
+          proxyRuntime: { runtime: "k8s-staging" },
+          apply: { taskConfig: { image: "registry.example.com/tools/vm:1", program: { cmd: ["bash", "-c", `echo "change {{.Params.changeId}} to {{.Builtins.ReleaseChannel}}" > ${out}; echo done; exit {{.Params.exitCode}}`] } } },
+          parameters: [{ name: "changeId", required: true }, { name: "exitCode", type: "number", default: 0 }],
+        },
+      },
+    };
+    const app = { application: { name: "infra", releaseChannels: [{ name: "staging", runtimes: [{ runtime: "vm-runtime", type: "extension" }] }] } };
+    const service = { service: { name: "vms", application: "infra", parameters: [{ name: "change", required: true }, { name: "code", type: "number", default: 0 }], runtimeExtension: { parameterValues: [{ name: "changeId", value: "{{.Params.change}}" }, { name: "exitCode", value: "{{.Params.code}}" }] } } };
+    expect(await api("/v1/configs", "PUT", [runtime, app, service])).toMatchObject({ applied: expect.any(Array) });
+    const token = await link();
+    const agent = startAgent(token, join(dir, "state-ext.json"));
+    await eventually(async () => (await connected()).status === "connected");
+    const send = async (params: object) => {
+      const body = JSON.stringify({ application: "infra", service: "vms", params });
+      const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, { method: "POST", body, headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, body) } });
+      return ((await res.json()) as { releaseId: string }).releaseId;
+    };
+    const ok = await send({ change: "chg-42" });
+    const events = () => store.read(streams.channel("infra", "staging"));
+    await eventually(async () => (await events()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === ok));
+    expect(readFileSync(out, "utf8")).toBe("change chg-42 to staging\n");
+    const failing = await send({ change: "chg-43", code: 7 });
+    await eventually(async () => (await events()).some((e) => e.type === "ApplyFailed" && e.data.releaseId === failing));
+    const failed = (await events()).find((e) => e.type === "ApplyFailed" && e.data.releaseId === failing);
+    expect(failed?.type === "ApplyFailed" && failed.data.message).toBe("exit code 7: done");
+    agent.process.kill("SIGTERM");
+    await agent.exited;
+  });
+
   it("keeps an idle connection alive past the idle timeout with heartbeats", async () => {
     const token = await link();
     const agent = startAgent(token, join(dir, "state-2.json"));
