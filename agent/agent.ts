@@ -31,6 +31,10 @@ export type AgentConfig = {
 
 type Outcome = { status: "succeeded" | "failed"; message: string };
 type Done = Record<string, Outcome>;
+type Workload = { name: string; namespace?: string };
+/** What the agent last applied per service, to report (checked against the cluster) on every connect. */
+type Running = Record<string, { service: string; runtime: string; releaseId: string; images: string[]; deployments: Workload[] }>;
+type StateFile = { done: Done; running: Running };
 
 const BACKOFF_START_MS = 1000;
 const BACKOFF_FACTOR = 1.6;
@@ -51,13 +55,18 @@ export class Agent {
   private attempt = 0;
   private supersessions = 0;
   private readonly inFlight = new Set<string>();
+  /** Connections this agent replaced itself, before the 2-hour limit: losing their lease is expected. */
+  private readonly renewed = new WeakSet<WebSocket>();
   private done: Done;
+  private running: Running;
   private timers: NodeJS.Timeout[] = [];
   private readonly log: (line: string) => void;
 
   constructor(private readonly config: AgentConfig) {
     this.log = config.log ?? ((line) => console.log(`[slipway-agent ${config.runtime}] ${line}`));
-    this.done = existsSync(config.stateFile) ? (JSON.parse(readFileSync(config.stateFile, "utf8")) as Done) : {};
+    const saved = existsSync(config.stateFile) ? (JSON.parse(readFileSync(config.stateFile, "utf8")) as Partial<StateFile>) : {};
+    this.done = saved.done ?? {};
+    this.running = saved.running ?? {};
   }
 
   start(): void {
@@ -87,10 +96,12 @@ export class Agent {
       }, this.config.stableMs ?? 60_000);
       ws.once("close", () => clearTimeout(stable));
       this.log(`connected to ${this.config.serverUrl}`);
+      void this.reportState(ws);
       const heartbeat = setInterval(() => this.send(ws, { action: "heartbeat" }), this.config.heartbeatMs ?? 60_000);
       const renew = setTimeout(() => {
         // Open the next connection first: it takes the lease, then this one is closed.
         this.log("renewing the connection before the 2-hour limit");
+        this.renewed.add(ws);
         this.connect();
         setTimeout(() => ws.close(1000, "renewed"), 5000).unref();
       }, this.config.maxConnectionMs ?? 110 * 60 * 1000);
@@ -139,6 +150,7 @@ export class Agent {
       // Another agent holds the lease: leave, come back only after backing off, and after losing
       // it MAX_SUPERSESSIONS times in a row give up, so the two agents cannot flap forever.
       if (message.code === "agent.fenced" || message.code === "agent.superseded") {
+        if (this.renewed.has(ws)) return void ws.close(1000, "renewed");
         this.supersessions += 1;
         if (this.supersessions >= MAX_SUPERSESSIONS) {
           const reason = `another agent keeps taking the lease of runtime "${this.config.runtime}" (${this.supersessions} times in a row); giving up — run one agent per runtime`;
@@ -173,12 +185,16 @@ export class Agent {
       const payload = instruction.payload ?? (await this.fetchPayload(instruction.payloadUrl!));
       this.log(`applying ${id} (release ${instruction.releaseId} of ${instruction.service} to ${instruction.channel})`);
       const outcome = await this.apply(payload);
+      if (outcome.status === "succeeded") {
+        const deployments = payload.kind === "extensionTask" ? [] : workloadsOf(payload.manifests.join("\n---\n"), "Deployment");
+        this.running[`${instruction.runtime}/${instruction.service}`] = { service: instruction.service, runtime: instruction.runtime, releaseId: instruction.releaseId, images: imagesOf(payload), deployments };
+      }
       this.remember(id, outcome);
       this.log(`${id} ${outcome.status}`);
       // The connection may have been renewed while applying: report on the current one.
       const current = this.socket ?? ws;
       this.send(current, { action: "report", instructionId: id, status: outcome.status, message: outcome.message });
-      if (outcome.status === "succeeded") this.send(current, { action: "state", services: [{ service: instruction.service, releaseId: instruction.releaseId, images: imagesOf(payload), healthy: true }] });
+      await this.reportState(current);
     } finally {
       this.inFlight.delete(id);
     }
@@ -190,10 +206,27 @@ export class Agent {
     return ((await res.json()) as { payload: InstructionPayload }).payload;
   }
 
+  /**
+   * Tells the server what runs now: every service this agent has applied, with the images and
+   * health its Deployments have in the cluster at this moment (`kubectl get`), so drift and manual
+   * changes show. A Deployment that cannot be read counts as unhealthy.
+   */
+  private async reportState(ws: WebSocket): Promise<void> {
+    const kubectl = this.config.kubectl ?? "kubectl";
+    const services = await Promise.all(
+      Object.values(this.running).map(async ({ service, runtime, releaseId, images, deployments }) => {
+        if (!deployments.length) return { service, runtime, releaseId, images, healthy: true };
+        const observed = await Promise.all(deployments.map(async (d) => deploymentStatus(await run(kubectl, ["get", `deployment/${d.name}`, "-o", `jsonpath=${DEPLOYMENT_STATUS}`, ...(d.namespace ? ["-n", d.namespace] : [])]))));
+        return { service, runtime, releaseId, images: observed.flatMap((o) => o.images), healthy: observed.every((o) => o.healthy) };
+      }),
+    );
+    this.send(ws, { action: "state", services });
+  }
+
   private remember(id: string, outcome: Outcome): void {
     this.done[id] = outcome;
     mkdirSync(dirname(this.config.stateFile), { recursive: true });
-    writeFileSync(`${this.config.stateFile}.tmp`, JSON.stringify(this.done));
+    writeFileSync(`${this.config.stateFile}.tmp`, JSON.stringify({ done: this.done, running: this.running } satisfies StateFile));
     renameSync(`${this.config.stateFile}.tmp`, this.config.stateFile);
   }
 
@@ -244,7 +277,19 @@ function outcomeOf(result: RunResult): Outcome {
   return result.code === 0 ? { status: "succeeded", message: tail(result.output) || "exit code 0" } : { status: "failed", message: `exit code ${result.code}: ${tail(result.output)}` };
 }
 
-function workloadsOf(manifests: string, kind: string): { name: string; namespace?: string }[] {
+/** Desired, updated and available replicas, then the images: small enough for any output tail. */
+const DEPLOYMENT_STATUS = "{.spec.replicas}|{.status.updatedReplicas}|{.status.availableReplicas}|{.spec.template.spec.containers[*].image}";
+
+/** A Deployment is healthy when every desired replica is updated and available. */
+function deploymentStatus(result: RunResult): { images: string[]; healthy: boolean } {
+  const fields = result.output.trim().split("|");
+  if (result.code !== 0 || fields.length !== 4) return { images: [], healthy: false };
+  const [desired, updated, available] = fields.slice(0, 3).map((f) => Number(f || 0)) as [number, number, number];
+  const want = fields[0] ? desired : 1;
+  return { images: fields[3]!.split(/\s+/).filter(Boolean), healthy: updated >= want && available >= want };
+}
+
+function workloadsOf(manifests: string, kind: string): Workload[] {
   const docs = parseAllDocuments(manifests);
   return (Array.isArray(docs) ? docs : []).flatMap((d) => {
     const m = d.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string } } | null;

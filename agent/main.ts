@@ -16,6 +16,7 @@ const { values } = parseArgs({
     "state-file": { type: "string" },
     kubectl: { type: "string" },
     "heartbeat-seconds": { type: "string" },
+    "max-connection-seconds": { type: "string" },
   },
 });
 
@@ -35,6 +36,8 @@ const agent = new Agent({
   stateFile: values["state-file"] ?? process.env.SLIPWAY_STATE_FILE ?? join(tmpdir(), `slipway-agent-${runtime}.json`),
   ...(values.kubectl ?? process.env.SLIPWAY_KUBECTL ? { kubectl: values.kubectl ?? process.env.SLIPWAY_KUBECTL } : {}),
   ...(values["heartbeat-seconds"] ? { heartbeatMs: Number(values["heartbeat-seconds"]) * 1000 } : {}),
+  // API Gateway closes connections after 2 hours; the agent opens its next one before that.
+  ...(values["max-connection-seconds"] ? { maxConnectionMs: Number(values["max-connection-seconds"]) * 1000 } : {}),
   // Exiting makes the conflict visible (CrashLoopBackOff) instead of flapping quietly.
   onGiveUp: () => process.exit(3),
 });

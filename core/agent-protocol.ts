@@ -23,7 +23,7 @@ export const ReportMessage = z.strictObject({
 });
 export const StateMessage = z.strictObject({
   action: z.literal("state"),
-  services: z.array(z.strictObject({ service: z.string().max(253), releaseId: z.string().max(128).optional(), images: z.array(z.string().max(512)).max(100).optional(), healthy: z.boolean() })).max(1000),
+  services: z.array(z.strictObject({ service: z.string().max(253), runtime: Name.optional(), releaseId: z.string().max(128).optional(), images: z.array(z.string().max(512)).max(100).optional(), healthy: z.boolean() })).max(1000),
   leaseGeneration: LeaseGeneration.optional(),
 });
 export const HeartbeatMessage = z.strictObject({ action: z.literal("heartbeat"), leaseGeneration: LeaseGeneration.optional() });

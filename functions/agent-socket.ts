@@ -104,7 +104,11 @@ export function createAgentSocket(deps: BackendDeps, options: AgentSocketOptions
       if (err instanceof DomainError) return reply({ type: "error", code: err.code, message: err.message });
       throw err;
     }
-    if (msg.action === "heartbeat" || msg.action === "state") return { statusCode: 200 };
+    if (msg.action === "heartbeat") return { statusCode: 200 };
+    if (msg.action === "state") {
+      await deps.readModels.putObservedState({ runtime: connection.runtime, reportedAt: nowOf(deps).toISOString(), leaseGeneration: runtimeState.lease!.generation, services: msg.services });
+      return { statusCode: 200 };
+    }
 
     const target = parseInstructionId(msg.instructionId);
     const config = await readConfig(deps);

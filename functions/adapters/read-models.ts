@@ -22,6 +22,10 @@ export function readModelTableDefinition(tableName: string): CreateTableCommandI
   };
 }
 
+/** What an agent last said runs in its runtime (a `state` message): an observation, not a decision. */
+export type ObservedState = { runtime: string; reportedAt: string; leaseGeneration: number; services: ObservedService[] };
+export type ObservedService = { service: string; runtime?: string; releaseId?: string; images?: string[]; healthy: boolean };
+
 export type AgentConnection = { connectionId: string; runtime: string; leaseGeneration: number; agentVersion: string; connectedAt: string };
 
 /** API Gateway closes a connection after 2 h; its index entry expires a little later (DynamoDB TTL). */
@@ -47,6 +51,17 @@ export class ReadModels {
 
   async deleteConnection(connectionId: string): Promise<void> {
     await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: `connection#${connectionId}`, sk: "-" } }));
+  }
+
+  async putObservedState(state: ObservedState): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `observed#${state.runtime}`, sk: "-", ...state } }));
+  }
+
+  async observedState(runtime: string): Promise<ObservedState | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: `observed#${runtime}`, sk: "-" } }));
+    if (!Item) return undefined;
+    const { reportedAt, leaseGeneration, services } = Item as ObservedState;
+    return { runtime, reportedAt, leaseGeneration, services };
   }
 
   /** Releases waiting on gates in a channel: what a resumed channel evaluates again. */

@@ -18,6 +18,11 @@ const RuntimeView = z.object({
   lastSeenAt: z.string().optional(),
   disconnectReason: z.string().optional(),
   proxyRuntime: z.string().optional(),
+  running: z
+    .array(z.object({ service: z.string(), releaseId: z.string().optional(), images: z.array(z.string()).optional(), healthy: z.boolean() }))
+    .optional()
+    .describe("what the agent last reported runs in this runtime (its `state` message, sent on connect and after each apply)"),
+  stateReportedAt: z.string().optional(),
 });
 
 export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
@@ -57,8 +62,18 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         listConfigs(config, "runtime").map(async (r) => {
           // An extension runs through its proxy runtime's agent: its status is the proxy's.
           const agentRuntime = r.spec.extension?.proxyRuntime.runtime ?? r.name;
-          const { runtime: _r, ...view } = runtimeStatusView(agentRuntime, await deps.store.read(streams.runtime(agentRuntime)), nowOf(deps).toISOString(), deps.agentGraceSeconds ?? 180);
-          return { name: r.name, type: runtimeType(r.spec), connected: view.status === "connected", ...view, ...(r.spec.extension ? { proxyRuntime: agentRuntime } : {}) };
+          const [history, observed] = await Promise.all([deps.store.read(streams.runtime(agentRuntime)), deps.readModels.observedState(agentRuntime)]);
+          const { runtime: _r, ...view } = runtimeStatusView(agentRuntime, history, nowOf(deps).toISOString(), deps.agentGraceSeconds ?? 180);
+          // The proxy's agent reports for its extensions too, each service under the runtime its instruction named.
+          const running = observed?.services.filter((s) => (s.runtime ?? agentRuntime) === r.name).map(({ runtime: _, ...s }) => s);
+          return {
+            name: r.name,
+            type: runtimeType(r.spec),
+            connected: view.status === "connected",
+            ...view,
+            ...(r.spec.extension ? { proxyRuntime: agentRuntime } : {}),
+            ...(observed ? { running, stateReportedAt: observed.reportedAt } : {}),
+          };
         }),
       );
       return c.json({ items }, 200);

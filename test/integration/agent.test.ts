@@ -32,8 +32,10 @@ beforeAll(async () => {
 f="${calls}/$(date +%s%N)-$$"
 mkdir -p "${calls}"
 echo "$*" > "$f"
-if [ "$1" = "apply" ]; then cat >> "$f"; fi
+if [ "$1" = "apply" ]; then cat >> "$f"; sed -n 's/.*image: "\\(.*\\)".*/\\1/p' "$f" > "${dir}/cluster-image"; fi
 if [ "$1" = "rollout" ]; then sleep "\${ROLLOUT_SECONDS:-0}"; echo "deployment rolled out"; fi
+# "get deployment -o jsonpath=…": desired|updated|available|images, as the cluster has them now.
+if [ "$1" = "get" ]; then printf '1|1|1|%s' "$(cat "${dir}/cluster-image")"; fi
 `,
   );
   chmodSync(kubectl, 0o755);
@@ -61,8 +63,8 @@ async function link(): Promise<string> {
 
 type Running = { process: ChildProcess; output: () => string; exited: Promise<number | null> };
 
-function startAgent(token: string, stateFile: string, env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, ["agent/bin.mjs", "--server", stack.wsUrl, "--runtime", "k8s-staging", "--token", token, "--state-file", stateFile, "--kubectl", kubectl, "--heartbeat-seconds", "0.4"], {
+function startAgent(token: string, stateFile: string, env: Record<string, string> = {}, args: string[] = []): Running {
+  const child = spawn(process.execPath, ["agent/bin.mjs", "--server", stack.wsUrl, "--runtime", "k8s-staging", "--token", token, "--state-file", stateFile, "--kubectl", kubectl, "--heartbeat-seconds", "0.4", ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -90,7 +92,8 @@ async function eventually(check: () => Promise<boolean> | boolean, ms = 30_000):
 
 const kubectlCalls = () => readdirSync(calls, { withFileTypes: true }).map((f) => readFileSync(join(calls, f.name), "utf8"));
 const channelEvents = () => store.read(streams.channel("shop", "staging"));
-const connected = async () => ((await api("/v1/runtimes")).items as { name: string; status: string; leaseGeneration?: number }[]).find((r) => r.name === "k8s-staging")!;
+type RuntimeItem = { name: string; status: string; leaseGeneration?: number; running?: { service: string; releaseId?: string; images?: string[]; healthy: boolean }[] };
+const connected = async () => ((await api("/v1/runtimes")).items as RuntimeItem[]).find((r) => r.name === "k8s-staging")!;
 
 describe("the reference agent", () => {
   it("applies with kubectl apply --server-side, waits for the rollout, reports, and never logs its token", async () => {
@@ -105,8 +108,19 @@ describe("the reference agent", () => {
     const succeeded = (await channelEvents()).find((e) => e.type === "ApplySucceeded" && e.data.releaseId === id);
     expect(succeeded?.type === "ApplySucceeded" && succeeded.data.message).toBe("rolled out api");
     expect(agent.output()).not.toContain(token);
+    // After the apply it reports what runs, read back from the cluster.
+    await eventually(async () => (await connected()).running?.[0]?.releaseId === id);
+    expect((await connected()).running).toEqual([{ service: "api", releaseId: id, images: ["registry.example.com/shop/api:1.0.0"], healthy: true }]);
     agent.process.kill("SIGTERM");
     await agent.exited;
+
+    // Someone changes the image by hand while the agent is away; on connect it reports what it finds.
+    writeFileSync(join(dir, "cluster-image"), "registry.example.com/shop/api:hand-edited");
+    const again = startAgent(token, join(dir, "state-1.json"));
+    await eventually(async () => (await connected()).running?.[0]?.images?.[0] === "registry.example.com/shop/api:hand-edited");
+    expect(kubectlCalls().filter((c) => c.startsWith("apply")).length).toBe(1);
+    again.process.kill("SIGTERM");
+    await again.exited;
   });
 
   it("runs an extension runtime's templated apply command as a process, reporting its exit code and output", async () => {
@@ -173,6 +187,26 @@ describe("the reference agent", () => {
     expect(events.filter((e) => e.type === "ChannelConverged")).toHaveLength(1);
     second.process.kill("SIGTERM");
     await second.exited;
+  });
+
+  it("renews its connection before the age limit without losing the instruction in flight", async () => {
+    const token = await link();
+    // Connections live 1.5 s here instead of just under 2 hours; the rollout takes 3 s, so the
+    // outcome is reported on a later connection than the one the instruction came on.
+    const agent = startAgent(token, join(dir, "state-renew.json"), { ROLLOUT_SECONDS: "3" }, ["--max-connection-seconds", "1.5"]);
+    await eventually(async () => (await connected()).status === "connected");
+    const firstGeneration = (await connected()).leaseGeneration!;
+    const id = await release("3.0.0");
+    await eventually(async () => (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id));
+    const events = (await channelEvents()).filter((e) => "releaseId" in e.data && e.data.releaseId === id);
+    expect(events.filter((e) => e.type === "ApplySucceeded")).toHaveLength(1);
+    // It renewed at least twice, never gave up, and is still connected.
+    await eventually(async () => (await connected()).leaseGeneration! >= firstGeneration + 3);
+    expect(await connected()).toMatchObject({ status: "connected" });
+    expect(agent.output()).toContain("renewing the connection before the 2-hour limit");
+    expect(agent.output()).not.toContain("giving up");
+    agent.process.kill("SIGTERM");
+    await agent.exited;
   });
 
   it("refuses the old token after the runtime is linked again", async () => {
