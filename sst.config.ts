@@ -14,7 +14,8 @@ export default $config({
     };
   },
   async run() {
-    const { eventLog } = await import("./infra/storage");
-    return { eventLog: eventLog.name };
+    // infra/handlers pulls in storage, queues and secrets.
+    const { api, agents } = await import("./infra/handlers");
+    return { api: api.url, agents: agents.url };
   },
 });

@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // The deploy verification needs the SST platform installed: `npm run verify:sst`.
+    exclude: ["test/sst/**", "**/node_modules/**"],
     globalSetup: ["test/support/global-setup.ts"],
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
     testTimeout: 60_000,

@@ -1,40 +1,7 @@
+import type { HandlerRef } from "../functions.js";
 import type { LambdaHandler } from "./lambda.js";
 
-/**
- * Which handlers the backend runs, and on what: the one list the local stack wires up (and the SST
- * components mirror). A handler is named as SST names it — `functions/<file>.<export>` — so both
- * run the very same export; tests may hand in functions directly.
- */
-export type HandlerRef = string | LambdaHandler<never, unknown>;
-
-export type StreamSubscriber = { name: string; handler: HandlerRef; batchSize?: number; batchingWindowMs?: number; maximumRetryAttempts?: number };
-export type QueueSubscriber = { name: string; queue: "preconditions"; handler: HandlerRef; batchSize?: number };
-
-export type FunctionManifest = {
-  streamSubscribers: StreamSubscriber[];
-  queueSubscribers: QueueSubscriber[];
-  /** Route key ($connect, $disconnect, $default or an action) → handler. */
-  websocketRoutes: Record<string, HandlerRef>;
-};
-
-const agentMessage = "functions/agent-socket.message";
-
-export const functions: FunctionManifest = {
-  streamSubscribers: [
-    { name: "reactor", handler: "functions/reactor.handler", batchSize: 100 },
-    { name: "projector", handler: "functions/projector.handler", batchSize: 100 },
-  ],
-  queueSubscribers: [{ name: "scheduler", queue: "preconditions", handler: "functions/scheduler.handler", batchSize: 10 }],
-  websocketRoutes: {
-    $connect: "functions/agent-socket.connect",
-    $disconnect: "functions/agent-socket.disconnect",
-    $default: agentMessage,
-    ack: agentMessage,
-    report: agentMessage,
-    state: agentMessage,
-    heartbeat: agentMessage,
-  },
-};
+export { functions, settings, eventRecordFilter, type FunctionManifest, type HandlerRef, type QueueSubscriber, type StreamSubscriber } from "../functions.js";
 
 /** Loads `functions/<file>.<export>` from the repository, or returns a function as it is. */
 export async function loadHandler<E, R>(ref: HandlerRef): Promise<LambdaHandler<E, R>> {
@@ -46,4 +13,19 @@ export async function loadHandler<E, R>(ref: HandlerRef): Promise<LambdaHandler<
   const handler = module[name];
   if (typeof handler !== "function") throw new Error(`${ref}: ${file}.ts has no exported function "${name}"`);
   return handler as LambdaHandler<E, R>;
+}
+
+type Pattern = { [key: string]: Pattern | (string | number | { "anything-but": (string | number)[] })[] };
+
+/**
+ * Lambda's event filtering (FilterCriteria), for the subset the patterns here use: nested objects,
+ * lists of allowed values, and `anything-but`. A record matches when every key of the pattern does.
+ */
+export function matchesFilter(pattern: Pattern, value: unknown): boolean {
+  return Object.entries(pattern).every(([key, rule]) => {
+    const field = (value as Record<string, unknown> | undefined)?.[key];
+    if (!Array.isArray(rule)) return matchesFilter(rule, field);
+    if (field === undefined) return false;
+    return rule.some((r) => (typeof r === "object" ? !r["anything-but"].includes(field as string) : r === field));
+  });
 }

@@ -3,11 +3,11 @@ import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { eventTableDefinition, isEventItem } from "../../functions/adapters/event-store.js";
+import { eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import type { HealthCheck } from "../../functions/adapters/health.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "./dynamodb.js";
-import { functions as defaultFunctions, loadHandler, type FunctionManifest } from "./functions.js";
+import { eventRecordFilter, functions as defaultFunctions, loadHandler, matchesFilter, settings, type FunctionManifest } from "./functions.js";
 import { ensurePortFree } from "./ports.js";
 import { loadLocalSecrets } from "./secrets.js";
 import { SqsEventSourceMapping, type SqsEvent } from "./sqs-mapping.js";
@@ -24,7 +24,8 @@ export type LocalStackOptions = {
   wsPort?: number;
   dynamoPort?: number;
   stage?: string;
-  functions?: FunctionManifest;
+  /** The handlers to run; by default the ones infra/functions.ts names (the HTTP API runs in-process). */
+  functions?: Omit<FunctionManifest, "http">;
   /** Shortened API Gateway limits, for tests. */
   websocket?: { idleTimeoutMs?: number; maxConnectionMs?: number };
   log?: (line: string) => void;
@@ -44,8 +45,7 @@ export type LocalStack = {
   stop: () => Promise<void>;
 };
 
-/** A consumer's visibility timeout must be at least 6× its function timeout, as AWS advises. */
-const CONSUMER_TIMEOUT_S = 30;
+const CONSUMER_TIMEOUT_S = settings.timeoutSeconds;
 
 /**
  * Brings the backend up on one machine: AWS's DynamoDB Local with the tables as on AWS, its stream
@@ -84,14 +84,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const sqsClient = new SQSClient({ ...aws, endpoint: sqs.endpoint });
     stops.push(async () => sqsClient.destroy());
     const queueUrl = async (name: string, attributes: Record<string, string> = {}) => (await sqsClient.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
-    const preconditionsDlq = await queueUrl(`slipway-${stage}-preconditions-dlq`, { MessageRetentionPeriod: "1209600" });
+    const preconditionsDlq = await queueUrl(`slipway-${stage}-preconditions-dlq`, { MessageRetentionPeriod: String(settings.dlqRetentionSeconds) });
     const queues = {
       preconditionsDlq,
       preconditions: await queueUrl(`slipway-${stage}-preconditions`, {
-        VisibilityTimeout: String(6 * CONSUMER_TIMEOUT_S),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: LocalSqs.arnOf(`slipway-${stage}-preconditions-dlq`), maxReceiveCount: 5 }),
+        VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: LocalSqs.arnOf(`slipway-${stage}-preconditions-dlq`), maxReceiveCount: settings.maxReceiveCount }),
       }),
-      streamDlq: await queueUrl(`slipway-${stage}-stream-dlq`, { MessageRetentionPeriod: "1209600" }),
+      streamDlq: await queueUrl(`slipway-${stage}-stream-dlq`, { MessageRetentionPeriod: String(settings.dlqRetentionSeconds) }),
     };
 
     const routes: WebSocketRoutes = {};
@@ -143,11 +143,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             ...(dataDir ? { checkpointPath: resolve(dataDir, "checkpoints", `${s.name}.json`) } : {}),
             batchSize: s.batchSize ?? 100,
             batchingWindowMs: s.batchingWindowMs ?? 0,
-            maximumRetryAttempts: s.maximumRetryAttempts ?? 10,
+            maximumRetryAttempts: s.maximumRetryAttempts ?? settings.streamMaximumRetryAttempts,
             bisectBatchOnFunctionError: true,
             onFailure: { sqs: sqsClient, queueUrl: queues.streamDlq },
-            // Command markers share the table; on AWS a FilterCriteria drops them the same way.
-            filter: (r) => isEventItem({ stream: (r.dynamodb.Keys.stream as { S?: string } | undefined)?.S }),
+            // Command markers share the table: the FilterCriteria the SST subscribers carry drops them.
+            filter: (r) => matchesFilter(eventRecordFilter, r),
             timeoutMs: CONSUMER_TIMEOUT_S * 1000,
             onError: (err) => log(`${s.name}: ${err instanceof Error ? err.message : String(err)}`),
           },

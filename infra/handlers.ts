@@ -1,0 +1,87 @@
+import { eventRecordFilter, functions, settings, type HandlerRef } from "./functions";
+import { preconditions, streamFailures } from "./queues";
+import { adminApiKey, slackSigningSecret, webhookSecret } from "./secrets";
+import { eventLog, readModels } from "./storage";
+
+/**
+ * Every Lambda function, built from the manifest in infra/functions.ts (the one the local stack
+ * runs), each linked to exactly the resources its code reads through `Resource` — which also grants
+ * it the IAM rights on them and nothing more.
+ */
+
+/** Tunables passed through from the deploying shell when set (see the README's configuration table). */
+const environment = Object.fromEntries(
+  ["SLIPWAY_SLACK_WEBHOOK_URL", "SLIPWAY_AGENT_GRACE_SECONDS", "SLIPWAY_AGENT_SUPPORTED_MINORS"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+);
+
+function handlerPath(ref: HandlerRef): string {
+  if (typeof ref !== "string") throw new Error("infra/functions.ts must name handlers as functions/<file>.<export>");
+  return ref;
+}
+
+function fn(handler: HandlerRef, link: sst.aws.FunctionArgs["link"], extra: Partial<sst.aws.FunctionArgs> = {}): sst.aws.FunctionArgs {
+  return {
+    handler: handlerPath(handler),
+    runtime: "nodejs20.x",
+    architecture: "arm64",
+    timeout: `${settings.timeoutSeconds} seconds`,
+    memory: `${settings.memoryMB} MB`,
+    nodejs: { format: "esm", minify: true, esbuild: { external: [...settings.bundleExternal] } },
+    environment,
+    link,
+    ...extra,
+  };
+}
+
+// ── the APIs ────────────────────────────────────────────────────────────────────────────────
+
+/** Agents dial out to this WebSocket API; routes are selected on `$request.body.action`. */
+export const agents = new sst.aws.ApiGatewayWebSocket("Agents");
+
+/** The HTTP API: the whole Hono app (functions/http.ts) behind one `$default` route. */
+export const api = new sst.aws.ApiGatewayV2("Api");
+
+/** What the backend handlers read: functions/adapters/backend.ts backendFromResources(). */
+const backendLinks = [eventLog, readModels, preconditions, agents, api];
+
+api.route("$default", fn(functions.http, [eventLog, readModels, agents, adminApiKey, webhookSecret, slackSigningSecret]));
+
+// One function per handler, however many routes share it (every agent action goes to one).
+const socketFunctions = new Map<string, sst.aws.Function>();
+for (const [route, handler] of Object.entries(functions.websocketRoutes)) {
+  const path = handlerPath(handler);
+  let target = socketFunctions.get(path);
+  if (!target) {
+    const exportName = path.slice(path.lastIndexOf(".") + 1);
+    target = new sst.aws.Function(`AgentSocket${exportName[0]!.toUpperCase()}${exportName.slice(1)}`, fn(handler, backendLinks));
+    socketFunctions.set(path, target);
+  }
+  agents.route(route, target.arn);
+}
+
+// ── stream and queue subscribers ───────────────────────────────────────────────────────────
+
+for (const s of functions.streamSubscribers) {
+  eventLog.subscribe(s.name, fn(s.handler, backendLinks, { permissions: [{ actions: ["sqs:SendMessage"], resources: [streamFailures.arn] }] }), {
+    // Command markers share the table; only events reach the handlers.
+    filters: [eventRecordFilter],
+    // Dynamo.subscribe starts at LATEST and exposes none of these: set them on the mapping itself.
+    transform: {
+      eventSourceMapping: (args) => {
+        args.startingPosition = "TRIM_HORIZON";
+        args.parallelizationFactor = 1;
+        args.bisectBatchOnFunctionError = true;
+        args.functionResponseTypes = ["ReportBatchItemFailures"];
+        args.maximumRetryAttempts = s.maximumRetryAttempts ?? settings.streamMaximumRetryAttempts;
+        args.batchSize = s.batchSize ?? 100;
+        args.maximumBatchingWindowInSeconds = Math.ceil((s.batchingWindowMs ?? 0) / 1000);
+        args.destinationConfig = { onFailure: { destinationArn: streamFailures.arn } };
+      },
+    },
+  });
+}
+
+for (const q of functions.queueSubscribers) {
+  const queue = { preconditions }[q.queue];
+  queue.subscribe(fn(q.handler, backendLinks), { batch: { size: q.batchSize ?? 10, partialResponses: true } });
+}

@@ -1,0 +1,38 @@
+import { settings } from "./functions";
+
+/**
+ * Delayed precondition re-evaluation (functions/adapters/backend.ts schedules, functions/scheduler.ts
+ * consumes), its dead-letter queue, and the queue where stream batches that keep failing land.
+ * Both dead-letter queues have an alarm on their depth: anything in them is a release that stopped.
+ */
+export const preconditionsDlq = new sst.aws.Queue("PreconditionsDlq", {
+  transform: { queue: (args) => void (args.messageRetentionSeconds = settings.dlqRetentionSeconds) },
+});
+
+export const preconditions = new sst.aws.Queue("Preconditions", {
+  visibilityTimeout: `${settings.visibilityTimeoutSeconds} seconds`,
+  dlq: { queue: preconditionsDlq.arn, retry: settings.maxReceiveCount },
+});
+
+/** The stream subscribers' on-failure destination: the batch that could not be handled, by reference. */
+export const streamFailures = new sst.aws.Queue("StreamFailures", {
+  transform: { queue: (args) => void (args.messageRetentionSeconds = settings.dlqRetentionSeconds) },
+});
+
+for (const [name, queue] of [
+  ["PreconditionsDlqDepth", preconditionsDlq],
+  ["StreamFailuresDepth", streamFailures],
+] as const) {
+  new aws.cloudwatch.MetricAlarm(name, {
+    alarmDescription: `Slipway ${$app.stage}: messages in ${name.replace(/Depth$/, "")} — a release stopped (see the Deploying section of the README)`,
+    namespace: "AWS/SQS",
+    metricName: "ApproximateNumberOfMessagesVisible",
+    dimensions: { QueueName: queue.nodes.queue.name },
+    statistic: "Maximum",
+    period: 60,
+    evaluationPeriods: 1,
+    threshold: 0,
+    comparisonOperator: "GreaterThanThreshold",
+    treatMissingData: "notBreaching",
+  });
+}
