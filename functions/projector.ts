@@ -14,14 +14,41 @@ import { inOrder, type StreamEvent } from "./adapters/stream-records.js";
 export type ProjectorDeps = { store: EventStore; readModels: ReadModels; log?: (line: string) => void };
 
 export function createProjector(deps: ProjectorDeps) {
-  return (event: StreamEvent) => inOrder(event, (e) => project(deps, e), deps.log);
+  const cache = new ChannelStates();
+  return (event: StreamEvent) => inOrder(event, (e) => project(deps, e, cache), deps.log);
 }
 
-export async function project(deps: ProjectorDeps, e: StoredEvent): Promise<void> {
+type ChannelState = ReturnType<typeof channelDecider.initialState>;
+
+/**
+ * The channel states this container last projected. Stream records of one item arrive in order, so
+ * the next event of a stream usually continues from here without reading the stream again; after a
+ * gap (another container, a restart) the state is read from the log. Bounded, least recently used.
+ */
+export class ChannelStates {
+  private readonly states = new Map<string, { version: number; state: ChannelState }>();
+  constructor(private readonly max = 1000) {}
+
+  async at(store: EventStore, e: StoredEvent): Promise<ChannelState> {
+    const known = this.states.get(e.streamId);
+    this.states.delete(e.streamId);
+    const state =
+      known && known.version === e.version - 1
+        ? channelDecider.evolve(known.state, e as never)
+        : known?.version === e.version
+          ? known.state
+          : fold(channelDecider, (await store.read(e.streamId, 1, e.version)) as never);
+    this.states.set(e.streamId, { version: e.version, state });
+    if (this.states.size > this.max) this.states.delete(this.states.keys().next().value!);
+    return state;
+  }
+}
+
+export async function project(deps: ProjectorDeps, e: StoredEvent, cache = new ChannelStates()): Promise<void> {
   const [kind, id = ""] = e.streamId.split("#");
   if (kind === "channel") {
     const [application = "", channel = ""] = id.split("/");
-    const state = fold(channelDecider, (await deps.store.read(e.streamId, 1, e.version)) as never);
+    const state = await cache.at(deps.store, e);
     await deps.readModels.putView(`app#${application}`, `channel#${channel}`, e.version, channelView(application, channel, state));
   }
   const releaseId = releaseOf(e);

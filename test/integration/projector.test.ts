@@ -1,12 +1,12 @@
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { streams, type ChannelView } from "../../core/index.js";
+import { channelDecider, fold, streams, type ChannelView } from "../../core/index.js";
 import type { DomainEvent } from "../../events/index.js";
 import type { EventStore } from "../../functions/adapters/event-store.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import type { StreamEvent } from "../../functions/adapters/stream-records.js";
-import { createProjector } from "../../functions/projector.js";
+import { ChannelStates, createProjector } from "../../functions/projector.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 
 let store: EventStore;
@@ -79,5 +79,20 @@ describe("projector", () => {
     await createProjector({ store, readModels: second })({ Records: all });
     expect(await second.views("app#shop")).toEqual(await first.views("app#shop"));
     expect(await second.timeline("r1")).toEqual(await first.timeline("r1"));
+  });
+
+  it("continues a channel's state from the last event it projected, and reads the log after a gap", async () => {
+    const events = await store.read(channelStream);
+    const reads: [number, number | undefined][] = [];
+    const counting = { read: (id: string, from?: number, to?: number) => (reads.push([from ?? 1, to]), store.read(id, from, to)) } as unknown as EventStore;
+    const cache = new ChannelStates();
+    const expected = (n: number) => fold(channelDecider, events.slice(0, n) as never);
+    expect(await cache.at(counting, events[0]!)).toEqual(expected(1));
+    expect(await cache.at(counting, events[1]!)).toEqual(expected(2));
+    expect(reads).toEqual([[1, 1]]); // the second followed on without a read
+    expect(await cache.at(counting, events[3]!)).toEqual(expected(4)); // a gap: read again
+    expect(reads).toEqual([[1, 1], [1, 4]]);
+    expect(await cache.at(counting, events[3]!)).toEqual(expected(4)); // redelivered: the same state
+    expect(reads).toHaveLength(2);
   });
 });
