@@ -17,6 +17,8 @@ export type LambdaContext = {
 
 /** Invocations per function, for health reports and the benchmarks' cost accounting. */
 export const invocationCounts: Record<string, number> = {};
+/** Milliseconds spent in each function (what Lambda bills as duration), for the same accounting. */
+export const invocationMillis: Record<string, number> = {};
 
 export class LambdaTimeoutError extends Error {
   constructor(functionName: string, timeoutMs: number) {
@@ -44,6 +46,7 @@ export async function invoke<E, R>(functionName: string, handler: LambdaHandler<
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
   let timer: NodeJS.Timeout | undefined;
+  const started = performance.now();
   try {
     return await Promise.race([
       Promise.resolve().then(() => handler(event, context)),
@@ -53,6 +56,7 @@ export async function invoke<E, R>(functionName: string, handler: LambdaHandler<
     ]);
   } finally {
     clearTimeout(timer);
+    invocationMillis[functionName] = (invocationMillis[functionName] ?? 0) + (performance.now() - started);
   }
 }
 

@@ -14,7 +14,7 @@ export class FakeAgent {
     private readonly url: string,
     readonly runtime: string,
     private readonly token: string,
-    private readonly options: { version?: string; outcome?: (i: InstructionMessage) => "succeeded" | "failed" | "none" } = {},
+    private readonly options: { version?: string; outcome?: (i: InstructionMessage) => "succeeded" | "failed" | "none"; onInstruction?: (i: InstructionMessage) => void } = {},
   ) {}
 
   connect(): Promise<void> {
@@ -53,6 +53,7 @@ export class FakeAgent {
     if (message.type !== "instruction") return;
     const instruction = message as InstructionMessage;
     this.instructions.push(instruction);
+    this.options.onInstruction?.(instruction);
     const outcome = this.options.outcome?.(instruction) ?? "succeeded";
     if (outcome === "none") return;
     this.send({ action: "ack", instructionId: instruction.instructionId });

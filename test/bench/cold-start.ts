@@ -1,0 +1,42 @@
+import { execFileSync } from "node:child_process";
+import { resolve } from "node:path";
+import { functions } from "../../infra/functions.js";
+import { bundleHandler, REPO_ROOT } from "../../infra/tools/bundle.js";
+import { summarize } from "./stats.js";
+
+/**
+ * Per Lambda: the minified bundle's size (as infra/handlers.ts deploys it), and how much longer a
+ * fresh Node process takes to start when it also imports the bundle and resolves the handler than
+ * an empty one does (medians over `runs`, alternating).
+ */
+export async function coldStarts(runs: number, log: (line: string) => void) {
+  const handlers = [...new Set([functions.http, ...Object.values(functions.websocketRoutes), ...functions.streamSubscribers.map((s) => s.handler), ...functions.queueSubscribers.map((q) => q.handler)])].filter((h): h is string => typeof h === "string");
+  // Inside the repository, so the AWS SDK the bundles leave to Lambda's runtime resolves from node_modules.
+  const outdir = resolve(REPO_ROOT, "node_modules/.cache/slipway-bench");
+  const wall = (args: string[]) => {
+    const t = performance.now();
+    execFileSync(process.execPath, args, { stdio: "ignore", env: { PATH: process.env.PATH ?? "" } });
+    return performance.now() - t;
+  };
+  const empty: number[] = [];
+  const out = [];
+  for (const handler of handlers) {
+    const bundle = await bundleHandler(handler, resolve(outdir, handler.replace(/[^a-z]/gi, "_")));
+    const script = `const m = await import(${JSON.stringify(bundle.outfile)}); if (typeof m[${JSON.stringify(bundle.exportName)}] !== "function") process.exit(2);`;
+    const times: number[] = [];
+    wall(["--input-type=module", "-e", script]); // a first run warms the file cache, as a deployed image is warm on disk
+    for (let i = 0; i < runs; i++) {
+      empty.push(wall(["-e", ""]));
+      times.push(wall(["--input-type=module", "-e", script]));
+    }
+    out.push({ handler, bytes: bundle.bytes, medianMs: summarize(times).p50 });
+    log(`cold start: ${handler} ${Math.round(bundle.bytes / 1024)} KB`);
+  }
+  const emptyNodeMs = summarize(empty).p50;
+  return {
+    runsEach: runs,
+    emptyNodeMs,
+    functions: out.map((f) => ({ handler: f.handler, bytes: f.bytes, kb: Math.round(f.bytes / 1024), processMs: f.medianMs, initOverEmptyMs: Math.round((f.medianMs - emptyNodeMs) * 10) / 10, met: f.bytes <= 300 * 1024 && f.medianMs - emptyNodeMs <= 150 })),
+    targets: { maxKb: 300, maxInitOverEmptyMs: 150 },
+  };
+}
