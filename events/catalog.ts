@@ -196,6 +196,12 @@ const definitions = {
       runtime: Name,
       payload: InstructionPayload,
       rollback: z.boolean().default(false),
+      /**
+       * How many instructions the release's dispatch to this channel has in all, when they do not
+       * fit one append (a channel of more runtimes than a DynamoDB transaction holds items) and are
+       * appended in parts. The channel cannot converge before all of them are dispatched.
+       */
+      instructionCount: z.number().int().positive().optional(),
     }),
   },
   InstructionAcknowledged: {

@@ -15,7 +15,29 @@ export type ProjectorDeps = { store: EventStore; readModels: ReadModels; log?: (
 
 export function createProjector(deps: ProjectorDeps) {
   const cache = new ChannelStates();
-  return (event: StreamEvent) => inOrder(event, (e) => project(deps, e, cache), deps.log);
+  const batch = { together: () => true, handleTogether: (events: StoredEvent[]) => projectAll(deps, events, cache) };
+  return (event: StreamEvent) => inOrder(event, (e) => project(deps, e, cache), deps.log, batch);
+}
+
+/**
+ * Projects a batch at once: each channel view is written once, at the batch's last event of its
+ * stream (the views in between would be overwritten at once), and the timeline lines go out in
+ * batches of 25. Redelivering the batch writes the same items again.
+ */
+export async function projectAll(deps: ProjectorDeps, events: StoredEvent[], cache = new ChannelStates()): Promise<void> {
+  const views = new Map<string, { pk: string; sk: string; version: number; view: object }>();
+  const lines: Parameters<ReadModels["putTimelines"]>[0] = [];
+  for (const e of events) {
+    const [kind, id = ""] = e.streamId.split("#");
+    if (kind === "channel") {
+      const [application = "", channel = ""] = id.split("/");
+      const state = await cache.at(deps.store, e);
+      views.set(e.streamId, { pk: `app#${application}`, sk: `channel#${channel}`, version: e.version, view: channelView(application, channel, state) });
+    }
+    const releaseId = releaseOf(e);
+    if (releaseId) lines.push({ releaseId, entry: { streamId: e.streamId, version: e.version, type: e.type, occurredAt: e.occurredAt, actor: e.actor, data: e.data } });
+  }
+  await Promise.all([...[...views.values()].map((v) => deps.readModels.putView(v.pk, v.sk, v.version, v.view)), deps.readModels.putTimelines(lines)]);
 }
 
 type ChannelState = ReturnType<typeof channelDecider.initialState>;
@@ -45,16 +67,7 @@ export class ChannelStates {
 }
 
 export async function project(deps: ProjectorDeps, e: StoredEvent, cache = new ChannelStates()): Promise<void> {
-  const [kind, id = ""] = e.streamId.split("#");
-  if (kind === "channel") {
-    const [application = "", channel = ""] = id.split("/");
-    const state = await cache.at(deps.store, e);
-    await deps.readModels.putView(`app#${application}`, `channel#${channel}`, e.version, channelView(application, channel, state));
-  }
-  const releaseId = releaseOf(e);
-  if (releaseId) {
-    await deps.readModels.putTimeline(releaseId, { streamId: e.streamId, version: e.version, type: e.type, occurredAt: e.occurredAt, actor: e.actor, data: e.data });
-  }
+  await projectAll(deps, [e], cache);
 }
 
 let projector: ReturnType<typeof createProjector> | undefined;

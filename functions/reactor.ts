@@ -13,11 +13,41 @@ import { inOrder, type StreamEvent } from "./adapters/stream-records.js";
  * redelivered record has the effect of one.
  */
 export function createReactor(deps: BackendDeps) {
-  return (event: StreamEvent) => inOrder(event, (e) => react(deps, e), deps.log);
+  const dispatched = { together: (e: StoredEvent) => e.type === "InstructionDispatched", handleTogether: (events: StoredEvent[]) => pushDispatched(deps, events) };
+  return (event: StreamEvent) => inOrder(event, (e) => react(deps, e), deps.log, dispatched);
+}
+
+/** Agents are pushed to this many at a time when one dispatch reaches many runtimes. */
+const PUSH_CONCURRENCY = 16;
+
+/**
+ * Pushes a run of dispatched instructions to their agents — concurrently, with the config read once
+ * — then evaluates once per release what waits in its channel: older releases there are now
+ * superseded by this one.
+ */
+async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise<void> {
+  const instructions = events.flatMap((e) => (e.type === "InstructionDispatched" ? [{ e, meta: metaFor(deps, e) }] : []));
+  const config = await readConfig(deps);
+  // One runtime's instructions go out in log order (a newer release must not overtake an older one).
+  const runs = new Map<string, typeof instructions>();
+  for (const i of instructions) runs.set(i.e.data.runtime, [...(runs.get(i.e.data.runtime) ?? []), i]);
+  const byRuntime = [...runs.values()];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(PUSH_CONCURRENCY, byRuntime.length) }, async () => {
+      while (next < byRuntime.length) for (const { e, meta } of byRuntime[next++]!) await pushInstruction(deps, e.data, meta, config);
+    }),
+  );
+  const releases = new Map(instructions.filter(({ e }) => !e.data.rollback).map(({ e, meta }) => [`${e.data.application}/${e.data.channel}/${e.data.releaseId}`, { data: e.data, meta }]));
+  for (const { data, meta } of releases.values()) await evaluateWaiting(deps, data.application, data.channel, meta, data.releaseId);
+}
+
+function metaFor(deps: BackendDeps, e: StoredEvent): Metadata {
+  return { occurredAt: (deps.now?.() ?? new Date()).toISOString(), actor: { kind: "system", id: "reactor" }, correlationId: e.correlationId, causationId: e.eventId };
 }
 
 async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
-  const meta: Metadata = { occurredAt: (deps.now?.() ?? new Date()).toISOString(), actor: { kind: "system", id: "reactor" }, correlationId: e.correlationId, causationId: e.eventId };
+  const meta = metaFor(deps, e);
   switch (e.type) {
     case "ReleaseCreated": {
       const first = e.data.channels[0];
@@ -67,10 +97,7 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       return;
     }
     case "InstructionDispatched":
-      await pushInstruction(deps, e.data, meta);
-      // Older releases still waiting in this channel are now superseded by this one.
-      if (!e.data.rollback) await evaluateWaiting(deps, e.data.application, e.data.channel, meta, e.data.releaseId);
-      return;
+      return pushDispatched(deps, [e]);
     case "AgentSuperseded":
     case "AgentDisconnected": {
       // The connection lost its lease (a newer agent, or a rotated token): tell it why, then close it.

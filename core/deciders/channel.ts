@@ -21,7 +21,7 @@ export type Instruction = {
 
 export type ServiceInChannel = {
   /** The release the channel should run, and the instructions sent for it. */
-  desired?: { releaseId: string; instructionIds: string[]; rollback: boolean };
+  desired?: { releaseId: string; instructionIds: string[]; rollback: boolean; instructionCount?: number };
   /** The last release every runtime reported running, and since when. */
   converged?: string;
   convergedAt?: string;
@@ -39,9 +39,15 @@ export type ChannelState = {
 
 export type PlannedInstruction = { instructionId: string; runtime: string; payload: InstructionPayload };
 
+/**
+ * A dispatch too large for one append is sent in parts (see dispatchInParts in
+ * functions/adapters/promoter.ts): each part names the same release, carries the next instructions
+ * and `total`, the count of them all. Repeating a part, or planning afresh after a crash between
+ * parts, dispatches only to the runtimes that have no instruction for the release yet.
+ */
 export type ChannelCommand =
-  | { type: "DeployRelease"; application: string; channel: string; service: string; releaseId: string; instructions: PlannedInstruction[] }
-  | { type: "RollbackService"; application: string; channel: string; service: string; toReleaseId: string; instructions: PlannedInstruction[]; reason?: string }
+  | { type: "DeployRelease"; application: string; channel: string; service: string; releaseId: string; instructions: PlannedInstruction[]; total?: number }
+  | { type: "RollbackService"; application: string; channel: string; service: string; toReleaseId: string; instructions: PlannedInstruction[]; reason?: string; total?: number }
   | { type: "AcknowledgeInstruction"; instructionId: string; runtime: string; connectionId: string; leaseGeneration: number }
   | { type: "ReportApply"; instructionId: string; runtime: string; outcome: "applying" | "succeeded" | "failed"; message?: string; now: string }
   | { type: "PauseChannel"; application: string; channel: string; reason?: string }
@@ -65,13 +71,14 @@ function notPaused(state: ChannelState, channel: string): void {
 }
 
 function dispatch(
-  c: { application: string; channel: string; service: string },
+  c: { application: string; channel: string; service: string; total?: number },
   releaseId: string,
   planned: PlannedInstruction[],
   state: ChannelState,
   rollback: boolean,
 ): ChannelEvent[] {
   if (planned.length === 0) throw invalid("channel.no_runtimes", `release channel "${c.channel}" has no runtime to deploy service "${c.service}" to`);
+  const count = c.total !== undefined && c.total !== planned.length ? { instructionCount: c.total } : {};
   const ids = new Set<string>();
   for (const p of planned) {
     if (ids.has(p.instructionId) || state.instructions[p.instructionId]) throw conflict("instruction.duplicate_id", `instruction ${p.instructionId} already exists`);
@@ -79,8 +86,16 @@ function dispatch(
   }
   const { application, channel, service } = c;
   return planned.map((p) =>
-    event("InstructionDispatched", { application, channel, service, releaseId, instructionId: p.instructionId, runtime: p.runtime, payload: p.payload, rollback }),
+    event("InstructionDispatched", { application, channel, service, releaseId, instructionId: p.instructionId, runtime: p.runtime, payload: p.payload, rollback, ...count }),
   );
+}
+
+/** The next part of a dispatch already under way: only runtimes with no instruction for the release yet. */
+function continueDispatch(c: { application: string; channel: string; service: string; total?: number }, planned: PlannedInstruction[], state: ChannelState): ChannelEvent[] {
+  const desired = state.services[c.service]!.desired!;
+  const instructed = new Set(desired.instructionIds.map((id) => state.instructions[id]?.runtime));
+  const missing = planned.filter((p) => !instructed.has(p.runtime));
+  return missing.length ? dispatch({ ...c, total: c.total ?? desired.instructionCount }, desired.releaseId, missing, state, desired.rollback) : [];
 }
 
 function instructionFor(state: ChannelState, instructionId: string, runtime: string): Instruction {
@@ -95,7 +110,7 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
   switch (command.type) {
     case "DeployRelease": {
       notPaused(state, command.channel);
-      if (state.services[command.service]?.desired?.releaseId === command.releaseId) return [];
+      if (state.services[command.service]?.desired?.releaseId === command.releaseId) return continueDispatch(command, command.instructions, state);
       return dispatch(command, command.releaseId, command.instructions, state, false);
     }
     case "RollbackService": {
@@ -103,7 +118,7 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
       const svc = state.services[command.service];
       if (!svc?.history.includes(command.toReleaseId))
         throw conflict("rollback.unknown_release", `release ${command.toReleaseId} never converged for service "${command.service}" in release channel "${command.channel}", so it cannot be rolled back to`);
-      if (svc.desired?.releaseId === command.toReleaseId) return [];
+      if (svc.desired?.releaseId === command.toReleaseId) return continueDispatch(command, command.instructions, state);
       return [
         event("ReleaseRolledBack", {
           application: command.application,
@@ -134,6 +149,7 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
       const desired = state.services[instruction.service]?.desired;
       const converged =
         desired?.releaseId === instruction.releaseId &&
+        desired.instructionIds.length >= (desired.instructionCount ?? 0) &&
         desired.instructionIds.every((id) => id === instruction.instructionId || state.instructions[id]?.status === "succeeded");
       if (converged && state.application && state.channel) {
         events.push(event("ChannelConverged", { application: state.application, channel: state.channel, service: instruction.service, releaseId: instruction.releaseId, convergedAt: command.now }));
@@ -160,10 +176,12 @@ function evolve(state: ChannelState, e: ChannelEvent): ChannelState {
       const d = e.data;
       const svc = service(d.service);
       const sameRelease = svc.desired?.releaseId === d.releaseId;
+      const instructionCount = d.instructionCount ?? (sameRelease ? svc.desired?.instructionCount : undefined);
       const desired = {
         releaseId: d.releaseId,
         instructionIds: sameRelease && svc.desired ? [...svc.desired.instructionIds, d.instructionId] : [d.instructionId],
         rollback: d.rollback,
+        ...(instructionCount !== undefined ? { instructionCount } : {}),
       };
       return {
         ...state,

@@ -9,6 +9,7 @@ import {
   releaseDecider,
   runtimeDecider,
   streams,
+  type ChannelCommand,
   type ChannelState,
   type ConfigState,
   type InstructionMessage,
@@ -19,6 +20,7 @@ import { PROTOCOL_VERSION } from "../../core/index.js";
 import type { EventData, Metadata } from "../../events/index.js";
 import { nowOf, type BackendDeps } from "./backend.js";
 import { handleCommand } from "./command-handler.js";
+import { MAX_EVENTS_PER_APPEND, type EventStore } from "./event-store.js";
 
 /**
  * Carries out what core decides: evaluating a release's gates in a channel and dispatching when
@@ -88,14 +90,7 @@ export async function evaluate(deps: BackendDeps, releaseId: string, channel: st
   }
   if (plan.action === "deploy" && plan.instructions) {
     try {
-      await handleCommand(
-        deps.store,
-        channelDecider,
-        streams.channel(release.application, channel),
-        { type: "DeployRelease", application: release.application, channel, service: release.service, releaseId, instructions: plan.instructions },
-        meta,
-        { commandId: `deploy:${plan.instructions[0]?.instructionId ?? releaseId}` },
-      );
+      await dispatchInParts(deps.store, streams.channel(release.application, channel), { type: "DeployRelease", application: release.application, channel, service: release.service, releaseId, instructions: plan.instructions }, meta);
     } catch (err) {
       // Paused between planning and dispatching: resuming the channel evaluates it again.
       if (!(err instanceof DomainError && err.code === "channel.paused")) throw err;
@@ -106,6 +101,28 @@ export async function evaluate(deps: BackendDeps, releaseId: string, channel: st
   }
   if (plan.wakeAt) await deps.scheduler.schedule({ releaseId, channel, at: plan.wakeAt }, now);
   return plan;
+}
+
+/** Instructions per append: the event store takes 98 events at once, and a rollback adds one of its own. */
+export const DISPATCH_PART = MAX_EVENTS_PER_APPEND - 8;
+
+/**
+ * Dispatches a deploy or rollback to a channel. A channel with more runtimes than one append holds
+ * gets its instructions in parts, each naming the total so the channel cannot converge early; a
+ * crash between parts is finished by the next evaluation (the decider dispatches only what is
+ * missing). Returns the events appended.
+ */
+export async function dispatchInParts(store: EventStore, stream: string, command: Extract<ChannelCommand, { type: "DeployRelease" | "RollbackService" }>, meta: Metadata): Promise<number> {
+  const parts: (typeof command.instructions)[] = [];
+  for (let i = 0; i < command.instructions.length; i += DISPATCH_PART) parts.push(command.instructions.slice(i, i + DISPATCH_PART));
+  if (!parts.length) parts.push([]);
+  let appended = 0;
+  for (const instructions of parts) {
+    const part = { ...command, instructions, ...(parts.length > 1 ? { total: command.instructions.length } : {}) };
+    const id = command.type === "DeployRelease" ? `deploy:${instructions[0]?.instructionId ?? command.releaseId}` : undefined;
+    appended += (await handleCommand(store, channelDecider, stream, part, meta, id ? { commandId: id } : {})).events.length;
+  }
+  return appended;
 }
 
 /** Pushes one instruction to the agent holding its runtime's lease, if one is connected. */

@@ -1,6 +1,6 @@
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type BatchWriteCommandInput, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 
 /**
  * The read-model table: views derived from the event log, rebuildable from it. Items are keyed
@@ -128,7 +128,21 @@ export class ReadModels {
 
   /** One line of a release's timeline; keyed by time and position, so writing it twice is writing it once. */
   async putTimeline(releaseId: string, entry: TimelineEntry): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `timeline#${releaseId}`, sk: `${entry.occurredAt}#${entry.streamId}#${String(entry.version).padStart(10, "0")}`, ...entry } }));
+    await this.putTimelines([{ releaseId, entry }]);
+  }
+
+  /** Timeline lines in batches of 25 (BatchWriteItem), retrying what DynamoDB leaves unprocessed. */
+  async putTimelines(lines: { releaseId: string; entry: TimelineEntry }[]): Promise<void> {
+    for (let i = 0; i < lines.length; i += 25) {
+      let requests: NonNullable<BatchWriteCommandInput["RequestItems"]>[string] = lines.slice(i, i + 25).map(({ releaseId, entry }) => ({
+        PutRequest: { Item: { pk: `timeline#${releaseId}`, sk: `${entry.occurredAt}#${entry.streamId}#${String(entry.version).padStart(10, "0")}`, ...entry } },
+      }));
+      for (let attempt = 0; requests.length; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        const { UnprocessedItems } = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+        requests = UnprocessedItems?.[this.tableName] ?? [];
+      }
+    }
   }
 
   async timeline(releaseId: string): Promise<TimelineEntry[]> {

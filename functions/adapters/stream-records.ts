@@ -20,16 +20,31 @@ export function eventOf(record: StreamRecord): StoredEvent | undefined {
 /**
  * Handles a stream batch in order. On the first failure it stops and reports that record and
  * everything after it as failed, so the event source retries from there and per-item order holds.
+ *
+ * With `together`, a run of consecutive records it accepts is handed to `handleTogether` at once
+ * (say, to fan out to agents concurrently); a failure there retries the run from its start.
  */
-export async function inOrder(event: StreamEvent, handle: (e: StoredEvent) => Promise<void>, log: (line: string) => void = console.error): Promise<BatchResponse> {
-  for (const [i, record] of event.Records.entries()) {
+export async function inOrder(
+  event: StreamEvent,
+  handle: (e: StoredEvent) => Promise<void>,
+  log: (line: string) => void = console.error,
+  group?: { together: (e: StoredEvent) => boolean; handleTogether: (events: StoredEvent[]) => Promise<void> },
+): Promise<BatchResponse> {
+  const events = event.Records.map((r) => eventOf(r));
+  for (let i = 0; i < events.length; ) {
+    let next = i + 1;
     try {
-      const e = eventOf(record);
-      if (e) await handle(e);
+      const e = events[i];
+      if (e && group?.together(e)) {
+        while (next < events.length && events[next] && group.together(events[next]!)) next++;
+        await group.handleTogether(events.slice(i, next) as StoredEvent[]);
+      } else if (e) await handle(e);
     } catch (err) {
+      const record = event.Records[i]!;
       log(`stream record ${record.dynamodb?.SequenceNumber ?? i} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       return { batchItemFailures: event.Records.slice(i).map((r) => ({ itemIdentifier: r.dynamodb?.SequenceNumber ?? "" })) };
     }
+    i = next;
   }
   return { batchItemFailures: [] };
 }

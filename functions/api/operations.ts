@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { channelDecider, configDecider, fold, getConfig, instructionId, listConfigs, notFound, releaseDecider, renderInstructions, streams } from "../../core/index.js";
 import { handleCommand } from "../adapters/command-handler.js";
+import { dispatchInParts } from "../adapters/promoter.js";
 import { requireScope } from "./auth.js";
 import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
@@ -67,8 +68,8 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
       const attempt = Object.values(state.instructions).filter((i) => i.releaseId === releaseId).length;
       const rendered = renderInstructions({ application: getConfig(config, "application", application)!.spec, channel, service: serviceConfig.spec, runtimes: new Map(listConfigs(config, "runtime").map((r) => [r.name, r.spec])), releaseId, params: release.params });
       const instructions = rendered.map((r) => ({ instructionId: instructionId(application, channel, releaseId, r.runtime, attempt), runtime: r.runtime, payload: r.payload }));
-      const result = await handleCommand(deps.store, channelDecider, stream, { type: "RollbackService", application, channel, service, toReleaseId: releaseId, instructions, ...(reason ? { reason } : {}) }, metadataOf(c, deps));
-      return c.json({ changed: result.events.length > 0, instructions: result.events.length ? instructions.map((i) => i.instructionId) : [] }, 200);
+      const appended = await dispatchInParts(deps.store, stream, { type: "RollbackService", application, channel, service, toReleaseId: releaseId, instructions, ...(reason ? { reason } : {}) }, metadataOf(c, deps));
+      return c.json({ changed: appended > 0, instructions: appended ? instructions.map((i) => i.instructionId) : [] }, 200);
     },
   );
 }

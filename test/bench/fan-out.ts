@@ -99,6 +99,8 @@ export async function fanOut(flow: Flow, count: number, log: (line: string) => v
     connections: connections.length,
     instructed: seen.instruction.size,
     ...(error ? { error } : {}),
+    firstInstructedMs: round(Math.min(...seen.instruction.values()) - sentEpoch),
+    medianInstructedMs: round([...seen.instruction.values()].sort((a, b) => a - b)[Math.floor(seen.instruction.size / 2)]! - sentEpoch),
     allInstructedMs: round(allInstructedMs),
     rawSendsMs: round(rawSendsMs),
     rawSendConcurrency: 16,

@@ -44,6 +44,27 @@ describe("channel decider", () => {
     });
   });
 
+  describe("a dispatch in parts (more runtimes than one append holds)", () => {
+    const part = (releaseId: string, total: number, ...runtimes: string[]): ChannelCommand => ({ ...(deploy(releaseId, ...runtimes) as Extract<ChannelCommand, { type: "DeployRelease" }>), total });
+    const counted = (releaseId: string, runtime: string, instructionCount: number): E => {
+      const e = dispatched(releaseId, runtime) as Extract<E, { type: "InstructionDispatched" }>;
+      return { ...e, data: { ...e.data, instructionCount } };
+    };
+    const firstPart = [counted("r1", "eu", 3), counted("r1", "us", 3)];
+    it("names the total in every part, and a later part dispatches only runtimes not yet instructed", () => {
+      spec([]).when(part("r1", 3, "eu", "us")).then(firstPart);
+      spec(firstPart).when(part("r1", 3, "eu", "us", "ap")).then([counted("r1", "ap", 3)]);
+      spec(firstPart).when(part("r1", 3, "eu", "us")).thenNothing();
+    });
+    it("does not converge until every part is dispatched and succeeded", () => {
+      spec([...firstPart, succeeded("r1", "eu")]).when(report("r1", "us", "succeeded")).then([succeeded("r1", "us")]);
+      spec([...firstPart, counted("r1", "ap", 3), succeeded("r1", "eu"), succeeded("r1", "us")]).when(report("r1", "ap", "succeeded")).then([succeeded("r1", "ap"), converged("r1")]);
+    });
+    it("sends a dispatch that fits one append as before, without a count", () => {
+      spec([]).when(part("r1", 2, "eu", "us")).then([dispatched("r1", "eu"), dispatched("r1", "us")]);
+    });
+  });
+
   describe("agent reports", () => {
     const ack = (instructionId: string, runtime = "eu"): ChannelCommand => ({ type: "AcknowledgeInstruction", instructionId, runtime, connectionId: "c1", leaseGeneration: 3 });
     it("records an acknowledgement once", () => {
