@@ -32,8 +32,20 @@ import { MAX_EVENTS_PER_APPEND, type EventStore } from "./event-store.js";
 /** Leaves room under API Gateway's 128 KB message limit. */
 export const MAX_INLINE_INSTRUCTION_BYTES = 120 * 1024;
 
+const configs = new WeakMap<EventStore, { version: number; state: ConfigState }>();
+
+/**
+ * The current config. Each container keeps the last state it folded and reads only the events
+ * appended since (a consistent read), so a large config is not folded from the start on every
+ * instruction, report and reconnect.
+ */
 export async function readConfig(deps: Pick<BackendDeps, "store">): Promise<ConfigState> {
-  return fold(configDecider, (await deps.store.read(streams.config())) as never);
+  const known = configs.get(deps.store) ?? { version: 0, state: configDecider.initialState() };
+  const newer = await deps.store.read(streams.config(), known.version + 1);
+  if (!newer.length) return known.state;
+  const next = { version: newer.at(-1)!.version, state: newer.reduce((state, e) => configDecider.evolve(state, e as never), known.state) };
+  configs.set(deps.store, next);
+  return next.state;
 }
 
 export async function readChannel(deps: Pick<BackendDeps, "store">, application: string, channel: string): Promise<ChannelState> {

@@ -7,6 +7,7 @@ import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
+import { invocationCounts } from "../../infra/local/lambda.js";
 import type { Flow } from "./flow.js";
 import { pool } from "./stats.js";
 
@@ -51,7 +52,13 @@ export async function fanOut(flow: Flow, count: number, log: (line: string) => v
     });
   });
   await ready;
-  await new Promise((r) => setTimeout(r, 2000)); // the $connect work (leases, resends) settles
+  // Each connect makes the reactor look for unfinished instructions; wait until it is idle again.
+  for (let last = -1, quiet = 0; quiet < 8; ) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = invocationCounts.reactor ?? 0;
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
   const after = memory();
   log(`fan-out: ${count} agents connected`);
   const until = (map: Map<string, number>, timeoutMs: number) =>
