@@ -1,21 +1,8 @@
 import { createHash } from "node:crypto";
-import {
-  agentVersionProblem,
-  AgentMessage,
-  assertLeaseHolder,
-  channelDecider,
-  DomainError,
-  fold,
-  getConfig,
-  parseInstructionId,
-  runtimeDecider,
-  streams,
-  zodIssues,
-  type ErrorMessage,
-} from "../core/index.js";
+import { agentVersionProblem, AgentMessage, assertLeaseHolder, channelDecider, DomainError, getConfig, parseInstructionId, runtimeDecider, streams, zodIssues, type ErrorMessage } from "../core/index.js";
 import type { Metadata } from "../events/index.js";
 import { backendFromResources, nowOf, type BackendDeps } from "./adapters/backend.js";
-import { handleCommand } from "./adapters/command-handler.js";
+import { handleCommand, readState } from "./adapters/command-handler.js";
 import { ConcurrencyError } from "./adapters/event-store.js";
 import { agentRuntimeOf, readConfig } from "./adapters/promoter.js";
 
@@ -97,7 +84,7 @@ export function createAgentSocket(deps: BackendDeps, options: AgentSocketOptions
     const msg = parsed.data;
     const connection = await deps.readModels.connection(connectionId);
     if (!connection) return reply({ type: "error", code: "agent.unknown_connection", message: "this connection holds no lease; reconnect" });
-    const runtimeState = fold(runtimeDecider, (await deps.store.read(streams.runtime(connection.runtime))) as never);
+    const runtimeState = (await readState(deps.store, runtimeDecider, streams.runtime(connection.runtime))).state;
     try {
       assertLeaseHolder(runtimeState, connectionId, msg.leaseGeneration);
     } catch (err) {

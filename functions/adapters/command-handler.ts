@@ -1,4 +1,4 @@
-import { fold, type Decider } from "../../core/index.js";
+import type { Decider } from "../../core/index.js";
 import type { DomainEvent, Metadata, StoredEvent } from "../../events/index.js";
 import { ConcurrencyError, type EventStore } from "./event-store.js";
 
@@ -8,6 +8,45 @@ export type HandleResult<State> = {
   events: StoredEvent[];
   version: number;
 };
+
+type Known = { version: number; state: unknown };
+const known = new WeakMap<EventStore, WeakMap<object, Map<string, Known>>>();
+/** Streams whose folded state a container keeps, least recently used first out. */
+const MAX_KNOWN_STREAMS = 2000;
+
+function knownStates(store: EventStore, decider: object): Map<string, Known> {
+  let byDecider = known.get(store);
+  if (!byDecider) known.set(store, (byDecider = new WeakMap()));
+  let states = byDecider.get(decider);
+  if (!states) byDecider.set(decider, (states = new Map()));
+  return states;
+}
+
+function remember(states: Map<string, Known>, streamId: string, entry: Known): void {
+  states.delete(streamId);
+  states.set(streamId, entry);
+  if (states.size > MAX_KNOWN_STREAMS) states.delete(states.keys().next().value!);
+}
+
+/**
+ * A stream's current state and version. The container keeps the states it folded and reads only
+ * the events appended since (a consistent read), so a long stream — a channel after thousands of
+ * releases, a config of a thousand runtimes — costs what is new, not its whole history, on every
+ * command, push and report. Deciders are pure and states immutable, which makes keeping them safe.
+ */
+export async function readState<Command, State, Event extends DomainEvent>(
+  store: EventStore,
+  decider: Pick<Decider<Command, State, Event>, "initialState" | "evolve">,
+  streamId: string,
+): Promise<{ state: State; version: number }> {
+  const states = knownStates(store, decider);
+  const before = states.get(streamId);
+  const newer = await store.read(streamId, (before?.version ?? 0) + 1);
+  const state = newer.reduce((s, e) => decider.evolve(s, e as unknown as Event), (before?.state as State | undefined) ?? decider.initialState());
+  const version = newer.at(-1)?.version ?? before?.version ?? 0;
+  remember(states, streamId, { version, state });
+  return { state, version };
+}
 
 /**
  * Runs one command against one stream: read, fold, decide, append at the version read. A conflict
@@ -24,9 +63,7 @@ export async function handleCommand<Command, State, Event extends DomainEvent>(
 ): Promise<HandleResult<State>> {
   const maxAttempts = options.maxAttempts ?? 12;
   for (let attempt = 1; ; attempt++) {
-    const history = await store.read(streamId);
-    const state = fold(decider, history as unknown as Event[]);
-    const version = history.at(-1)?.version ?? 0;
+    const { state, version } = await readState(store, decider, streamId);
     const decided = decider.decide(command, state);
     if (decided.length === 0) return { state, events: [], version };
     try {
@@ -34,6 +71,7 @@ export async function handleCommand<Command, State, Event extends DomainEvent>(
       if (appended.duplicate) return { state, events: appended.events, version: appended.version };
       let next = state;
       for (const e of appended.events) next = decider.evolve(next, e as unknown as Event);
+      remember(knownStates(store, decider), streamId, { version: appended.version, state: next });
       return { state: next, events: appended.events, version: appended.version };
     } catch (err) {
       if (!(err instanceof ConcurrencyError) || attempt >= maxAttempts) throw err;

@@ -19,7 +19,7 @@ import {
 import { PROTOCOL_VERSION } from "../../core/index.js";
 import type { EventData, Metadata } from "../../events/index.js";
 import { nowOf, type BackendDeps } from "./backend.js";
-import { handleCommand } from "./command-handler.js";
+import { handleCommand, readState } from "./command-handler.js";
 import { MAX_EVENTS_PER_APPEND, type EventStore } from "./event-store.js";
 
 /**
@@ -32,24 +32,13 @@ import { MAX_EVENTS_PER_APPEND, type EventStore } from "./event-store.js";
 /** Leaves room under API Gateway's 128 KB message limit. */
 export const MAX_INLINE_INSTRUCTION_BYTES = 120 * 1024;
 
-const configs = new WeakMap<EventStore, { version: number; state: ConfigState }>();
-
-/**
- * The current config. Each container keeps the last state it folded and reads only the events
- * appended since (a consistent read), so a large config is not folded from the start on every
- * instruction, report and reconnect.
- */
+/** The current config (read incrementally; see readState). */
 export async function readConfig(deps: Pick<BackendDeps, "store">): Promise<ConfigState> {
-  const known = configs.get(deps.store) ?? { version: 0, state: configDecider.initialState() };
-  const newer = await deps.store.read(streams.config(), known.version + 1);
-  if (!newer.length) return known.state;
-  const next = { version: newer.at(-1)!.version, state: newer.reduce((state, e) => configDecider.evolve(state, e as never), known.state) };
-  configs.set(deps.store, next);
-  return next.state;
+  return (await readState(deps.store, configDecider, streams.config())).state;
 }
 
 export async function readChannel(deps: Pick<BackendDeps, "store">, application: string, channel: string): Promise<ChannelState> {
-  return fold(channelDecider, (await deps.store.read(streams.channel(application, channel))) as never);
+  return (await readState(deps.store, channelDecider, streams.channel(application, channel))).state;
 }
 
 function runtimesOf(config: ConfigState): Map<string, Runtime> {
@@ -62,7 +51,7 @@ export function agentRuntimeOf(config: ConfigState, runtime: string): string {
 }
 
 export async function evaluate(deps: BackendDeps, releaseId: string, channel: string, meta: Metadata): Promise<PromotionPlan> {
-  const release = fold(releaseDecider, (await deps.store.read(streams.release(releaseId))) as never);
+  const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
   if (release.status === "none") return { action: "none", reason: "the release does not exist" };
   const config = await readConfig(deps);
   const application = getConfig(config, "application", release.application);
@@ -141,7 +130,7 @@ export async function dispatchInParts(store: EventStore, stream: string, command
 export async function pushInstruction(deps: BackendDeps, instruction: EventData<"InstructionDispatched">, meta: Metadata, config?: ConfigState): Promise<"sent" | "no-agent" | "gone"> {
   const agentRuntime = agentRuntimeOf(config ?? (await readConfig(deps)), instruction.runtime);
   const runtimeStream = streams.runtime(agentRuntime);
-  const lease = fold(runtimeDecider, (await deps.store.read(runtimeStream)) as never).lease;
+  const lease = (await readState(deps.store, runtimeDecider, runtimeStream)).state.lease;
   if (!lease) return "no-agent";
   const inline: InstructionMessage = {
     type: "instruction",

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
+import { readState } from "../adapters/command-handler.js";
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { InstructionPayload } from "../../events/index.js";
-import { fold, notFound, parseInstructionId, runtimeDecider, streams, unauthorized } from "../../core/index.js";
+import { notFound, parseInstructionId, runtimeDecider, streams, unauthorized } from "../../core/index.js";
 import { agentRuntimeOf, readConfig } from "../adapters/promoter.js";
 import { safeEqual } from "./auth.js";
 import type { ApiDeps, ApiEnv } from "./context.js";
@@ -28,7 +29,7 @@ export function registerAgentInstructionRoutes(app: OpenAPIHono<ApiEnv>, deps: A
       const target = parseInstructionId(id);
       if (!target) throw notFound("instruction.not_found", `instruction ${id} does not exist`);
       const agentRuntime = agentRuntimeOf(await readConfig(deps), target.runtime);
-      const runtime = fold(runtimeDecider, (await deps.store.read(streams.runtime(agentRuntime))) as never);
+      const runtime = (await readState(deps.store, runtimeDecider, streams.runtime(agentRuntime))).state;
       if (!runtime.token || !safeEqual(createHash("sha256").update(token).digest("hex"), runtime.token.tokenHash))
         throw unauthorized("agent.bad_token", `the agent token is not valid for runtime "${agentRuntime}"`);
       const dispatched = (await deps.store.read(streams.channel(target.application, target.channel))).find((e) => e.type === "InstructionDispatched" && e.data.instructionId === id);

@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { accessDecider, fold, SCOPES, streams } from "../../core/index.js";
-import { handleCommand } from "../adapters/command-handler.js";
+import { accessDecider, SCOPES, streams } from "../../core/index.js";
+import { handleCommand, readState } from "../adapters/command-handler.js";
 import { newApiKey, requireScope, sha256 } from "./auth.js";
 import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
@@ -30,7 +30,7 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
   app.openapi(
     createRoute({ method: "get", path: "/v1/api-keys", summary: "List API keys (never the keys themselves)", responses: { 200: { description: "the keys", content: { "application/json": { schema: z.object({ items: z.array(KeyView) }) } } }, ...problemResponses(401, 403) } }),
     async (c) => {
-      const state = fold(accessDecider, (await deps.store.read(streams.apiKeys())) as never);
+      const state = (await readState(deps.store, accessDecider, streams.apiKeys())).state;
       return c.json({ items: Object.values(state.keys).map(({ keyId, name, scopes, revoked }) => ({ keyId, name, scopes, revoked })) }, 200);
     },
   );

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { readState } from "../adapters/command-handler.js";
 import type { MiddlewareHandler } from "hono";
-import { accessDecider, fold, grants, streams, type Scope } from "../../core/index.js";
+import { accessDecider, grants, streams, type Scope } from "../../core/index.js";
 import type { ApiDeps, ApiEnv } from "./context.js";
 import { problem } from "./problem.js";
 
@@ -38,7 +39,7 @@ export function requireScope(deps: ApiDeps, scope: Scope): MiddlewareHandler<Api
       return next();
     }
     const id = KEY_PATTERN.exec(key)?.[1];
-    const stored = id ? fold(accessDecider, (await deps.store.read(streams.apiKeys())) as never).keys[id] : undefined;
+    const stored = id ? (await readState(deps.store, accessDecider, streams.apiKeys())).state.keys[id] : undefined;
     if (!stored || stored.revoked || !safeEqual(sha256(key), stored.keyHash)) return withChallenge(problem(c, 401, "auth.invalid_key", "the API key is not valid (unknown or revoked)"));
     if (!grants(stored.scopes, scope)) return problem(c, 403, "auth.scope", `API key "${stored.name}" lacks the "${scope}" scope this endpoint needs`);
     c.set("principal", { actor: { kind: "user", id: stored.name }, scopes: stored.scopes });

@@ -2,8 +2,8 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
-import { configDecider, fold, getConfig, invalid, listConfigs, notFound, streams, type ConfigKind, type Issue } from "../../core/index.js";
-import { handleCommand } from "../adapters/command-handler.js";
+import { configDecider, getConfig, invalid, listConfigs, notFound, streams, type ConfigKind, type Issue } from "../../core/index.js";
+import { handleCommand, readState } from "../adapters/command-handler.js";
 import { requireScope } from "./auth.js";
 import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
 import { problem, problemResponses } from "./problem.js";
@@ -38,7 +38,7 @@ export function readDocuments(text: string, contentType: string): unknown[] {
 }
 
 export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
-  const readConfig = async () => fold(configDecider, (await deps.store.read(streams.config())) as never);
+  const readConfig = async () => (await readState(deps.store, configDecider, streams.config())).state;
 
   app.use("/v1/configs", bodyLimit({ maxSize: MAX_CONFIG_BYTES, onError: (c) => problem(c, 413, "request.too_large", `config bodies are limited to ${MAX_CONFIG_BYTES} bytes`) }));
   app.on("PUT", "/v1/configs", requireScope(deps, "admin"));

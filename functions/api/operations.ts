@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { channelDecider, configDecider, fold, getConfig, instructionId, listConfigs, notFound, releaseDecider, renderInstructions, streams } from "../../core/index.js";
-import { handleCommand } from "../adapters/command-handler.js";
+import { channelDecider, configDecider, getConfig, instructionId, listConfigs, notFound, releaseDecider, renderInstructions, streams } from "../../core/index.js";
+import { handleCommand, readState } from "../adapters/command-handler.js";
 import { dispatchInParts } from "../adapters/promoter.js";
 import { requireScope } from "./auth.js";
 import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
@@ -58,13 +58,13 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
       const { app: application, channel } = c.req.valid("param");
       const { service, releaseId, reason } = c.req.valid("json");
       const config = await assertChannel(deps, application, channel);
-      const release = fold(releaseDecider, (await deps.store.read(streams.release(releaseId))) as never);
+      const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
       if (release.status === "none" || release.service !== service || release.application !== application)
         throw notFound("release.not_found", `release ${releaseId} of service "${service}" does not exist in application "${application}"`);
       const serviceConfig = getConfig(config, "service", service);
       if (!serviceConfig) throw notFound("service.not_found", `service "${service}" does not exist`);
       const stream = streams.channel(application, channel);
-      const state = fold(channelDecider, (await deps.store.read(stream)) as never);
+      const state = (await readState(deps.store, channelDecider, stream)).state;
       const attempt = Object.values(state.instructions).filter((i) => i.releaseId === releaseId).length;
       const rendered = renderInstructions({ application: getConfig(config, "application", application)!.spec, channel, service: serviceConfig.spec, runtimes: new Map(listConfigs(config, "runtime").map((r) => [r.name, r.spec])), releaseId, params: release.params });
       const instructions = rendered.map((r) => ({ instructionId: instructionId(application, channel, releaseId, r.runtime, attempt), runtime: r.runtime, payload: r.payload }));
@@ -75,7 +75,7 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
 }
 
 async function assertChannel(deps: ApiDeps, application: string, channel: string) {
-  const config = fold(configDecider, (await deps.store.read(streams.config())) as never);
+  const config = (await readState(deps.store, configDecider, streams.config())).state;
   const app = getConfig(config, "application", application);
   if (!app) throw notFound("application.not_found", `application "${application}" does not exist`);
   if (!app.spec.releaseChannels.some((c) => c.name === channel)) throw notFound("channel.not_found", `release channel "${channel}" does not exist in application "${application}"`);

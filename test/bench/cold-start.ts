@@ -10,7 +10,9 @@ import { summarize } from "./stats.js";
  * an empty one does (medians over `runs`, alternating).
  */
 export async function coldStarts(runs: number, log: (line: string) => void) {
-  const handlers = [...new Set([functions.http, ...Object.values(functions.websocketRoutes), ...functions.streamSubscribers.map((s) => s.handler), ...functions.queueSubscribers.map((q) => q.handler)])].filter((h): h is string => typeof h === "string");
+  const named = [functions.http, ...Object.values(functions.websocketRoutes), ...functions.streamSubscribers.map((s) => s.handler), ...functions.queueSubscribers.map((q) => q.handler)].filter((h): h is string => typeof h === "string");
+  // One bundle per file: the agent socket's three handlers share theirs.
+  const handlers = [...new Map(named.map((h) => [h.slice(0, h.lastIndexOf(".")), h])).values()];
   // Inside the repository, so the AWS SDK the bundles leave to Lambda's runtime resolves from node_modules.
   const outdir = resolve(REPO_ROOT, "node_modules/.cache/slipway-bench");
   const wall = (args: string[]) => {

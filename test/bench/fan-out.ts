@@ -92,7 +92,7 @@ export async function fanOut(flow: Flow, count: number, log: (line: string) => v
   const rawSendsMs = Math.max(...seen.raw.values()) - rawStart;
 
   // The release: one webhook, until every agent has its instruction.
-  const done = until(seen.instruction, 300_000);
+  const done = until(seen.instruction, 150_000);
   const { sentAt } = await flow.webhook("fanout", "fan", "1.0.0");
   const sentEpoch = performance.timeOrigin + sentAt;
   let error: string | undefined;

@@ -38,9 +38,14 @@ export async function rebuild(total: number, log: (line: string) => void) {
   };
   const releases = Math.ceil(total / 11);
   const t0 = performance.now();
-  // Applications write in parallel; each application's releases in order.
+  // Applications write in parallel; each application's releases in order. A channel's events go in
+  // appends of 22 releases (88 events), so writing the log does not take longer than replaying it.
   await pool(20, 20, async (a) => {
     const application = `app${a}`;
+    const pending: Record<string, DomainEvent[]> = { staging: [], production: [] };
+    const flush = async (min: number) => {
+      for (const channel of ["staging", "production"]) if (pending[channel]!.length >= min) await append(streams.channel(application, channel), pending[channel]!.splice(0));
+    };
     for (let r = a; r < releases; r += 20) {
       const releaseId = `r${String(r).padStart(7, "0")}`;
       await append(streams.release(releaseId), [
@@ -51,14 +56,16 @@ export async function rebuild(total: number, log: (line: string) => void) {
       for (const channel of ["staging", "production"]) {
         const instructionId = `${application}.${channel}.${releaseId}.k8s-${channel}`;
         const runtime = `k8s-${channel}`;
-        await append(streams.channel(application, channel), [
+        pending[channel]!.push(
           { type: "InstructionDispatched", data: { application, channel, service: "api", releaseId, runtime, instructionId, payload: { kind: "kubernetes", manifests: [`image: registry.example.com/api:${r}`] }, rollback: false } },
           { type: "InstructionAcknowledged", data: { instructionId, runtime, connectionId: "c1", leaseGeneration: 1 } },
           { type: "ApplySucceeded", data: { instructionId, runtime, releaseId } },
           { type: "ChannelConverged", data: { application, channel, service: "api", releaseId, convergedAt: meta.occurredAt } },
-        ]);
+        );
       }
+      await flush(88);
     }
+    await flush(1);
   });
   for (const s of versions.keys()) written.push(s);
   const events = [...versions.values()].reduce((a, b) => a + b, 0);
