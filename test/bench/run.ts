@@ -157,7 +157,7 @@ try {
       const f = await fanOut(flow, counts.fanOut, log);
       results.fanOut = f;
       row(`5. Fan-out to ${counts.fanOut} agents`, f.error ? `FAILED: ${f.instructed} instructed` : `${f.allInstructedMs} ms`, `${f.rawSendsMs} ms raw`, `${f.ratio}`, "≤ 3");
-      row("   gateway memory per idle connection", `${f.bytesPerIdleConnection} B RSS, ${f.heapBytesPerIdleConnection} B heap`, "—", "—", "report");
+      row("   gateway memory per idle connection", `${f.heapBytesPerIdleConnection} B heap (RSS Δ ${f.bytesPerIdleConnection} B, noisy)`, "—", "—", "report");
     } catch (err) {
       results.fanOut = { error: String(err) };
       row(`5. Fan-out to ${counts.fanOut} agents`, "FAILED (see results.json)", "—", "—", "≤ 3");
