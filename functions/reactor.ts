@@ -30,7 +30,7 @@ async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise
   const config = await readConfig(deps);
   // One runtime's instructions go out in log order (a newer release must not overtake an older one).
   const runs = new Map<string, typeof instructions>();
-  for (const i of instructions) runs.set(i.e.data.runtime, [...(runs.get(i.e.data.runtime) ?? []), i]);
+  for (const i of instructions) runs.set(i.e.data.runtime, runs.get(i.e.data.runtime) ?? []).get(i.e.data.runtime)!.push(i);
   const byRuntime = [...runs.values()];
   let next = 0;
   await Promise.all(
@@ -96,8 +96,6 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       if (created?.type === "ReleaseCreated") for (const channel of created.data.channels) await deps.readModels.clearWaiting(created.data.application, channel, e.data.releaseId);
       return;
     }
-    case "InstructionDispatched":
-      return pushDispatched(deps, [e]);
     case "AgentSuperseded":
     case "AgentDisconnected": {
       // The connection lost its lease (a newer agent, or a rotated token): tell it why, then close it.

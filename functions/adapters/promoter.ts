@@ -111,7 +111,7 @@ export const DISPATCH_PART = MAX_EVENTS_PER_APPEND - 8;
  * Dispatches a deploy or rollback to a channel. A channel with more runtimes than one append holds
  * gets its instructions in parts, each naming the total so the channel cannot converge early; a
  * crash between parts is finished by the next evaluation (the decider dispatches only what is
- * missing). Returns the events appended.
+ * missing). Returns how many events were appended.
  */
 export async function dispatchInParts(store: EventStore, stream: string, command: Extract<ChannelCommand, { type: "DeployRelease" | "RollbackService" }>, meta: Metadata): Promise<number> {
   const parts: (typeof command.instructions)[] = [];
