@@ -50,6 +50,7 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
   const meta = metaFor(deps, e);
   switch (e.type) {
     case "ReleaseCreated": {
+      // Releases enter their first channel as they are created; this starts those created before that.
       const first = e.data.channels[0];
       if (first) await handleCommand(deps.store, releaseDecider, streams.release(e.data.releaseId), { type: "StartPromotion", channel: first }, meta);
       return;

@@ -123,6 +123,8 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
       throw invalid("release.wrong_application", `service "${service.spec.name}" belongs to application "${service.spec.application}", not "${application.spec.name}"`, [{ path: "service", message: `service "${service.spec.name}" is not part of application "${application.spec.name}"` }]);
     const resolved = resolveParams(service.spec.parameters, command.params);
     if (!resolved.ok) throw invalid("release.invalid_params", `the release parameters have ${resolved.issues.length} error(s)`, resolved.issues);
+    const channels = application.spec.releaseChannels.map((c) => c.name);
+    // The release enters its first channel in the same append: one stream hop less before it deploys.
     return [
       event("ReleaseCreated", {
         releaseId: command.releaseId,
@@ -130,9 +132,10 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
         service: service.spec.name,
         params: resolved.params,
         source: command.source ?? {},
-        channels: application.spec.releaseChannels.map((c) => c.name),
+        channels,
         configVersions: { application: application.version, service: service.version },
       }),
+      ...(channels[0] ? [event("PromotionStarted", { releaseId: command.releaseId, channel: channels[0] })] : []),
     ];
   }
 

@@ -150,7 +150,10 @@ describe("HTTP API", () => {
       const view = await app.request(`/v1/releases/${releaseId}`, { headers: admin });
       expect(await view.json()).toMatchObject({ releaseId, status: "active", application: "shop", service: "api", params: { image: IMAGE }, source: { commit: "abc123", branch: "main" }, channels: [{ name: "staging" }, { name: "production" }] });
       const history = (await (await app.request(`/v1/releases/${releaseId}/events`, { headers: admin })).json()) as { items: { type: string; actor: object }[] };
-      expect(history.items).toEqual([expect.objectContaining({ version: 1, type: "ReleaseCreated", actor: { kind: "ci", id: "ci-webhook" } })]);
+      expect(history.items).toEqual([
+        expect.objectContaining({ version: 1, type: "ReleaseCreated", actor: { kind: "ci", id: "ci-webhook" } }),
+        expect.objectContaining({ version: 2, type: "PromotionStarted", data: { releaseId, channel: "staging" } }),
+      ]);
     });
 
     it("returns the same release for a redelivery and appends nothing", async () => {
@@ -158,7 +161,7 @@ describe("HTTP API", () => {
       const again = await webhook(release, { "x-slipway-delivery": "delivery-42" });
       expect(again.status).toBe(202);
       expect(await again.json()).toEqual({ releaseId: first.releaseId, duplicate: true });
-      expect(await store.read(streams.release(first.releaseId))).toHaveLength(1);
+      expect((await store.read(streams.release(first.releaseId))).map((e) => e.type)).toEqual(["ReleaseCreated", "PromotionStarted"]);
     });
 
     it("refuses forged and missing signatures without appending", async () => {

@@ -41,8 +41,8 @@ const decideApproval = (approver: string, decision: "approve" | "reject", commen
 
 describe("release decider", () => {
   describe("CreateRelease", () => {
-    it("records the release with its resolved params and the config versions it was made from", () => {
-      spec([]).when(create).then([created]);
+    it("records the release with its resolved params and the config versions it was made from, entering its first channel", () => {
+      spec([]).when(create).then([created, { type: "PromotionStarted", data: { releaseId: created.data.releaseId, channel: "staging" } }]);
     });
 
     it("fills in defaults and accepts numbers for number params", () => {
