@@ -2,7 +2,7 @@ import { getConfig, releaseDecider, streams } from "../core/index.js";
 import type { Metadata, StoredEvent } from "../events/index.js";
 import { backendFromResources, type BackendDeps } from "./adapters/backend.js";
 import { handleCommand } from "./adapters/command-handler.js";
-import { evaluate, pushInstruction, readChannel, readConfig, resendUnfinished } from "./adapters/promoter.js";
+import { alreadyPushed, evaluate, pushAll, readChannel, readConfig, resendUnfinished } from "./adapters/promoter.js";
 import { approvalRequestMessage } from "./adapters/slack.js";
 import { inOrder, type StreamEvent } from "./adapters/stream-records.js";
 
@@ -17,28 +17,17 @@ export function createReactor(deps: BackendDeps) {
   return (event: StreamEvent) => inOrder(event, (e) => react(deps, e), deps.log, dispatched);
 }
 
-/** Agents are pushed to this many at a time when one dispatch reaches many runtimes. */
-const PUSH_CONCURRENCY = 16;
-
 /**
- * Pushes a run of dispatched instructions to their agents — concurrently, with the config read once
- * — then evaluates once per release what waits in its channel: older releases there are now
- * superseded by this one.
+ * Pushes a run of dispatched instructions to their agents — those the dispatching evaluation has
+ * not pushed already — then evaluates once per release what waits in its channel: older releases
+ * there are now superseded by this one.
  */
 async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise<void> {
-  const instructions = events.flatMap((e) => (e.type === "InstructionDispatched" ? [{ e, meta: metaFor(deps, e) }] : []));
-  const config = await readConfig(deps);
-  // One runtime's instructions go out in log order (a newer release must not overtake an older one).
-  const runs = new Map<string, typeof instructions>();
-  for (const i of instructions) runs.set(i.e.data.runtime, runs.get(i.e.data.runtime) ?? []).get(i.e.data.runtime)!.push(i);
-  const byRuntime = [...runs.values()];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(PUSH_CONCURRENCY, byRuntime.length) }, async () => {
-      while (next < byRuntime.length) for (const { e, meta } of byRuntime[next++]!) await pushInstruction(deps, e.data, meta, config);
-    }),
-  );
-  const releases = new Map(instructions.filter(({ e }) => !e.data.rollback).map(({ e, meta }) => [`${e.data.application}/${e.data.channel}/${e.data.releaseId}`, { data: e.data, meta }]));
+  const instructions = events.flatMap((e) => (e.type === "InstructionDispatched" ? [{ data: e.data, meta: metaFor(deps, e) }] : []));
+  const meta = instructions[0]?.meta;
+  if (!meta) return;
+  await pushAll(deps, instructions.filter((i) => !alreadyPushed(i.data.instructionId)).map((i) => i.data), meta);
+  const releases = new Map(instructions.filter(({ data }) => !data.rollback).map(({ data, meta }) => [`${data.application}/${data.channel}/${data.releaseId}`, { data, meta }]));
   for (const { data, meta } of releases.values()) await evaluateWaiting(deps, data.application, data.channel, meta, data.releaseId);
 }
 

@@ -17,7 +17,7 @@ import {
   type Runtime,
 } from "../../core/index.js";
 import { PROTOCOL_VERSION } from "../../core/index.js";
-import type { EventData, Metadata } from "../../events/index.js";
+import type { EventData, Metadata, StoredEvent } from "../../events/index.js";
 import { nowOf, type BackendDeps } from "./backend.js";
 import { handleCommand, readState } from "./command-handler.js";
 import { MAX_EVENTS_PER_APPEND, type EventStore } from "./event-store.js";
@@ -91,7 +91,9 @@ export async function evaluate(deps: BackendDeps, releaseId: string, channel: st
   }
   if (plan.action === "deploy" && plan.instructions) {
     try {
-      await dispatchInParts(deps.store, streams.channel(release.application, channel), { type: "DeployRelease", application: release.application, channel, service: release.service, releaseId, instructions: plan.instructions }, meta);
+      const dispatched = await dispatchInParts(deps.store, streams.channel(release.application, channel), { type: "DeployRelease", application: release.application, channel, service: release.service, releaseId, instructions: plan.instructions }, meta);
+      // Push at once rather than a stream hop later; the reactor pushes whatever this did not.
+      await pushAll(deps, dispatched.flatMap((e) => (e.type === "InstructionDispatched" ? [e.data] : [])), meta, config);
     } catch (err) {
       // Paused between planning and dispatching: resuming the channel evaluates it again.
       if (!(err instanceof DomainError && err.code === "channel.paused")) throw err;
@@ -111,19 +113,52 @@ export const DISPATCH_PART = MAX_EVENTS_PER_APPEND - 8;
  * Dispatches a deploy or rollback to a channel. A channel with more runtimes than one append holds
  * gets its instructions in parts, each naming the total so the channel cannot converge early; a
  * crash between parts is finished by the next evaluation (the decider dispatches only what is
- * missing). Returns how many events were appended.
+ * missing). Returns the events appended.
  */
-export async function dispatchInParts(store: EventStore, stream: string, command: Extract<ChannelCommand, { type: "DeployRelease" | "RollbackService" }>, meta: Metadata): Promise<number> {
+export async function dispatchInParts(store: EventStore, stream: string, command: Extract<ChannelCommand, { type: "DeployRelease" | "RollbackService" }>, meta: Metadata): Promise<StoredEvent[]> {
   const parts: (typeof command.instructions)[] = [];
   for (let i = 0; i < command.instructions.length; i += DISPATCH_PART) parts.push(command.instructions.slice(i, i + DISPATCH_PART));
   if (!parts.length) parts.push([]);
-  let appended = 0;
+  const appended: StoredEvent[] = [];
   for (const instructions of parts) {
     const part = { ...command, instructions, ...(parts.length > 1 ? { total: command.instructions.length } : {}) };
     const id = command.type === "DeployRelease" ? `deploy:${instructions[0]?.instructionId ?? command.releaseId}` : undefined;
-    appended += (await handleCommand(store, channelDecider, stream, part, meta, id ? { commandId: id } : {})).events.length;
+    appended.push(...(await handleCommand(store, channelDecider, stream, part, meta, id ? { commandId: id } : {})).events);
   }
   return appended;
+}
+
+/** Agents are pushed to this many at a time when one dispatch reaches many runtimes. */
+const PUSH_CONCURRENCY = 16;
+/** Instructions this container pushed already (bounded), so the reactor does not push them twice. */
+const pushed = new Set<string>();
+
+export function alreadyPushed(instructionId: string): boolean {
+  return pushed.has(instructionId);
+}
+
+/**
+ * Pushes instructions to their agents, PUSH_CONCURRENCY runtimes at a time, each runtime's in the
+ * order given (a newer release must not overtake an older one). Pushing twice is harmless — agents
+ * apply an instruction once per id — but costs a message, so what went out is remembered.
+ */
+export async function pushAll(deps: BackendDeps, instructions: EventData<"InstructionDispatched">[], meta: Metadata, config?: ConfigState): Promise<void> {
+  if (!instructions.length) return;
+  const known = config ?? (await readConfig(deps));
+  const runs = new Map<string, EventData<"InstructionDispatched">[]>();
+  for (const i of instructions) runs.set(i.runtime, runs.get(i.runtime) ?? []).get(i.runtime)!.push(i);
+  const byRuntime = [...runs.values()];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(PUSH_CONCURRENCY, byRuntime.length) }, async () => {
+      while (next < byRuntime.length)
+        for (const i of byRuntime[next++]!) {
+          await pushInstruction(deps, i, meta, known);
+          pushed.add(i.instructionId);
+          if (pushed.size > 10_000) pushed.delete(pushed.values().next().value!);
+        }
+    }),
+  );
 }
 
 /** Pushes one instruction to the agent holding its runtime's lease, if one is connected. */

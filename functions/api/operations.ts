@@ -68,7 +68,7 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
       const attempt = Object.values(state.instructions).filter((i) => i.releaseId === releaseId).length;
       const rendered = renderInstructions({ application: getConfig(config, "application", application)!.spec, channel, service: serviceConfig.spec, runtimes: new Map(listConfigs(config, "runtime").map((r) => [r.name, r.spec])), releaseId, params: release.params });
       const instructions = rendered.map((r) => ({ instructionId: instructionId(application, channel, releaseId, r.runtime, attempt), runtime: r.runtime, payload: r.payload }));
-      const appended = await dispatchInParts(deps.store, stream, { type: "RollbackService", application, channel, service, toReleaseId: releaseId, instructions, ...(reason ? { reason } : {}) }, metadataOf(c, deps));
+      const appended = (await dispatchInParts(deps.store, stream, { type: "RollbackService", application, channel, service, toReleaseId: releaseId, instructions, ...(reason ? { reason } : {}) }, metadataOf(c, deps))).length;
       return c.json({ changed: appended > 0, instructions: appended ? instructions.map((i) => i.instructionId) : [] }, 200);
     },
   );

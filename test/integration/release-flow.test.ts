@@ -134,6 +134,9 @@ describe("the release flow, end to end on the local stack", () => {
     for (const channel of ["staging", "production"]) {
       expect((await channelEvents(channel)).filter((e) => e.type === "ChannelConverged").map((e) => e.data)).toEqual([expect.objectContaining({ releaseId, channel })]);
     }
+    // Each agent got its instruction once: pushed as it was dispatched, not again a stream hop later.
+    expect(staging.instructions).toHaveLength(1);
+    expect(production.instructions).toHaveLength(1);
     type AppView = { channels: { name: string; services: Record<string, { state: string; desiredReleaseId?: string; convergedReleaseId?: string; runtimes: Record<string, { status: string }> }> }[] };
     let app: AppView = { channels: [] };
     for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
