@@ -2,7 +2,7 @@ import { getConfig, releaseDecider, streams } from "../core/index.js";
 import type { Metadata, StoredEvent } from "../events/index.js";
 import { backendFromResources, type BackendDeps } from "./adapters/backend.js";
 import { handleCommand } from "./adapters/command-handler.js";
-import { alreadyPushed, evaluate, pushAll, readChannel, readConfig, resendUnfinished } from "./adapters/promoter.js";
+import { evaluate, pushAll, readChannel, readConfig, resendUnfinished } from "./adapters/promoter.js";
 import { approvalRequestMessage } from "./adapters/slack.js";
 import { inOrder, type StreamEvent } from "./adapters/stream-records.js";
 
@@ -18,15 +18,15 @@ export function createReactor(deps: BackendDeps) {
 }
 
 /**
- * Pushes a run of dispatched instructions to their agents — those the dispatching evaluation has
- * not pushed already — then evaluates once per release what waits in its channel: older releases
+ * Pushes a run of dispatched instructions to their agents — unless the dispatching evaluation in
+ * this container already did — then evaluates once per release what waits in its channel: older releases
  * there are now superseded by this one.
  */
 async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise<void> {
   const instructions = events.flatMap((e) => (e.type === "InstructionDispatched" ? [{ data: e.data, meta: metaFor(deps, e) }] : []));
   const meta = instructions[0]?.meta;
   if (!meta) return;
-  await pushAll(deps, instructions.filter((i) => !alreadyPushed(i.data.instructionId)).map((i) => i.data), meta);
+  await pushAll(deps, instructions.map((i) => i.data), meta);
   const releases = new Map(instructions.filter(({ data }) => !data.rollback).map(({ data, meta }) => [`${data.application}/${data.channel}/${data.releaseId}`, { data, meta }]));
   for (const { data, meta } of releases.values()) await evaluateWaiting(deps, data.application, data.channel, meta, data.releaseId);
 }

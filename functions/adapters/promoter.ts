@@ -130,17 +130,32 @@ export async function dispatchInParts(store: EventStore, stream: string, command
 
 /** Agents are pushed to this many at a time when one dispatch reaches many runtimes. */
 const PUSH_CONCURRENCY = 16;
-/** Instructions this container pushed already (bounded), so the reactor does not push them twice. */
-const pushed = new Set<string>();
+/**
+ * The pushes this container started, by instruction id (bounded): the evaluation that dispatches
+ * pushes at once, the reactor a stream hop later, and whichever comes second waits for the first
+ * instead of pushing again — or pushes itself if the first failed.
+ */
+const pushes = new Map<string, Promise<unknown>>();
 
-export function alreadyPushed(instructionId: string): boolean {
-  return pushed.has(instructionId);
+async function pushOnce(deps: BackendDeps, instruction: EventData<"InstructionDispatched">, meta: Metadata, config: ConfigState): Promise<void> {
+  const id = instruction.instructionId;
+  const earlier = pushes.get(id);
+  if (earlier && (await earlier.then(() => true, () => false))) return;
+  const push = pushInstruction(deps, instruction, meta, config);
+  pushes.set(id, push);
+  if (pushes.size > 10_000) pushes.delete(pushes.keys().next().value!);
+  try {
+    await push;
+  } catch (err) {
+    pushes.delete(id);
+    throw err;
+  }
 }
 
 /**
  * Pushes instructions to their agents, PUSH_CONCURRENCY runtimes at a time, each runtime's in the
- * order given (a newer release must not overtake an older one). Pushing twice is harmless — agents
- * apply an instruction once per id — but costs a message, so what went out is remembered.
+ * order given (a newer release must not overtake an older one), each at most once per container.
+ * Pushing twice would be harmless — agents apply an instruction once per id — but costs a message.
  */
 export async function pushAll(deps: BackendDeps, instructions: EventData<"InstructionDispatched">[], meta: Metadata, config?: ConfigState): Promise<void> {
   if (!instructions.length) return;
@@ -151,12 +166,7 @@ export async function pushAll(deps: BackendDeps, instructions: EventData<"Instru
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(PUSH_CONCURRENCY, byRuntime.length) }, async () => {
-      while (next < byRuntime.length)
-        for (const i of byRuntime[next++]!) {
-          await pushInstruction(deps, i, meta, known);
-          pushed.add(i.instructionId);
-          if (pushed.size > 10_000) pushed.delete(pushed.values().next().value!);
-        }
+      while (next < byRuntime.length) for (const i of byRuntime[next++]!) await pushOnce(deps, i, meta, known);
     }),
   );
 }
