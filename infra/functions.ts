@@ -42,6 +42,11 @@ export const functions: FunctionManifest = {
   http: "functions/http.handler",
 };
 
+/** Every handler the manifest names, each once, in manifest order. */
+export function handlerRefs(manifest: FunctionManifest): HandlerRef[] {
+  return [...new Set([manifest.http, ...Object.values(manifest.websocketRoutes), ...manifest.streamSubscribers.map((s) => s.handler), ...manifest.queueSubscribers.map((q) => q.handler)])];
+}
+
 /** Settings shared by every function and its event sources, on AWS and locally. */
 export const settings = {
   /** Every handler's timeout. API Gateway gives up on an integration after 29 s anyway. */

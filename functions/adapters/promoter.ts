@@ -21,6 +21,7 @@ import type { EventData, Metadata, StoredEvent } from "../../events/index.js";
 import { nowOf, type BackendDeps } from "./backend.js";
 import { handleCommand, readState } from "./command-handler.js";
 import { MAX_EVENTS_PER_APPEND, type EventStore } from "./event-store.js";
+import { pool } from "./pool.js";
 
 /**
  * Carries out what core decides: evaluating a release's gates in a channel and dispatching when
@@ -163,12 +164,9 @@ export async function pushAll(deps: BackendDeps, instructions: EventData<"Instru
   const runs = new Map<string, EventData<"InstructionDispatched">[]>();
   for (const i of instructions) runs.set(i.runtime, runs.get(i.runtime) ?? []).get(i.runtime)!.push(i);
   const byRuntime = [...runs.values()];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(PUSH_CONCURRENCY, byRuntime.length) }, async () => {
-      while (next < byRuntime.length) for (const i of byRuntime[next++]!) await pushOnce(deps, i, meta, known);
-    }),
-  );
+  await pool(byRuntime.length, PUSH_CONCURRENCY, async (n) => {
+    for (const i of byRuntime[n]!) await pushOnce(deps, i, meta, known);
+  });
 }
 
 /** Pushes one instruction to the agent holding its runtime's lease, if one is connected. */

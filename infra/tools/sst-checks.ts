@@ -1,4 +1,4 @@
-import { functions as manifest, settings } from "../functions.js";
+import { functions as manifest, handlerRefs, settings } from "../functions.js";
 import type { DeploymentModel, ModelResource } from "./sst-model.js";
 
 /**
@@ -20,8 +20,7 @@ export function checkDeployment(model: DeploymentModel): string[] {
     for (const name of f.links.filter((l) => !f.reads.includes(l))) problems.push(`function ${f.functionID}: links ${name}, which its code never reads (least privilege)`);
   }
   const handlers = new Set(model.functions.map((f) => f.handler));
-  const named = [manifest.http, ...Object.values(manifest.websocketRoutes), ...manifest.streamSubscribers.map((s) => s.handler), ...manifest.queueSubscribers.map((q) => q.handler)];
-  for (const h of named) if (typeof h === "string" && !handlers.has(h)) problems.push(`handler ${h} (infra/functions.ts) is deployed by no function`);
+  for (const h of handlerRefs(manifest)) if (typeof h === "string" && !handlers.has(h)) problems.push(`handler ${h} (infra/functions.ts) is deployed by no function`);
 
   // ── tables ──────────────────────────────────────────────────────────────────────────────
   const tables = ofType("aws:dynamodb/table:Table");

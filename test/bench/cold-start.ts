@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
-import { functions } from "../../infra/functions.js";
+import { functions, handlerRefs } from "../../infra/functions.js";
 import { bundleHandler, REPO_ROOT } from "../../infra/tools/bundle.js";
 import { summarize } from "./stats.js";
 
@@ -10,7 +10,7 @@ import { summarize } from "./stats.js";
  * an empty one does (medians over `runs`, alternating).
  */
 export async function coldStarts(runs: number, log: (line: string) => void) {
-  const named = [functions.http, ...Object.values(functions.websocketRoutes), ...functions.streamSubscribers.map((s) => s.handler), ...functions.queueSubscribers.map((q) => q.handler)].filter((h): h is string => typeof h === "string");
+  const named = handlerRefs(functions).filter((h): h is string => typeof h === "string");
   // One bundle per file: the agent socket's three handlers share theirs.
   const handlers = [...new Map(named.map((h) => [h.slice(0, h.lastIndexOf(".")), h])).values()];
   // Inside the repository, so the AWS SDK the bundles leave to Lambda's runtime resolves from node_modules.

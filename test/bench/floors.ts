@@ -5,7 +5,8 @@ import WebSocket from "ws";
 import { eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { LocalWebSocketGateway } from "../../infra/local/websocket-gateway.js";
-import { pool, summarize, type Summary } from "./stats.js";
+import { pool } from "../../functions/adapters/pool.js";
+import { summarize, type Summary } from "./stats.js";
 
 /**
  * The floors every figure is set against, measured in the same run on the same stand-ins: what one

@@ -10,7 +10,7 @@ import { ReadModels, readModelTableDefinition } from "../../functions/adapters/r
 import type { StreamEvent } from "../../functions/adapters/stream-records.js";
 import { createProjector } from "../../functions/projector.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
-import { pool } from "./stats.js";
+import { pool } from "../../functions/adapters/pool.js";
 
 /**
  * Replays a log of `total` events into fresh read models through the projector, as a stream mapping

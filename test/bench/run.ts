@@ -16,7 +16,8 @@ import { dynamoFloor, webSocketFloor } from "./floors.js";
 import { Flow } from "./flow.js";
 import { installMeter, since, snapshot } from "./meter.js";
 import { rebuild } from "./rebuild.js";
-import { pool, summarize } from "./stats.js";
+import { pool } from "../../functions/adapters/pool.js";
+import { summarize } from "./stats.js";
 
 const quick = process.argv.includes("--quick");
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");

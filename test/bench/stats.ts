@@ -20,13 +20,3 @@ export function summarize(samples: readonly number[]): Summary {
     max: round(sorted.at(-1) ?? NaN),
   };
 }
-
-/** Runs `task` `count` times with at most `concurrency` at once; resolves when all are done. */
-export async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, count) }, async () => {
-      while (next < count) await task(next++);
-    }),
-  );
-}
