@@ -16,7 +16,7 @@ export type ProjectorDeps = { store: EventStore; readModels: ReadModels; log?: (
 export function createProjector(deps: ProjectorDeps) {
   const cache = new ChannelStates();
   const batch = { together: () => true, handleTogether: (events: StoredEvent[]) => projectAll(deps, events, cache) };
-  return (event: StreamEvent) => inOrder(event, (e) => project(deps, e, cache), deps.log, batch);
+  return (event: StreamEvent) => inOrder(event, (e) => projectAll(deps, [e], cache), deps.log, batch);
 }
 
 /**
@@ -64,10 +64,6 @@ export class ChannelStates {
     if (this.states.size > this.max) this.states.delete(this.states.keys().next().value!);
     return state;
   }
-}
-
-export async function project(deps: ProjectorDeps, e: StoredEvent, cache = new ChannelStates()): Promise<void> {
-  await projectAll(deps, [e], cache);
 }
 
 let projector: ReturnType<typeof createProjector> | undefined;

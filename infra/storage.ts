@@ -1,3 +1,10 @@
+/** Both tables can be restored to any second of the last 35 days. */
+const pointInTimeRecovery: sst.aws.DynamoArgs["transform"] = {
+  table: (args) => {
+    args.pointInTimeRecovery = { enabled: true };
+  },
+};
+
 /**
  * The event log: one item per event, keyed by stream and version, with a NEW_IMAGE stream that the
  * projector and reactors consume. Mirrors eventTableDefinition() in functions/adapters/event-store.ts,
@@ -7,11 +14,7 @@ export const eventLog = new sst.aws.Dynamo("Events", {
   fields: { stream: "string", version: "number" },
   primaryIndex: { hashKey: "stream", rangeKey: "version" },
   stream: "new-image",
-  transform: {
-    table: (args) => {
-      args.pointInTimeRecovery = { enabled: true };
-    },
-  },
+  transform: pointInTimeRecovery,
 });
 
 /** Views derived from the log (see functions/adapters/read-models.ts); agent connection entries expire by TTL. */
@@ -19,9 +22,5 @@ export const readModels = new sst.aws.Dynamo("ReadModels", {
   fields: { pk: "string", sk: "string" },
   primaryIndex: { hashKey: "pk", rangeKey: "sk" },
   ttl: "expiresAt",
-  transform: {
-    table: (args) => {
-      args.pointInTimeRecovery = { enabled: true };
-    },
-  },
+  transform: pointInTimeRecovery,
 });

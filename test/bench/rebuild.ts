@@ -29,7 +29,6 @@ export async function rebuild(total: number, log: (line: string) => void) {
   const meta = { occurredAt: "2026-11-23T10:00:00.000Z", actor: { kind: "system" as const, id: "bench" }, correlationId: "bench", causationId: "bench" };
 
   // A realistic log: releases of 20 applications through staging and production, 11 events each.
-  const written: string[] = [];
   const versions = new Map<string, number>();
   const append = async (stream: string, events: DomainEvent[]) => {
     const v = versions.get(stream) ?? 0;
@@ -67,7 +66,7 @@ export async function rebuild(total: number, log: (line: string) => void) {
     }
     await flush(1);
   });
-  for (const s of versions.keys()) written.push(s);
+  const written = [...versions.keys()];
   const events = [...versions.values()].reduce((a, b) => a + b, 0);
   log(`rebuild: wrote ${events} events in ${written.length} streams (${Math.round(performance.now() - t0)} ms)`);
 
