@@ -90,6 +90,20 @@ async function eventually(check: () => Promise<boolean> | boolean, ms = 30_000):
   }
 }
 
+/** Stops an agent the way Kubernetes does (SIGTERM) and waits for it to exit. */
+async function stop(agent: Running): Promise<void> {
+  agent.process.kill("SIGTERM");
+  await agent.exited;
+}
+
+/** Waits until the release converged in staging, then: applied once, converged once. */
+async function convergedOnce(releaseId: string): Promise<void> {
+  await eventually(async () => (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === releaseId));
+  const events = (await channelEvents()).filter((e) => "releaseId" in e.data && e.data.releaseId === releaseId);
+  expect(events.filter((e) => e.type === "ApplySucceeded")).toHaveLength(1);
+  expect(events.filter((e) => e.type === "ChannelConverged")).toHaveLength(1);
+}
+
 const kubectlCalls = () => readdirSync(calls, { withFileTypes: true }).map((f) => readFileSync(join(calls, f.name), "utf8"));
 const channelEvents = () => store.read(streams.channel("shop", "staging"));
 type RuntimeItem = { name: string; status: string; leaseGeneration?: number; running?: { service: string; releaseId?: string; images?: string[]; healthy: boolean }[] };
@@ -111,16 +125,14 @@ describe("the reference agent", () => {
     // After the apply it reports what runs, read back from the cluster.
     await eventually(async () => (await connected()).running?.[0]?.releaseId === id);
     expect((await connected()).running).toEqual([{ service: "api", releaseId: id, images: ["registry.example.com/shop/api:1.0.0"], healthy: true }]);
-    agent.process.kill("SIGTERM");
-    await agent.exited;
+    await stop(agent);
 
     // Someone changes the image by hand while the agent is away; on connect it reports what it finds.
     writeFileSync(join(dir, "cluster-image"), "registry.example.com/shop/api:hand-edited");
     const again = startAgent(token, join(dir, "state-1.json"));
     await eventually(async () => (await connected()).running?.[0]?.images?.[0] === "registry.example.com/shop/api:hand-edited");
     expect(kubectlCalls().filter((c) => c.startsWith("apply")).length).toBe(1);
-    again.process.kill("SIGTERM");
-    await again.exited;
+    await stop(again);
   });
 
   it("runs an extension runtime's templated apply command as a process, reporting its exit code and output", async () => {
@@ -154,8 +166,7 @@ describe("the reference agent", () => {
     await eventually(async () => (await events()).some((e) => e.type === "ApplyFailed" && e.data.releaseId === failing));
     const failed = (await events()).find((e) => e.type === "ApplyFailed" && e.data.releaseId === failing);
     expect(failed?.type === "ApplyFailed" && failed.data.message).toBe("exit code 7: done");
-    agent.process.kill("SIGTERM");
-    await agent.exited;
+    await stop(agent);
   });
 
   it("keeps an idle connection alive past the idle timeout with heartbeats", async () => {
@@ -166,8 +177,7 @@ describe("the reference agent", () => {
     // The gateway's idle timeout is 1.5 s here; heartbeats every 0.4 s keep the same connection.
     await new Promise((r) => setTimeout(r, 3500));
     expect(await connected()).toMatchObject({ status: "connected", leaseGeneration: generation });
-    agent.process.kill("SIGTERM");
-    await agent.exited;
+    await stop(agent);
   });
 
   it("completes an instruction once when it is killed mid-apply and restarted", async () => {
@@ -181,12 +191,8 @@ describe("the reference agent", () => {
     first.process.kill("SIGKILL");
     await first.exited;
     const second = startAgent(token, state, { ROLLOUT_SECONDS: "0" });
-    await eventually(async () => (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id));
-    const events = (await channelEvents()).filter((e) => "releaseId" in e.data && e.data.releaseId === id);
-    expect(events.filter((e) => e.type === "ApplySucceeded")).toHaveLength(1);
-    expect(events.filter((e) => e.type === "ChannelConverged")).toHaveLength(1);
-    second.process.kill("SIGTERM");
-    await second.exited;
+    await convergedOnce(id);
+    await stop(second);
   });
 
   it("renews its connection before the age limit without losing the instruction in flight", async () => {
@@ -197,16 +203,13 @@ describe("the reference agent", () => {
     await eventually(async () => (await connected()).status === "connected");
     const firstGeneration = (await connected()).leaseGeneration!;
     const id = await release("3.0.0");
-    await eventually(async () => (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id));
-    const events = (await channelEvents()).filter((e) => "releaseId" in e.data && e.data.releaseId === id);
-    expect(events.filter((e) => e.type === "ApplySucceeded")).toHaveLength(1);
+    await convergedOnce(id);
     // It renewed at least twice, never gave up, and is still connected.
     await eventually(async () => (await connected()).leaseGeneration! >= firstGeneration + 3);
     expect(await connected()).toMatchObject({ status: "connected" });
     expect(agent.output()).toContain("renewing the connection before the 2-hour limit");
     expect(agent.output()).not.toContain("giving up");
-    agent.process.kill("SIGTERM");
-    await agent.exited;
+    await stop(agent);
   });
 
   it("refuses the old token after the runtime is linked again", async () => {
@@ -218,8 +221,7 @@ describe("the reference agent", () => {
     // Told why before the 401: by the rotation notice, or — when its heartbeat gets there first — by
     // the fencing of its messages.
     expect(agent.output()).toMatch(/agent\.token_rotated|agent\.fenced/);
-    agent.process.kill("SIGTERM");
-    await agent.exited;
+    await stop(agent);
   });
 
   it("lets two agents for one runtime settle: one holds the lease, the other gives up instead of flapping", async () => {
@@ -235,7 +237,6 @@ describe("the reference agent", () => {
     const history = await store.read(streams.runtime("k8s-staging"));
     expect(history.filter((e) => e.type === "AgentSuperseded").length).toBeGreaterThanOrEqual(3);
     expect(winner.process.exitCode).toBeNull();
-    winner.process.kill("SIGTERM");
-    await winner.exited;
+    await stop(winner);
   });
 });
