@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import { readState } from "../adapters/command-handler.js";
 import { z } from "zod";
-import { configDecider, getConfig, notFound, streams, type ChannelView } from "../../core/index.js";
+import { getConfig, notFound, type ChannelView } from "../../core/index.js";
+import { readConfig } from "../adapters/promoter.js";
 import { requireScope } from "./auth.js";
 import type { ApiDeps, ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
@@ -40,7 +40,7 @@ export function registerApplicationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
     }),
     async (c) => {
       const name = c.req.valid("param").app;
-      const config = (await readState(deps.store, configDecider, streams.config())).state;
+      const config = await readConfig(deps);
       const application = getConfig(config, "application", name);
       if (!application) throw notFound("application.not_found", `application "${name}" does not exist`);
       const views = new Map((await deps.readModels.views<ChannelView>(`app#${name}`)).map((v) => [v.sk.slice("channel#".length), v.view]));

@@ -3,7 +3,8 @@ import { bodyLimit } from "hono/body-limit";
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { configDecider, getConfig, invalid, listConfigs, notFound, streams, type ConfigKind, type Issue } from "../../core/index.js";
-import { handleCommand, readState } from "../adapters/command-handler.js";
+import { handleCommand } from "../adapters/command-handler.js";
+import { readConfig } from "../adapters/promoter.js";
 import { requireScope } from "./auth.js";
 import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
 import { problem, problemResponses } from "./problem.js";
@@ -38,7 +39,6 @@ export function readDocuments(text: string, contentType: string): unknown[] {
 }
 
 export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
-  const readConfig = async () => (await readState(deps.store, configDecider, streams.config())).state;
 
   app.use("/v1/configs", bodyLimit({ maxSize: MAX_CONFIG_BYTES, onError: (c) => problem(c, 413, "request.too_large", `config bodies are limited to ${MAX_CONFIG_BYTES} bytes`) }));
   app.on("PUT", "/v1/configs", requireScope(deps, "admin"));
@@ -75,7 +75,7 @@ export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
       responses: { 200: { description: "the config", content: { "application/json": { schema: z.object({ items: z.array(StoredObject) }) } } }, ...problemResponses(401, 403) },
     }),
     async (c) => {
-      const state = await readConfig();
+      const state = await readConfig(deps);
       const items = (["runtime", "application", "service"] as const).flatMap((kind) => listConfigs(state, kind).map(({ kind: k, name, version, spec }) => ({ kind: k, name, version, spec: spec as Record<string, unknown> })));
       return c.json({ items }, 200);
     },
@@ -92,7 +92,7 @@ export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
     }),
     async (c) => {
       const { kind, name } = c.req.valid("param");
-      const found = getConfig(await readConfig(), kind, name);
+      const found = getConfig(await readConfig(deps), kind, name);
       if (!found) throw notFound("config.not_found", `${kind} "${name}" does not exist`);
       return c.json({ kind: found.kind, name: found.name, version: found.version, spec: found.spec as Record<string, unknown> }, 200);
     },

@@ -1,8 +1,8 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { channelDecider, configDecider, getConfig, instructionId, listConfigs, notFound, releaseDecider, renderInstructions, streams } from "../../core/index.js";
+import { channelDecider, getConfig, instructionId, listConfigs, notFound, releaseDecider, renderInstructions, streams } from "../../core/index.js";
 import { handleCommand, readState } from "../adapters/command-handler.js";
-import { dispatchInParts } from "../adapters/promoter.js";
+import { dispatchInParts, readConfig } from "../adapters/promoter.js";
 import { requireScope } from "./auth.js";
 import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
@@ -75,7 +75,7 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
 }
 
 async function assertChannel(deps: ApiDeps, application: string, channel: string) {
-  const config = (await readState(deps.store, configDecider, streams.config())).state;
+  const config = await readConfig(deps);
   const app = getConfig(config, "application", application);
   if (!app) throw notFound("application.not_found", `application "${application}" does not exist`);
   if (!app.spec.releaseChannels.some((c) => c.name === channel)) throw notFound("channel.not_found", `release channel "${channel}" does not exist in application "${application}"`);

@@ -1,8 +1,9 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { agentInstallManifest, conflict, configDecider, getConfig, listConfigs, notFound, runtimeDecider, runtimeStatusView, runtimeType, streams } from "../../core/index.js";
-import { handleCommand, readState } from "../adapters/command-handler.js";
+import { agentInstallManifest, conflict, getConfig, listConfigs, notFound, runtimeDecider, runtimeStatusView, runtimeType, streams } from "../../core/index.js";
+import { handleCommand } from "../adapters/command-handler.js";
+import { readConfig } from "../adapters/promoter.js";
 import { requireScope } from "./auth.js";
 import { metadataOf, nowOf, type ApiDeps, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
@@ -41,7 +42,7 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
     }),
     async (c) => {
       const { name } = c.req.valid("param");
-      const config = (await readState(deps.store, configDecider, streams.config())).state;
+      const config = await readConfig(deps);
       const runtime = getConfig(config, "runtime", name);
       if (!runtime) throw notFound("runtime.not_found", `runtime "${name}" does not exist`);
       if (runtime.spec.extension) throw conflict("runtime.is_extension", `runtime "${name}" is an extension; link its proxy runtime "${runtime.spec.extension.proxyRuntime.runtime}" instead`);
@@ -57,7 +58,7 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
   app.openapi(
     createRoute({ method: "get", path: "/v1/runtimes", summary: "Every runtime: linked or not, agent connected, agent version", responses: { 200: { description: "the runtimes", content: { "application/json": { schema: z.object({ items: z.array(RuntimeView) }) } } }, ...problemResponses(401, 403) } }),
     async (c) => {
-      const config = (await readState(deps.store, configDecider, streams.config())).state;
+      const config = await readConfig(deps);
       const items = await Promise.all(
         listConfigs(config, "runtime").map(async (r) => {
           // An extension runs through its proxy runtime's agent: its status is the proxy's.

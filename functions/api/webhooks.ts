@@ -4,8 +4,9 @@ import { bodyLimit } from "hono/body-limit";
 import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { ReleaseSource } from "../../events/index.js";
-import { configDecider, getConfig, notFound, releaseDecider, streams } from "../../core/index.js";
-import { handleCommand, readState } from "../adapters/command-handler.js";
+import { getConfig, notFound, releaseDecider, streams } from "../../core/index.js";
+import { handleCommand } from "../adapters/command-handler.js";
+import { readConfig } from "../adapters/promoter.js";
 import { requireScope, safeEqual } from "./auth.js";
 import { metadataOf, type ApiDeps, type ApiEnv } from "./context.js";
 import { problem, problemResponses } from "./problem.js";
@@ -69,7 +70,7 @@ export function registerWebhookRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
     async (c) => {
       const body = c.req.valid("json");
       const delivery = c.req.valid("header")["x-slipway-delivery"];
-      const config = (await readState(deps.store, configDecider, streams.config())).state;
+      const config = await readConfig(deps);
       const application = getConfig(config, "application", body.application);
       if (!application) throw notFound("application.not_found", `application "${body.application}" does not exist`);
       const service = getConfig(config, "service", body.service);
