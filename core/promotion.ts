@@ -1,10 +1,10 @@
-import { durationSeconds, type Application, type Runtime, type Service } from "./config/schema.js";
-import { DomainError } from "./errors.js";
-import { instructionId } from "./agent-protocol.js";
+import type { Application, Runtime, Service } from "./config/schema.js";
 import type { ChannelState, PlannedInstruction } from "./deciders/channel.js";
 import type { ReleaseState } from "./deciders/release.js";
-import { approvalName, evaluateChannelGates, nextEvaluation, type GateEvaluation } from "./preconditions.js";
-import { renderInstructions } from "./render.js";
+import { DomainError } from "./errors.js";
+import { approvalsToRequest, soakOf } from "./gates/registry.js";
+import { planInstructions } from "./instructions.js";
+import { evaluateChannelGates, nextEvaluation, type GateEvaluation } from "./preconditions.js";
 
 /**
  * What should happen next for one release in one channel, decided from everything known now: the
@@ -51,10 +51,10 @@ function soakProtection(input: PromotionInput, enabled: boolean): GateEvaluation
   const now = Date.parse(input.now);
   const soaks = input.application.releaseChannels.flatMap((downstream) =>
     downstream.preconditions.flatMap((p) => {
-      const stable = p.releaseChannelStable;
-      if (stable?.releaseChannel !== channel) return [];
+      const soak = soakOf(p);
+      if (soak?.channel !== channel) return [];
       if (input.channels[downstream.name]?.services[release.service]?.desired?.releaseId === current.converged) return [];
-      const ends = Date.parse(current.convergedAt!) + durationSeconds(stable.duration ?? "0s") * 1000;
+      const ends = Date.parse(current.convergedAt!) + soak.seconds * 1000;
       return ends > now ? [{ downstream: downstream.name, ends }] : [];
     }),
   );
@@ -105,25 +105,17 @@ export function planPromotion(input: PromotionInput): PromotionPlan {
     ...soakProtection(input, config.protectSoak === true),
     ...evaluateChannelGates(config, { now: input.now, releaseId: release.releaseId, upstream, approvals: gates.approvals }),
   ];
-  const requestApprovals = config.preconditions.flatMap((p) =>
-    p.manualApproval && !gates.approvals[approvalName(p)] ? [{ approval: approvalName(p), minApprovers: p.manualApproval.minApprovers }] : [],
-  );
+  const requestApprovals = config.preconditions.flatMap(approvalsToRequest).filter((a) => !gates.approvals[a.approval]);
   const wakeAt = nextEvaluation(evaluated);
   const paused = target?.paused ? `release channel "${channel}" is paused${target.paused.reason ? `: ${target.paused.reason}` : ""}` : undefined;
   const base = { gates: evaluated, requestApprovals, ...(wakeAt ? { wakeAt } : {}), ...(paused ? { paused } : {}) };
   if (paused || evaluated.some((g) => g.result.state !== "satisfied")) return { action: "wait", ...base };
 
-  let rendered: ReturnType<typeof renderInstructions>;
   try {
-    rendered = renderInstructions({ application: input.application, channel, service: input.service, runtimes: input.runtimes, releaseId: release.releaseId, params: release.params });
+    const instructions = planInstructions({ application: input.application, channel, service: input.service, runtimes: input.runtimes, releaseId: release.releaseId, params: release.params, channelState: target });
+    return { action: "deploy", ...base, instructions };
   } catch (err) {
     if (!(err instanceof DomainError)) throw err;
     return { action: "wait", ...base, renderProblem: [err.message, ...err.issues.map((i) => `${i.path}: ${i.message}`)].join("; ") };
   }
-  const attempt = Object.values(target?.instructions ?? {}).filter((i) => i.releaseId === release.releaseId && i.service === release.service).length;
-  return {
-    action: "deploy",
-    ...base,
-    instructions: rendered.map((r) => ({ instructionId: instructionId(input.application.name, channel, release.releaseId, r.runtime, attempt), runtime: r.runtime, payload: r.payload })),
-  };
 }

@@ -1,7 +1,7 @@
-import type { EventOf } from "../../events/index.js";
+import type { DomainEvent, EventOf } from "../../events/index.js";
 import { event, type Decider } from "../decider.js";
 import { conflict, invalid, notFound } from "../errors.js";
-import { Application, Runtime, Service, type ConfigObject } from "./schema.js";
+import { Application, Runtime, Service, specDocument, type ConfigObject } from "./schema.js";
 import { parseDocuments, validateConfigSet, type ConfigSet } from "./validate.js";
 
 /**
@@ -75,7 +75,7 @@ function decide(command: ConfigCommand, state: ConfigState): ConfigEvent[] {
             kind: o.kind,
             name: o.name,
             version: (current?.version ?? 0) + 1,
-            spec: o.spec as Record<string, unknown>,
+            spec: specDocument(o),
           }),
         ];
       });
@@ -100,7 +100,7 @@ function describeIssues(count: number): string {
   return count === 1 ? "the config has 1 error" : `the config has ${count} errors`;
 }
 
-function evolve(state: ConfigState, e: ConfigEvent): ConfigState {
+function evolve(state: ConfigState, e: DomainEvent): ConfigState {
   switch (e.type) {
     case "ConfigApplied": {
       const spec = specSchemas[e.data.kind].parse(e.data.spec);
@@ -111,6 +111,8 @@ function evolve(state: ConfigState, e: ConfigEvent): ConfigState {
       const { [key(e.data.kind, e.data.name)]: _gone, ...objects } = state.objects;
       return { objects };
     }
+    default:
+      return state;
   }
 }
 

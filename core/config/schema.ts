@@ -1,17 +1,14 @@
 import { z } from "zod";
+import { Precondition } from "../gates/registry.js";
+import { exactlyOne, Name } from "./fields.js";
+
+export { Duration, durationSeconds, Name, NAME_PATTERN, Weekday } from "./fields.js";
+export { Precondition };
 
 /**
  * The config files users write: runtimes, applications (with ordered release channels) and
  * services. Each file holds one document with one top-level key naming its kind.
  */
-
-export const NAME_PATTERN = /^[a-z]([a-z0-9-]*[a-z0-9])?$/;
-export const Name = z
-  .string({ error: "must be a string" })
-  .max(63, { error: "must be at most 63 characters" })
-  .regex(NAME_PATTERN, {
-    error: "must be lowercase letters, digits and '-', start with a letter and not end with '-'",
-  });
 
 /** Parameter and constant names are referenced from templates as `{{.Params.name}}`. */
 export const IDENTIFIER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -19,20 +16,6 @@ const Identifier = z
   .string()
   .max(63, { error: "must be at most 63 characters" })
   .regex(IDENTIFIER_PATTERN, { error: "must be letters, digits and '_', not starting with a digit" });
-
-const DURATION_PATTERN = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
-export const Duration = z
-  .string()
-  .regex(DURATION_PATTERN, { error: "must be a duration such as 30s, 10m or 1h30m" })
-  .refine((s) => s !== "", { error: "must not be empty" });
-
-/** Seconds in a duration such as `1h30m`. */
-export function durationSeconds(duration: string): number {
-  const m = DURATION_PATTERN.exec(duration);
-  if (!m) throw new Error(`not a duration: ${duration}`);
-  const [, d = "0", h = "0", min = "0", s = "0"] = m;
-  return ((Number(d) * 24 + Number(h)) * 60 + Number(min)) * 60 + Number(s);
-}
 
 /** A docker image reference: [registry[:port]/]repository[:tag][@sha256:digest]. */
 export const IMAGE_PATTERN =
@@ -80,22 +63,6 @@ export const Manifest = z.union([z.string().min(1), z.record(z.string(), z.unkno
 });
 export type Manifest = z.infer<typeof Manifest>;
 
-function exactlyOne<T extends object>(keys: (keyof T & string)[], what: string) {
-  return (value: T, ctx: z.RefinementCtx) => {
-    const present = keys.filter((k) => value[k] !== undefined);
-    if (present.length !== 1) {
-      ctx.addIssue({
-        code: "custom",
-        path: [],
-        message:
-          present.length === 0
-            ? `must define ${what}: one of ${keys.join(", ")}`
-            : `must define only one of ${keys.join(", ")}, not ${present.join(" and ")}`,
-      });
-    }
-  };
-}
-
 // ── runtime ──────────────────────────────────────────────────────────────────────────────
 
 const K8S_NAMESPACE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
@@ -140,43 +107,6 @@ export const runtimeType = (r: Runtime): RuntimeType => (r.extension ? "extensio
 
 // ── application ──────────────────────────────────────────────────────────────────────────
 
-export const Weekday = z.enum(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
-export type Weekday = z.infer<typeof Weekday>;
-const ClockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: "must be a time of day as HH:MM" });
-
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export const Precondition = z
-  .strictObject({
-    releaseChannelStable: z
-      .strictObject({ releaseChannel: Name, duration: Duration.optional() })
-      .optional(),
-    manualApproval: z
-      .strictObject({
-        name: Name.optional(),
-        minApprovers: z.number().int().min(1).max(10).default(1),
-      })
-      .optional(),
-    deployWindow: z
-      .strictObject({
-        days: z.array(Weekday).min(1, { error: "must name at least one day" }),
-        start: ClockTime,
-        end: ClockTime,
-        timeZone: z.string().refine(isTimeZone, { error: "must be an IANA time zone such as Europe/Berlin" }),
-      })
-      .refine((w) => w.start !== w.end, { error: "start and end must differ", path: ["end"] })
-      .optional(),
-  })
-  .superRefine(exactlyOne(["releaseChannelStable", "manualApproval", "deployWindow"], "a precondition"));
-export type Precondition = z.infer<typeof Precondition>;
-
 export const ChannelRuntime = z.strictObject({
   runtime: Name,
   type: z.enum(["kubernetes", "extension"]).default("kubernetes"),
@@ -188,12 +118,15 @@ export type ChannelRuntime = z.infer<typeof ChannelRuntime>;
 export const ReleaseChannel = z.strictObject({
   name: Name,
   /**
-   * Keep a release that is soaking here for a later channel (releaseChannelStable) from being
-   * displaced by a newer one until its soak is over; the newer release waits.
+   * Keep a release that is soaking here for a later channel (a gate downstream with a soak, such
+   * as releaseChannelStable) from being displaced by a newer one until its soak is over; the newer
+   * release waits.
    */
   protectSoak: z.boolean().optional(),
   runtimes: z.array(ChannelRuntime).min(1, { error: "must list at least one runtime" }),
-  preconditions: z.array(Precondition).default([]),
+  // A prefault (an input value, parsed) rather than a default (an output value): preconditions are
+  // transformed on the way in, so only a prefault shows in the JSON Schema of what users write.
+  preconditions: z.array(Precondition).prefault([]),
   constants: Constants.default({}),
 });
 export type ReleaseChannel = z.infer<typeof ReleaseChannel>;
@@ -252,6 +185,22 @@ export function objectOf(doc: ConfigDocument): ConfigObject {
   if (doc.application) return { kind: "application", name: doc.application.name, spec: doc.application };
   if (doc.service) return { kind: "service", name: doc.service.name, spec: doc.service };
   throw new Error("unreachable: ConfigDocument defines exactly one object");
+}
+
+/**
+ * A spec as users write it, defaults filled in: the model encoded back into its document shape.
+ * Config events record this, as they always have, and it is what users reading their config back
+ * should see — a document they can apply again — however the model's shape moves on.
+ */
+export function specDocument(object: ConfigObject): Record<string, unknown> {
+  switch (object.kind) {
+    case "runtime":
+      return z.encode(Runtime, object.spec);
+    case "application":
+      return z.encode(Application, object.spec);
+    case "service":
+      return z.encode(Service, object.spec);
+  }
 }
 
 /** JSON Schema for editors (yaml-language-server, VS Code) to complete and check config files. */

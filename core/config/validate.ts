@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { formatPath, type Issue } from "../errors.js";
+import { preconditionIssues } from "../gates/registry.js";
 import { deepReferences, type Reference } from "../templating.js";
 import {
   ConfigDocument,
@@ -131,23 +132,7 @@ export function validateConfigSet(set: ConfigSet, where: (kind: ConfigObject["ki
           issues.push({ path: at("application", name, ["releaseChannels", ci, "runtimes", ri, "type"]), message: `runtime "${cr.runtime}" is of type ${runtimeType(runtime)}, but the channel lists it as ${cr.type}` });
       });
       issues.push(...duplicates(channel.runtimes.map((r) => r.name ?? r.runtime), (i) => at("application", name, ["releaseChannels", ci, "runtimes", i]), "runtime connection"));
-      let approvals = 0;
-      channel.preconditions.forEach((pre, pi) => {
-        if (pre.manualApproval) {
-          approvals += 1;
-          if (approvals > 1 && pre.manualApproval.name === undefined)
-            issues.push({ path: at("application", name, ["releaseChannels", ci, "preconditions", pi, "manualApproval", "name"]), message: "a channel with several manual approvals must name each of them" });
-        }
-        const stable = pre.releaseChannelStable;
-        if (!stable) return;
-        const path = at("application", name, ["releaseChannels", ci, "preconditions", pi, "releaseChannelStable", "releaseChannel"]);
-        const upstream = app.releaseChannels.findIndex((c) => c.name === stable.releaseChannel);
-        if (upstream === -1) issues.push({ path, message: `release channel "${stable.releaseChannel}" does not exist in application "${name}"` });
-        // Gates may only look upstream: that keeps the channel graph acyclic by construction.
-        else if (upstream === ci) issues.push({ path, message: `release channel "${channel.name}" cannot wait on itself` });
-        else if (upstream > ci) issues.push({ path, message: `release channel "${stable.releaseChannel}" comes after "${channel.name}"; a channel can only wait on an earlier one` });
-      });
-      issues.push(...duplicates(channel.preconditions.flatMap((p) => (p.manualApproval ? [p.manualApproval.name ?? "approval"] : [])), (i) => at("application", name, ["releaseChannels", ci, "preconditions", i]), "manual approval"));
+      for (const issue of preconditionIssues(app, ci)) issues.push({ path: at("application", name, ["releaseChannels", ci, ...issue.path]), message: issue.message });
     });
   }
 

@@ -1,4 +1,4 @@
-import type { EventOf } from "../../events/index.js";
+import type { DomainEvent, EventOf } from "../../events/index.js";
 import { event, type Decider } from "../decider.js";
 import { conflict, notFound } from "../errors.js";
 
@@ -41,7 +41,7 @@ function decide(command: AccessCommand, state: AccessState): AccessEvent[] {
   }
 }
 
-function evolve(state: AccessState, e: AccessEvent): AccessState {
+function evolve(state: AccessState, e: DomainEvent): AccessState {
   switch (e.type) {
     case "ApiKeyIssued":
       return { keys: { ...state.keys, [e.data.keyId]: { ...e.data, revoked: false } } };
@@ -49,6 +49,8 @@ function evolve(state: AccessState, e: AccessEvent): AccessState {
       const key = state.keys[e.data.keyId];
       return key ? { keys: { ...state.keys, [e.data.keyId]: { ...key, revoked: true } } } : state;
     }
+    default:
+      return state;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { EventOf, InstructionPayload } from "../../events/index.js";
+import type { DomainEvent, EventOf, InstructionPayload } from "../../events/index.js";
 import { event, type Decider } from "../decider.js";
 import { conflict, forbidden, invalid, notFound } from "../errors.js";
 
@@ -165,7 +165,7 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
   }
 }
 
-function evolve(state: ChannelState, e: ChannelEvent): ChannelState {
+function evolve(state: ChannelState, e: DomainEvent): ChannelState {
   const service = (name: string): ServiceInChannel => state.services[name] ?? { history: [] };
   const setInstruction = (id: string, f: (i: Instruction) => Instruction): ChannelState => {
     const i = state.instructions[id];
@@ -215,6 +215,8 @@ function evolve(state: ChannelState, e: ChannelEvent): ChannelState {
       const { paused: _p, ...rest } = state;
       return rest;
     }
+    default:
+      return state;
   }
 }
 

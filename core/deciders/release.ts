@@ -1,21 +1,15 @@
-import type { EventOf, ParamValue, ReleaseSource } from "../../events/index.js";
+import type { DomainEvent, EventOf, ParamValue, ReleaseSource } from "../../events/index.js";
 import { paramTypeProblem, type Application, type Parameter, type Service } from "../config/schema.js";
 import { event, type Decider } from "../decider.js";
 import { conflict, invalid, notFound, type Issue } from "../errors.js";
+import type { GateResult } from "../gates/gate.js";
+import type { Approval } from "../gates/manual-approval.js";
 
 /**
  * A release (stream `release#<id>`): one set of parameter values for one service, promoted through
  * the application's channels. This boundary owns the gates: which channels the release has entered,
  * what each precondition last evaluated to, and who approved or rejected it.
  */
-
-export type GateResult = { state: "satisfied" } | { state: "blocked"; reason: string; until?: string };
-
-export type Approval = {
-  minApprovers: number;
-  grantedBy: string[];
-  rejected?: { approver: string; comment?: string };
-};
 
 export type ChannelGates = {
   started: boolean;
@@ -194,7 +188,7 @@ function sameResult(a: GateResult, b: GateResult): boolean {
   return a.reason === b.reason && a.until === b.until;
 }
 
-function evolve(state: ReleaseState, e: ReleaseEvent): ReleaseState {
+function evolve(state: ReleaseState, e: DomainEvent): ReleaseState {
   if (e.type === "ReleaseCreated") {
     const { releaseId, application, service, params, source, channels } = e.data;
     return { status: "active", releaseId, application, service, params, source, channels, gates: {} };
@@ -227,14 +221,9 @@ function evolve(state: ReleaseState, e: ReleaseEvent): ReleaseState {
       return update(e.data.channel, (g) => ({ ...g, supersededBy: e.data.supersededBy }));
     case "ReleaseAbandoned":
       return { ...state, status: "abandoned", ...(e.data.reason ? { abandonReason: e.data.reason } : {}) };
+    default:
+      return state;
   }
-}
-
-/** Whether an approval has enough distinct approvers and no rejection. */
-export function approvalState(a: Approval | undefined): "approved" | "rejected" | "pending" {
-  if (!a) return "pending";
-  if (a.rejected) return "rejected";
-  return a.grantedBy.length >= a.minApprovers ? "approved" : "pending";
 }
 
 export const releaseDecider: Decider<ReleaseCommand, ReleaseState, ReleaseEvent> = {

@@ -1,4 +1,4 @@
-import type { EventOf } from "../../events/index.js";
+import type { DomainEvent, EventOf } from "../../events/index.js";
 import { event, type Decider } from "../decider.js";
 import { conflict, unauthorized } from "../errors.js";
 
@@ -82,7 +82,7 @@ function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-function evolve(state: RuntimeState, e: RuntimeEvent): RuntimeState {
+function evolve(state: RuntimeState, e: DomainEvent): RuntimeState {
   switch (e.type) {
     case "AgentTokenIssued":
       return { ...state, token: { tokenId: e.data.tokenId, tokenHash: e.data.tokenHash, generation: e.data.tokenGeneration } };
@@ -101,6 +101,8 @@ function evolve(state: RuntimeState, e: RuntimeEvent): RuntimeState {
       const { lease: _gone, ...rest } = state;
       return rest;
     }
+    default:
+      return state;
   }
 }
 

@@ -1,14 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { configDecider, durationSeconds, getConfig, parseDocuments, type ConfigCommand } from "../../core/index.js";
+import { configDecider, durationSeconds, fold, getConfig, parseDocuments, specDocument, type ConfigCommand, type ConfigObject } from "../../core/index.js";
 import type { EventOf } from "../../events/index.js";
 import { docs, parsed } from "../support/fixtures.js";
 import { specFor } from "../support/spec.js";
 
 const spec = specFor(configDecider);
 const apply = (...documents: unknown[]): ConfigCommand => ({ type: "ApplyConfig", documents });
-const applied = (kind: "runtime" | "application" | "service", spec: object, version = 1): EventOf<"ConfigApplied"> => ({
+/** The event for a parsed object: config events record specs as users write them (see specDocument). */
+const applied = <K extends ConfigObject["kind"]>(kind: K, spec: Extract<ConfigObject, { kind: K }>["spec"], version = 1): EventOf<"ConfigApplied"> => ({
   type: "ConfigApplied",
-  data: { kind, name: (spec as { name: string }).name, version, spec: spec as Record<string, unknown> },
+  data: { kind, name: spec.name, version, spec: specDocument({ kind, name: spec.name, spec } as ConfigObject) },
 });
 const existing = [applied("runtime", parsed.staging), applied("runtime", parsed.production), applied("application", parsed.shop), applied("service", parsed.api)];
 
@@ -25,7 +26,11 @@ describe("config documents", () => {
     expect(app.kind).toBe("application");
     if (app.kind !== "application") return;
     expect(app.spec.releaseChannels[0]!.runtimes[0]).toEqual({ runtime: "k8s-staging", type: "kubernetes" });
-    expect(app.spec.releaseChannels[1]!.preconditions[1]).toEqual({ manualApproval: { minApprovers: 1 } });
+    expect(app.spec.releaseChannels[1]!.preconditions).toEqual([
+      { kind: "releaseChannelStable", releaseChannel: "staging", duration: "10m" },
+      { kind: "manualApproval", minApprovers: 1 },
+    ]);
+    expect(app.spec.releaseChannels[0]!.preconditions).toEqual([]);
   });
 
   it("names the path of every error and says what is wrong", () => {
@@ -61,6 +66,10 @@ describe("config documents", () => {
     (app.application.releaseChannels[1]!.preconditions as unknown[])[0] = {};
     expect(issuesOf(apply(docs.staging, docs.production, app))).toEqual([
       { path: "documents[2].application.releaseChannels[1].preconditions[0]", message: "documents[2].application.releaseChannels[1].preconditions[0] must define a precondition: one of releaseChannelStable, manualApproval, deployWindow" },
+    ]);
+    (app.application.releaseChannels[1]!.preconditions as unknown[])[0] = { manualApproval: {}, deployWindow: { days: ["mon"], start: "09:00", end: "17:00", timeZone: "UTC" } };
+    expect(issuesOf(apply(docs.staging, docs.production, app))).toEqual([
+      { path: "documents[2].application.releaseChannels[1].preconditions[0]", message: "documents[2].application.releaseChannels[1].preconditions[0] must define only one of releaseChannelStable, manualApproval, deployWindow, not manualApproval and deployWindow" },
     ]);
   });
 
@@ -152,6 +161,15 @@ describe("cross-object validation", () => {
     expect(issues).toContainEqual({ path: "documents[2].application.releaseChannels[1].preconditions[1].manualApproval.name", message: "a channel with several manual approvals must name each of them" });
   });
 
+  it("names a repeated approval at its own index, and reports a channel's gate problems in config order", () => {
+    const app = structuredClone(docs.shop);
+    app.application.releaseChannels[1]!.preconditions = [{ manualApproval: { name: "cab" } }, { releaseChannelStable: { releaseChannel: "qa" } }, { manualApproval: { name: "cab" } }] as never;
+    expect(issuesOf(apply(docs.staging, docs.production, app))).toEqual([
+      { path: "documents[2].application.releaseChannels[1].preconditions[1].releaseChannelStable.releaseChannel", message: 'release channel "qa" does not exist in application "shop"' },
+      { path: "documents[2].application.releaseChannels[1].preconditions[2]", message: 'manual approval "cab" is defined more than once' },
+    ]);
+  });
+
   it("checks a service against its application, its parameters and its templates", () => {
     const svc = structuredClone(docs.api);
     svc.service.kubernetesConfig.manifests = ["image: {{.Params.image}}:{{.Params.tag}} {{.Values.x}}"];
@@ -215,6 +233,20 @@ describe("cross-object validation", () => {
 describe("config decider", () => {
   it("applies new objects as events, each at version 1", () => {
     spec([]).when(apply(docs.staging, docs.production, docs.shop, docs.api)).then(existing);
+  });
+
+  it("records specs as users write them, and reads them back into the model", () => {
+    const events = configDecider.decide(apply(docs.staging, docs.production, docs.shop), configDecider.initialState());
+    const recorded = events.flatMap((e) => (e.type === "ConfigApplied" && e.data.kind === "application" ? [e.data.spec] : []))[0];
+    expect(recorded).toMatchObject({
+      releaseChannels: [{ preconditions: [] }, { preconditions: [{ releaseChannelStable: { releaseChannel: "staging", duration: "10m" } }, { manualApproval: { minApprovers: 1 } }] }],
+    });
+    // A recorded spec is a document that applies as it is, to the same model.
+    expect(parseDocuments([{ application: recorded }])).toEqual({ ok: true, objects: [{ kind: "application", name: "shop", spec: parsed.shop }] });
+    // Events recorded before preconditions had kinds in the model read the same way.
+    const state = fold(configDecider, [{ type: "ConfigApplied", data: { kind: "application", name: "shop", version: 1, spec: docs.shop.application } }]);
+    expect(getConfig(state, "application", "shop")?.spec).toEqual(parsed.shop);
+    expect(parsed.shop.releaseChannels[1]!.preconditions[0]).toEqual({ kind: "releaseChannelStable", releaseChannel: "staging", duration: "10m" });
   });
 
   it("is a no-op when the same config is applied again, in any key order", () => {

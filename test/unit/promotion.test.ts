@@ -24,9 +24,9 @@ function input(release: DomainEvent[], channels: Record<string, DomainEvent[]>, 
     application: parsed.shop,
     service: parsed.api,
     runtimes,
-    release: fold(releaseDecider, release as never),
+    release: fold(releaseDecider, release),
     channel,
-    channels: Object.fromEntries(Object.entries(channels).map(([name, events]) => [name, fold(channelDecider, events as never)])),
+    channels: Object.fromEntries(Object.entries(channels).map(([name, events]) => [name, fold(channelDecider, events)])),
   };
 }
 
