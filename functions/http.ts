@@ -1,25 +1,27 @@
 import { randomUUID } from "node:crypto";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { handle } from "hono/aws-lambda";
-import { Resource } from "sst";
-import { registerApiKeyRoutes } from "./api/api-keys.js";
-import { registerApprovalRoutes } from "./api/approvals.js";
-import { registerRuntimeRoutes } from "./api/runtimes.js";
-import { registerOperationRoutes } from "./api/operations.js";
-import { registerApplicationRoutes } from "./api/applications.js";
-import { registerAgentInstructionRoutes } from "./api/agent-instructions.js";
-import { registerConfigRoutes } from "./api/configs.js";
-import type { ApiDeps, ApiEnv } from "./api/context.js";
-import { invalidBody, onError, problem } from "./api/problem.js";
-import { registerReleaseRoutes } from "./api/releases.js";
-import { registerWebhookRoutes } from "./api/webhooks.js";
-import { documentClient } from "./adapters/dynamo.js";
-import { EventStore } from "./adapters/event-store.js";
-import { ReadModels } from "./adapters/read-models.js";
-import { checkHealth, tableCheck } from "./adapters/health.js";
-import { secretsFromResources } from "./adapters/secrets.js";
+import { checkHealth } from "./services/health.js";
+import type { ApiDeps } from "./services/deps.js";
+import { authorize } from "./routes/access.js";
+import { registerAgentInstructionRoutes } from "./routes/agent-instructions.js";
+import { registerApiKeyRoutes } from "./routes/api-keys.js";
+import { registerApplicationRoutes } from "./routes/applications.js";
+import { registerApprovalRoutes } from "./routes/approvals.js";
+import { registerConfigRoutes } from "./routes/configs.js";
+import type { ApiEnv } from "./routes/context.js";
+import { registerOperationRoutes } from "./routes/operations.js";
+import { invalidBody, onError, problem } from "./routes/problem.js";
+import { registerReleaseRoutes } from "./routes/releases.js";
+import { registerRuntimeRoutes } from "./routes/runtimes.js";
+import { registerWebhookRoutes } from "./routes/webhooks.js";
+import { apiFromResources } from "./wiring.js";
 
-export type { ApiDeps } from "./api/context.js";
+const OPENAPI = {
+  openapi: "3.1.0",
+  info: { title: "Slipway API", version: "0.1.0", description: "Release orchestration: configs, releases, approvals and agents. Errors are application/problem+json." },
+  security: [{ bearer: [] }],
+};
 
 /** The HTTP API. Built from its dependencies so tests and the local stack can hand in their own. */
 export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
@@ -34,7 +36,7 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     c.header("x-request-id", requestId);
   });
 
-  app.get("/healthz", async (c) => {
+  app.get("/healthz", authorize(deps, "public"), async (c) => {
     const health = await checkHealth(deps.checks);
     return c.json(health, health.ok ? 200 : 503);
   });
@@ -48,30 +50,13 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerApplicationRoutes(app, deps);
   registerAgentInstructionRoutes(app, deps);
 
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: { title: "Slipway API", version: "0.1.0", description: "Release orchestration: configs, releases, approvals and agents. Errors are application/problem+json." },
-    security: [{ bearer: [] }],
-  });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "An API key: the admin bootstrap key or one issued by POST /v1/api-keys" });
+  app.get("/openapi.json", authorize(deps, "public"), (c) => c.json(app.getOpenAPI31Document(OPENAPI)));
   return app;
-}
-
-/** Dependencies on AWS (or the local stack), named through SST's linked resources. */
-export function depsFromResources(): ApiDeps {
-  const db = documentClient();
-  return {
-    store: new EventStore(db, Resource.Events.name),
-    readModels: new ReadModels(db, Resource.ReadModels.name),
-    secrets: secretsFromResources(),
-    agentGraceSeconds: Number(process.env.SLIPWAY_AGENT_GRACE_SECONDS ?? 180),
-    checks: { eventLog: tableCheck(db, Resource.Events.name) },
-    agentsUrl: Resource.Agents.url,
-  };
 }
 
 let lambda: ReturnType<typeof handle> | undefined;
 export const handler: ReturnType<typeof handle> = (event, context) => {
-  lambda ??= handle(createHttpApp(depsFromResources()));
+  lambda ??= handle(createHttpApp(apiFromResources()));
   return lambda(event, context);
 };

@@ -1,69 +1,14 @@
-import { channelDecider, channelView, fold, releaseOf } from "../core/index.js";
 import type { StoredEvent } from "../events/index.js";
-import { backendFromResources } from "./adapters/backend.js";
-import type { EventStore } from "./adapters/event-store.js";
-import type { ReadModels } from "./adapters/read-models.js";
-import { inOrder, type StreamEvent } from "./adapters/stream-records.js";
+import type { StreamEvent } from "./adapters/lambda-events.js";
+import { inOrder } from "./adapters/stream-records.js";
+import { ChannelStates, projectAll, type ProjectorDeps } from "./services/projection.js";
+import { backendFromResources } from "./wiring.js";
 
-/**
- * The projector: keeps the read models in step with the log. Each channel view is recomputed from
- * its stream up to the event's version and written only if no later version is stored, and each
- * timeline line is keyed by its event — so redelivery changes nothing and replaying the log from
- * the start rebuilds every view.
- */
-export type ProjectorDeps = { store: EventStore; readModels: ReadModels; log?: (line: string) => void };
-
+/** The projector: a consumer of the event log's stream that keeps the read models in step with it. */
 export function createProjector(deps: ProjectorDeps) {
   const cache = new ChannelStates();
   const batch = { together: () => true, handleTogether: (events: StoredEvent[]) => projectAll(deps, events, cache) };
   return (event: StreamEvent) => inOrder(event, (e) => projectAll(deps, [e], cache), deps.log, batch);
-}
-
-/**
- * Projects a batch at once: each channel view is written once, at the batch's last event of its
- * stream (the views in between would be overwritten at once), and the timeline lines go out in
- * batches of 25. Redelivering the batch writes the same items again.
- */
-export async function projectAll(deps: ProjectorDeps, events: StoredEvent[], cache = new ChannelStates()): Promise<void> {
-  const views = new Map<string, { pk: string; sk: string; version: number; view: object }>();
-  const lines: Parameters<ReadModels["putTimelines"]>[0] = [];
-  for (const e of events) {
-    const [kind, id = ""] = e.streamId.split("#");
-    if (kind === "channel") {
-      const [application = "", channel = ""] = id.split("/");
-      const state = await cache.at(deps.store, e);
-      views.set(e.streamId, { pk: `app#${application}`, sk: `channel#${channel}`, version: e.version, view: channelView(application, channel, state) });
-    }
-    const releaseId = releaseOf(e);
-    if (releaseId) lines.push({ releaseId, entry: { streamId: e.streamId, version: e.version, type: e.type, occurredAt: e.occurredAt, actor: e.actor, data: e.data } });
-  }
-  await Promise.all([...[...views.values()].map((v) => deps.readModels.putView(v.pk, v.sk, v.version, v.view)), deps.readModels.putTimelines(lines)]);
-}
-
-type ChannelState = ReturnType<typeof channelDecider.initialState>;
-
-/**
- * The channel states this container last projected. Stream records of one item arrive in order, so
- * the next event of a stream usually continues from here without reading the stream again; after a
- * gap (another container, a restart) the state is read from the log. Bounded, least recently used.
- */
-export class ChannelStates {
-  private readonly states = new Map<string, { version: number; state: ChannelState }>();
-  constructor(private readonly max = 1000) {}
-
-  async at(store: EventStore, e: StoredEvent): Promise<ChannelState> {
-    const known = this.states.get(e.streamId);
-    this.states.delete(e.streamId);
-    const state =
-      known && known.version === e.version - 1
-        ? channelDecider.evolve(known.state, e as never)
-        : known?.version === e.version
-          ? known.state
-          : fold(channelDecider, (await store.read(e.streamId, 1, e.version)) as never);
-    this.states.set(e.streamId, { version: e.version, state });
-    if (this.states.size > this.max) this.states.delete(this.states.keys().next().value!);
-    return state;
-  }
 }
 
 let projector: ReturnType<typeof createProjector> | undefined;

@@ -1,19 +1,18 @@
 import { z } from "zod";
-import { backendFromResources, nowOf, type BackendDeps } from "./adapters/backend.js";
-import { evaluate } from "./adapters/promoter.js";
+import type { QueueBatchResponse, QueueEvent } from "./adapters/lambda-events.js";
+import type { BackendDeps } from "./services/deps.js";
+import { wakeUp } from "./services/wake-ups.js";
+import { backendFromResources } from "./wiring.js";
 
 const WakeUpMessage = z.object({ releaseId: z.string().min(1), channel: z.string().min(1), at: z.iso.datetime() });
 
-type SqsEvent = { Records: { messageId: string; body: string }[] };
-
 /**
- * The precondition scheduler: consumes the delayed messages the promoter sends for time-bound gates.
- * A message that arrives early (SQS delays stop at 900 s) is sent on for the rest of the wait; a
- * due one re-evaluates the release's gates, which is idempotent — a duplicate or stale message
- * changes nothing.
+ * The precondition scheduler: consumes the delayed messages sent for time-bound gates and reports
+ * each failed message by id, so SQS redelivers only those. A malformed message is dropped: no
+ * retry would make it valid.
  */
 export function createScheduler(deps: BackendDeps) {
-  return async (event: SqsEvent) => {
+  return async (event: QueueEvent): Promise<QueueBatchResponse> => {
     const failures: { itemIdentifier: string }[] = [];
     for (const record of event.Records) {
       try {
@@ -22,17 +21,7 @@ export function createScheduler(deps: BackendDeps) {
           deps.log?.(`scheduler: dropping malformed message ${record.messageId}`);
           continue;
         }
-        const wake = parsed.data;
-        const now = nowOf(deps);
-        // A wait longer than SQS's 900 s arrives early and is sent on; the last second is waited out here.
-        const early = Date.parse(wake.at) - now.getTime();
-        if (early > 1000) {
-          await deps.scheduler.schedule(wake, now);
-          continue;
-        }
-        // Timers may fire a millisecond early: wait until strictly past the due time.
-        if (early >= 0) await new Promise((r) => setTimeout(r, early + 5));
-        await evaluate(deps, wake.releaseId, wake.channel, { occurredAt: nowOf(deps).toISOString(), actor: { kind: "system", id: "scheduler" }, correlationId: record.messageId, causationId: record.messageId });
+        await wakeUp(deps, parsed.data, record.messageId);
       } catch (err) {
         deps.log?.(`scheduler: ${record.messageId} failed: ${err instanceof Error ? err.message : String(err)}`);
         failures.push({ itemIdentifier: record.messageId });
@@ -43,7 +32,7 @@ export function createScheduler(deps: BackendDeps) {
 }
 
 let scheduler: ReturnType<typeof createScheduler> | undefined;
-export const handler = (event: SqsEvent) => {
+export const handler = (event: QueueEvent) => {
   scheduler ??= createScheduler(backendFromResources());
   return scheduler(event);
 };

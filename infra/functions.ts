@@ -42,6 +42,16 @@ export const functions: FunctionManifest = {
   http: "functions/http.handler",
 };
 
+/** A stream subscriber's event source mapping, its defaults filled in: what AWS and the local stack both run. */
+export function streamMapping(s: StreamSubscriber): { batchSize: number; batchingWindowMs: number; maximumRetryAttempts: number } {
+  return { batchSize: s.batchSize ?? 100, batchingWindowMs: s.batchingWindowMs ?? 0, maximumRetryAttempts: s.maximumRetryAttempts ?? settings.streamMaximumRetryAttempts };
+}
+
+/** A queue subscriber's batch size (SQS hands Lambda at most 10 messages without a batching window). */
+export function queueMapping(q: QueueSubscriber): { batchSize: number } {
+  return { batchSize: q.batchSize ?? 10 };
+}
+
 /** Every handler the manifest names, each once, in manifest order. */
 export function handlerRefs(manifest: FunctionManifest): HandlerRef[] {
   return [...new Set([manifest.http, ...Object.values(manifest.websocketRoutes), ...manifest.streamSubscribers.map((s) => s.handler), ...manifest.queueSubscribers.map((q) => q.handler)])];

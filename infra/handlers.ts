@@ -1,4 +1,4 @@
-import { eventRecordFilter, functions, settings, type HandlerRef } from "./functions";
+import { eventRecordFilter, functions, queueMapping, settings, streamMapping, type HandlerRef } from "./functions";
 import { preconditions, streamFailures } from "./queues";
 import { adminApiKey, slackSigningSecret, webhookSecret } from "./secrets";
 import { eventLog, readModels } from "./storage";
@@ -22,7 +22,7 @@ function handlerPath(ref: HandlerRef): string {
 function fn(handler: HandlerRef, link: sst.aws.FunctionArgs["link"], extra: Partial<sst.aws.FunctionArgs> = {}): sst.aws.FunctionArgs {
   return {
     handler: handlerPath(handler),
-    runtime: "nodejs20.x",
+    runtime: "nodejs22.x",
     architecture: "arm64",
     timeout: `${settings.timeoutSeconds} seconds`,
     memory: `${settings.memoryMB} MB`,
@@ -41,7 +41,7 @@ export const agents = new sst.aws.ApiGatewayWebSocket("Agents");
 /** The HTTP API: the whole Hono app (functions/http.ts) behind one `$default` route. */
 export const api = new sst.aws.ApiGatewayV2("Api");
 
-/** What the backend handlers read: functions/adapters/backend.ts backendFromResources(). */
+/** What the backend handlers read: functions/wiring.ts backendFromResources(). */
 const backendLinks = [eventLog, readModels, preconditions, agents, api];
 
 api.route("$default", fn(functions.http, [eventLog, readModels, agents, adminApiKey, webhookSecret, slackSigningSecret]));
@@ -72,9 +72,10 @@ for (const s of functions.streamSubscribers) {
         args.parallelizationFactor = 1;
         args.bisectBatchOnFunctionError = true;
         args.functionResponseTypes = ["ReportBatchItemFailures"];
-        args.maximumRetryAttempts = s.maximumRetryAttempts ?? settings.streamMaximumRetryAttempts;
-        args.batchSize = s.batchSize ?? 100;
-        args.maximumBatchingWindowInSeconds = Math.ceil((s.batchingWindowMs ?? 0) / 1000);
+        const mapping = streamMapping(s);
+        args.maximumRetryAttempts = mapping.maximumRetryAttempts;
+        args.batchSize = mapping.batchSize;
+        args.maximumBatchingWindowInSeconds = Math.ceil(mapping.batchingWindowMs / 1000);
         args.destinationConfig = { onFailure: { destinationArn: streamFailures.arn } };
       },
     },
@@ -83,5 +84,5 @@ for (const s of functions.streamSubscribers) {
 
 for (const q of functions.queueSubscribers) {
   const queue = { preconditions }[q.queue];
-  queue.subscribe(fn(q.handler, backendLinks), { batch: { size: q.batchSize ?? 10, partialResponses: true } });
+  queue.subscribe(fn(q.handler, backendLinks), { batch: { size: queueMapping(q).batchSize, partialResponses: true } });
 }

@@ -1,7 +1,7 @@
 import { settings } from "./functions";
 
 /**
- * Delayed precondition re-evaluation (functions/adapters/backend.ts schedules, functions/scheduler.ts
+ * Delayed precondition re-evaluation (functions/adapters/wake-up-queue.ts schedules, functions/scheduler.ts
  * consumes), its dead-letter queue, and the queue where stream batches that keep failing land.
  * Both dead-letter queues have an alarm on their depth: anything in them is a release that stopped.
  */

@@ -13,6 +13,7 @@ import {
   type Metadata,
   type StoredEvent,
 } from "../../events/index.js";
+import { DomainError } from "../../core/errors.js";
 
 /**
  * The event log on DynamoDB. One item per event: partition key `stream` (`<kind>#<id>`), sort key
@@ -45,37 +46,35 @@ export function eventTableDefinition(tableName: string): CreateTableCommandInput
   };
 }
 
-export class ConcurrencyError extends Error {
-  readonly code = "stream.conflict";
-  readonly status = 409;
+/**
+ * The log's refusals are DomainErrors, so every caller maps them like any other refusal: a
+ * conflict the writer can retry (409), or an append too large for DynamoDB (413).
+ */
+export class ConcurrencyError extends DomainError {
   constructor(
     readonly streamId: string,
     readonly expectedVersion: number,
   ) {
-    super(`stream ${streamId} is no longer at version ${expectedVersion}: another writer appended first`);
+    super("conflict", "stream.conflict", `stream ${streamId} is no longer at version ${expectedVersion}: another writer appended first; retry`);
     this.name = "ConcurrencyError";
   }
 }
 
-export class EventTooLargeError extends Error {
-  readonly code = "event.too_large";
-  readonly status = 413;
+export class EventTooLargeError extends DomainError {
   constructor(
     readonly eventType: string,
     readonly bytes: number,
     readonly limit: number,
     what = "event",
   ) {
-    super(`${what} ${eventType} is ${bytes} bytes; DynamoDB stores at most ${limit} bytes`);
+    super("too_large", "event.too_large", `${what} ${eventType} is ${bytes} bytes; DynamoDB stores at most ${limit} bytes`);
     this.name = "EventTooLargeError";
   }
 }
 
-export class TooManyEventsError extends Error {
-  readonly code = "append.too_many_events";
-  readonly status = 413;
+export class TooManyEventsError extends DomainError {
   constructor(readonly count: number) {
-    super(`an append holds at most ${MAX_EVENTS_PER_APPEND} events, not ${count}`);
+    super("too_large", "append.too_many_events", `an append holds at most ${MAX_EVENTS_PER_APPEND} events, not ${count}`);
     this.name = "TooManyEventsError";
   }
 }

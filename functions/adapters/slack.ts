@@ -1,17 +1,15 @@
-import { createHmac } from "node:crypto";
 import { z } from "zod";
 import type { EventData } from "../../events/index.js";
-import { safeEqual } from "../api/auth.js";
 
 /**
- * Slack-style approvals: a Block Kit message with Approve and Reject buttons posted to an incoming
- * webhook, and the interactive callback that comes back signed with Slack's v0 scheme.
+ * Slack-style approvals, Slack's side of them: the Block Kit message with Approve and Reject
+ * buttons posted to an incoming webhook, the shape of the interactive callback that comes back
+ * (its signature is checked in services/credentials.ts), and the update of the message after a
+ * click.
  */
 
 export const APPROVE_ACTION = "slipway_approve";
 export const REJECT_ACTION = "slipway_reject";
-/** Slack refuses requests older than five minutes, and so do we: it stops replays. */
-export const MAX_SIGNATURE_AGE_S = 5 * 60;
 
 export const ButtonValue = z.object({ releaseId: z.string(), channel: z.string(), approval: z.string() });
 
@@ -43,23 +41,26 @@ export function approvalRequestMessage(input: { release: EventData<"ReleaseCreat
   };
 }
 
-export function slackSignature(secret: string, timestamp: string, body: string): string {
-  return `v0=${createHmac("sha256", secret).update(`v0:${timestamp}:${body}`).digest("hex")}`;
-}
-
-/** Why a callback's signature is not acceptable, or undefined when it is. */
-export function slackSignatureProblem(secret: string, timestamp: string | undefined, signature: string | undefined, body: string, now: Date): string | undefined {
-  if (!timestamp || !signature) return "X-Slack-Request-Timestamp and X-Slack-Signature are required";
-  const ts = Number(timestamp);
-  if (!Number.isInteger(ts)) return "X-Slack-Request-Timestamp must be a Unix time in seconds";
-  if (Math.abs(now.getTime() / 1000 - ts) > MAX_SIGNATURE_AGE_S) return "the request is older than five minutes (or from the future); it may be a replay";
-  if (!safeEqual(signature, slackSignature(secret, timestamp, body))) return "X-Slack-Signature does not match the body";
-  return undefined;
-}
-
 export const BlockActionsPayload = z.object({
   type: z.literal("block_actions"),
   user: z.object({ id: z.string(), username: z.string().optional(), name: z.string().optional() }),
   actions: z.array(z.object({ action_id: z.string(), value: z.string().optional() })).min(1),
   response_url: z.string().url().optional(),
 });
+
+/** Posts Slack Block Kit messages to an incoming webhook. */
+export type SlackPoster = (webhookUrl: string, message: object) => Promise<void>;
+
+export const postToSlack: SlackPoster = async (webhookUrl, message) => {
+  const res = await fetch(webhookUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(message), signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`Slack answered ${res.status}`);
+};
+
+/** Best effort: replaces the buttons with the outcome; Slack's 3 s budget leaves no room to retry. */
+export async function updateSlackMessage(responseUrl: string, text: string, log?: (line: string) => void): Promise<void> {
+  try {
+    await fetch(responseUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ replace_original: true, text }), signal: AbortSignal.timeout(1500) });
+  } catch (err) {
+    log?.(`could not update the Slack message: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

@@ -2,13 +2,11 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import type { StoredEvent } from "../../events/index.js";
 import { isEventItem, itemToEvent } from "./event-store.js";
+import type { StreamBatchResponse, StreamEvent } from "./lambda-events.js";
 
-/** The parts of a DynamoDB stream record (as Lambda delivers it) that consumers read. */
-export type StreamRecord = { dynamodb?: { NewImage?: Record<string, unknown>; SequenceNumber?: string } };
-export type StreamEvent = { Records: StreamRecord[] };
-export type BatchResponse = { batchItemFailures: { itemIdentifier: string }[] };
+type StreamRecord = StreamEvent["Records"][number];
 
-/** The event a stream record carries, or undefined for items of the log that are not events. */
+/** The event a stream record carries, parsed and upcast, or undefined for items of the log that are not events. */
 export function eventOf(record: StreamRecord): StoredEvent | undefined {
   const image = record.dynamodb?.NewImage;
   if (!image) return undefined;
@@ -29,7 +27,7 @@ export async function inOrder(
   handle: (e: StoredEvent) => Promise<void>,
   log: (line: string) => void = console.error,
   group?: { together: (e: StoredEvent) => boolean; handleTogether: (events: StoredEvent[]) => Promise<void> },
-): Promise<BatchResponse> {
+): Promise<StreamBatchResponse> {
   const events = event.Records.map((r) => eventOf(r));
   for (let i = 0; i < events.length; ) {
     let next = i + 1;

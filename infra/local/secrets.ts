@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Secrets } from "../../functions/adapters/secrets.js";
+import type { Secrets } from "../../functions/services/deps.js";
 
 const ENV = { adminApiKey: "SLIPWAY_ADMIN_API_KEY", webhookSecret: "SLIPWAY_WEBHOOK_SECRET", slackSigningSecret: "SLIPWAY_SLACK_SIGNING_SECRET" } as const;
 

@@ -1,19 +1,11 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { failedItems, invoke, type LambdaHandler } from "./lambda.js";
 import { LocalSqs } from "./sqs.js";
+import type { QueueEvent } from "../../functions/adapters/lambda-events.js";
 
-export type SqsRecord = {
-  messageId: string;
-  receiptHandle: string;
-  body: string;
-  attributes: Record<string, string>;
-  messageAttributes: Record<string, unknown>;
-  md5OfBody: string;
-  eventSource: "aws:sqs";
-  eventSourceARN: string;
-  awsRegion: string;
-};
-export type SqsEvent = { Records: SqsRecord[] };
+/** The event Lambda's SQS event source hands the consumer (the shape the handlers declare). */
+export type SqsEvent = QueueEvent;
+export type SqsRecord = QueueEvent["Records"][number];
 
 export type SqsMappingOptions = {
   functionName: string;
@@ -66,8 +58,13 @@ export class SqsEventSourceMapping {
           messageId: m.MessageId!,
           receiptHandle: m.ReceiptHandle!,
           body: m.Body ?? "",
-          attributes: (m.Attributes ?? {}) as Record<string, string>,
-          messageAttributes: m.MessageAttributes ?? {},
+          attributes: (m.Attributes ?? {}) as SqsRecord["attributes"],
+          messageAttributes: Object.fromEntries(
+            Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [
+              k,
+              { dataType: v.DataType ?? "String", ...(v.StringValue !== undefined ? { stringValue: v.StringValue } : {}), ...(v.BinaryValue ? { binaryValue: Buffer.from(v.BinaryValue).toString("base64") } : {}) },
+            ]),
+          ),
           md5OfBody: m.MD5OfBody ?? "",
           eventSource: "aws:sqs",
           eventSourceARN: arn,

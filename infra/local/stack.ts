@@ -7,7 +7,7 @@ import { eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import type { HealthCheck } from "../../functions/adapters/health.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "./dynamodb.js";
-import { eventRecordFilter, functions as defaultFunctions, loadHandler, matchesFilter, settings, type FunctionManifest } from "./functions.js";
+import { eventRecordFilter, functions as defaultFunctions, loadHandler, matchesFilter, queueMapping, settings, streamMapping, type FunctionManifest } from "./functions.js";
 import { ensurePortFree } from "./ports.js";
 import { loadLocalSecrets } from "./secrets.js";
 import { SqsEventSourceMapping, type SqsEvent } from "./sqs-mapping.js";
@@ -141,9 +141,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             handler,
             streamArn,
             ...(dataDir ? { checkpointPath: resolve(dataDir, "checkpoints", `${s.name}.json`) } : {}),
-            batchSize: s.batchSize ?? 100,
-            batchingWindowMs: s.batchingWindowMs ?? 0,
-            maximumRetryAttempts: s.maximumRetryAttempts ?? settings.streamMaximumRetryAttempts,
+            ...streamMapping(s),
             bisectBatchOnFunctionError: true,
             onFailure: { sqs: sqsClient, queueUrl: queues.streamDlq },
             // Command markers share the table: the FilterCriteria the SST subscribers carry drops them.
@@ -161,7 +159,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           functionName: q.name,
           queueUrl: queues[q.queue],
           handler,
-          batchSize: q.batchSize ?? 10,
+          ...queueMapping(q),
           timeoutMs: CONSUMER_TIMEOUT_S * 1000,
           onError: (err) => log(`${q.name}: ${err instanceof Error ? err.message : String(err)}`),
         });
@@ -173,8 +171,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     // Imported only now, so the handlers' module-level state is built from the variables above.
-    const { createHttpApp, depsFromResources } = await import("../../functions/http.js");
-    const deps = depsFromResources();
+    const { createHttpApp } = await import("../../functions/http.js");
+    const { apiFromResources } = await import("../../functions/wiring.js");
+    const deps = apiFromResources();
     const checks: Record<string, HealthCheck> = {
       ...deps.checks,
       queues: async () => {

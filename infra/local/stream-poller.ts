@@ -13,25 +13,14 @@ import {
   type Shard,
 } from "@aws-sdk/client-dynamodb-streams";
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { StreamEvent, StreamImage as Image } from "../../functions/adapters/lambda-events.js";
 import { failedItems, invoke, type LambdaHandler } from "./lambda.js";
 
-/** A DynamoDB stream record exactly as Lambda hands it to a function. */
-export type DynamoStreamRecord = {
-  eventID: string;
-  eventName: "INSERT" | "MODIFY" | "REMOVE";
-  eventVersion: "1.1";
-  eventSource: "aws:dynamodb";
-  awsRegion: string;
-  dynamodb: {
-    ApproximateCreationDateTime: number;
-    Keys: Record<string, unknown>;
-    NewImage?: Record<string, unknown>;
-    OldImage?: Record<string, unknown>;
-    SequenceNumber: string;
-    SizeBytes: number;
-    StreamViewType: string;
-  };
-  eventSourceARN: string;
+type LambdaStreamRecord = StreamEvent["Records"][number];
+
+/** A DynamoDB stream record exactly as Lambda hands it to a function (the shape the handlers declare), every field set. */
+export type DynamoStreamRecord = Required<Omit<LambdaStreamRecord, "userIdentity" | "dynamodb">> & {
+  dynamodb: Required<Pick<NonNullable<LambdaStreamRecord["dynamodb"]>, "ApproximateCreationDateTime" | "Keys" | "SequenceNumber" | "SizeBytes" | "StreamViewType">> & { NewImage?: Image; OldImage?: Image };
 };
 export type DynamoStreamEvent = { Records: DynamoStreamRecord[] };
 
@@ -290,12 +279,13 @@ export class StreamEventSourceMapping {
       awsRegion: r.awsRegion ?? "us-east-1",
       dynamodb: {
         ApproximateCreationDateTime: created instanceof Date ? Math.floor(created.getTime() / 1000) : Number(created ?? 0),
-        Keys: d.Keys as Record<string, unknown>,
-        ...(d.NewImage ? { NewImage: d.NewImage as Record<string, unknown> } : {}),
-        ...(d.OldImage ? { OldImage: d.OldImage as Record<string, unknown> } : {}),
+        // The SDK's and Lambda's AttributeValue types differ only in how TypeScript spells them.
+        Keys: d.Keys as Image,
+        ...(d.NewImage ? { NewImage: d.NewImage as Image } : {}),
+        ...(d.OldImage ? { OldImage: d.OldImage as Image } : {}),
         SequenceNumber: d.SequenceNumber!,
         SizeBytes: d.SizeBytes ?? 0,
-        StreamViewType: d.StreamViewType ?? "NEW_IMAGE",
+        StreamViewType: (d.StreamViewType ?? "NEW_IMAGE") as DynamoStreamRecord["dynamodb"]["StreamViewType"],
       },
       eventSourceARN: this.options.streamArn,
     };

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import type { AgentSocketEvent } from "../../functions/adapters/lambda-events.js";
 import { invoke, type LambdaHandler } from "./lambda.js";
 
 /**
@@ -14,32 +15,8 @@ import { invoke, type LambdaHandler } from "./lambda.js";
  * `ApiGatewayManagementApiClient` can post to, inspect and close connections.
  */
 
-export type WebSocketEvent = {
-  requestContext: {
-    routeKey: string;
-    eventType: "CONNECT" | "MESSAGE" | "DISCONNECT";
-    connectionId: string;
-    domainName: string;
-    stage: string;
-    apiId: string;
-    requestId: string;
-    extendedRequestId: string;
-    messageId?: string;
-    messageDirection: "IN";
-    connectedAt: number;
-    requestTime: string;
-    requestTimeEpoch: number;
-    identity: { sourceIp: string; userAgent?: string };
-    disconnectStatusCode?: number;
-    disconnectReason?: string;
-  };
-  headers?: Record<string, string>;
-  multiValueHeaders?: Record<string, string[]>;
-  queryStringParameters?: Record<string, string>;
-  multiValueQueryStringParameters?: Record<string, string[]>;
-  body?: string;
-  isBase64Encoded: boolean;
-};
+/** The event a WebSocket route's function receives: the shape the handlers declare, built as AWS builds it. */
+export type WebSocketEvent = AgentSocketEvent;
 export type WebSocketResult = { statusCode?: number; body?: string } | void | undefined;
 export type WebSocketRoutes = Record<string, LambdaHandler<WebSocketEvent, WebSocketResult>>;
 

@@ -9,7 +9,7 @@ import { documentClient } from "../../functions/adapters/dynamo.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { invocationCounts } from "../../infra/local/lambda.js";
 import type { Flow } from "./flow.js";
-import { pool } from "../../functions/adapters/pool.js";
+import { pool } from "../../functions/services/pool.js";
 
 /**
  * One release to a channel of `count` runtimes, each with its agent connected: the time until every

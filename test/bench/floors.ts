@@ -5,7 +5,7 @@ import WebSocket from "ws";
 import { eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { LocalWebSocketGateway } from "../../infra/local/websocket-gateway.js";
-import { pool } from "../../functions/adapters/pool.js";
+import { pool } from "../../functions/services/pool.js";
 import { summarize, type Summary } from "./stats.js";
 
 /**

@@ -3,9 +3,9 @@ import type { AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
 import { stringify } from "yaml";
 import type { InstructionMessage } from "../../core/index.js";
-import type { Secrets } from "../../functions/adapters/secrets.js";
-import { slackSignature } from "../../functions/adapters/slack.js";
-import { signBody } from "../../functions/api/webhooks.js";
+import type { Secrets } from "../../functions/services/deps.js";
+import { slackSignature } from "../../functions/services/credentials.js";
+import { signBody } from "../../functions/services/credentials.js";
 import type { LocalStack } from "../../infra/local/stack.js";
 import { FakeAgent } from "../support/fake-agent.js";
 

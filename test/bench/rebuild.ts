@@ -7,10 +7,10 @@ import type { DomainEvent } from "../../events/index.js";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore, eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
-import type { StreamEvent } from "../../functions/adapters/stream-records.js";
+import type { StreamEvent, StreamImage } from "../../functions/adapters/lambda-events.js";
 import { createProjector } from "../../functions/projector.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
-import { pool } from "../../functions/adapters/pool.js";
+import { pool } from "../../functions/services/pool.js";
 
 /**
  * Replays a log of `total` events into fresh read models through the projector, as a stream mapping
@@ -94,7 +94,7 @@ export async function rebuild(total: number, log: (line: string) => void) {
   await pool(written.length, 16, async (i) => {
     for await (const items of query(written[i]!)) {
       for (let k = 0; k < items.length; k += 100) {
-        const batch: StreamEvent = { Records: items.slice(k, k + 100).map((item, j) => ({ dynamodb: { NewImage: marshall(item), SequenceNumber: String(projected + j) } })) };
+        const batch: StreamEvent = { Records: items.slice(k, k + 100).map((item, j) => ({ dynamodb: { NewImage: marshall(item) as StreamImage, SequenceNumber: String(projected + j) } })) };
         const result = await project(batch);
         if (result.batchItemFailures.length) throw new Error(`rebuild: ${result.batchItemFailures.length} records failed`);
         projected += batch.Records.length;

@@ -16,7 +16,7 @@ import { dynamoFloor, webSocketFloor } from "./floors.js";
 import { Flow } from "./flow.js";
 import { installMeter, since, snapshot } from "./meter.js";
 import { rebuild } from "./rebuild.js";
-import { pool } from "../../functions/adapters/pool.js";
+import { pool } from "../../functions/services/pool.js";
 import { summarize } from "./stats.js";
 
 const quick = process.argv.includes("--quick");

@@ -2,8 +2,9 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streams } from "../../core/index.js";
 import type { AgentGateway } from "../../functions/adapters/agent-gateway.js";
-import { Scheduler, type BackendDeps } from "../../functions/adapters/backend.js";
-import { pushInstruction } from "../../functions/adapters/promoter.js";
+import { WakeUpQueue } from "../../functions/adapters/wake-up-queue.js";
+import type { BackendDeps } from "../../functions/services/deps.js";
+import { pushInstruction } from "../../functions/services/push.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 
@@ -21,7 +22,7 @@ beforeAll(async () => {
   drops.push(table.drop, rm.drop);
   // API Gateway's side is the one thing stood in for here: the event log is real.
   const gateway = { send: async (connectionId: string, message: unknown) => (sent.push({ connectionId, message }), answer) } as unknown as AgentGateway;
-  deps = { store, readModels: new ReadModels(db, rm.name), gateway, scheduler: new Scheduler(new SQSClient({}), "unused") };
+  deps = { store, readModels: new ReadModels(db, rm.name), gateway, scheduler: new WakeUpQueue(new SQSClient({}), "unused") };
   await store.append(streams.runtime("k8s"), 0, [
     { type: "AgentTokenIssued", data: { runtime: "k8s", tokenId: "t1", tokenHash: HASH, tokenGeneration: 1 } },
     { type: "RuntimeLinked", data: { runtime: "k8s", connectionId: "c1", agentVersion: "1.0.0" } },

@@ -2,7 +2,7 @@ import { PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runtimeDecider, streams } from "../../core/index.js";
 import type { DomainEvent, Metadata } from "../../events/index.js";
-import { handleCommand } from "../../functions/adapters/command-handler.js";
+import { handleCommand } from "../../functions/services/commands.js";
 import { ConcurrencyError, EventStore, EventTooLargeError, MAX_EVENTS_PER_APPEND, TooManyEventsError } from "../../functions/adapters/event-store.js";
 import { isolatedEventStore } from "../support/dynamo.js";
 

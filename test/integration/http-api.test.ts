@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { streams } from "../../core/index.js";
 import type { EventStore } from "../../functions/adapters/event-store.js";
-import { signBody } from "../../functions/api/webhooks.js";
-import { slackSignature } from "../../functions/adapters/slack.js";
+import { signBody } from "../../functions/services/credentials.js";
+import { slackSignature } from "../../functions/services/credentials.js";
 import { createHttpApp } from "../../functions/http.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
@@ -103,7 +103,10 @@ describe("HTTP API", () => {
       const res = await app.request("/v1/configs", { method: "PUT", body: JSON.stringify([changed]), headers: { ...admin, "content-type": "application/json" } });
       expect(await res.json()).toEqual({ applied: [{ kind: "application", name: "shop", version: 2 }], unchanged: [] });
       const one = await app.request("/v1/configs/application/shop", { headers: admin });
-      expect(await one.json()).toMatchObject({ kind: "application", name: "shop", version: 2, spec: { releaseChannels: [{ constants: { replicas: 2 } }, {}] } });
+      const shop = (await one.json()) as { spec: { releaseChannels: { preconditions: unknown[] }[] } };
+      expect(shop).toMatchObject({ kind: "application", name: "shop", version: 2, spec: { releaseChannels: [{ constants: { replicas: 2 } }, {}] } });
+      // Preconditions come back as they were written, so what GET returns can be applied again.
+      expect(shop.spec.releaseChannels[1]!.preconditions).toEqual([{ releaseChannelStable: { releaseChannel: "staging", duration: "10m" } }, { manualApproval: { minApprovers: 1 } }]);
       const all = (await (await app.request("/v1/configs", { headers: admin })).json()) as { items: { kind: string; name: string }[] };
       expect(all.items.map((i) => `${i.kind}/${i.name}`).sort()).toEqual(["application/shop", "runtime/k8s-production", "runtime/k8s-staging", "service/api"]);
       expect((await problemOf(await app.request("/v1/configs/service/nope", { headers: admin }))).code).toBe("config.not_found");

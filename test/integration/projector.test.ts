@@ -5,8 +5,9 @@ import { channelDecider, fold, streams, type ChannelView } from "../../core/inde
 import type { DomainEvent } from "../../events/index.js";
 import type { EventStore } from "../../functions/adapters/event-store.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
-import type { StreamEvent } from "../../functions/adapters/stream-records.js";
-import { ChannelStates, createProjector } from "../../functions/projector.js";
+import type { StreamEvent, StreamImage } from "../../functions/adapters/lambda-events.js";
+import { createProjector } from "../../functions/projector.js";
+import { ChannelStates } from "../../functions/services/projection.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 
 let store: EventStore;
@@ -25,7 +26,7 @@ async function readModels() {
 /** The stream records DynamoDB would deliver for a log stream, built from its items. */
 async function records(streamId: string): Promise<StreamEvent["Records"]> {
   const { Items = [] } = await db.send(new QueryCommand({ TableName: store.tableName, KeyConditionExpression: "#s = :s", ExpressionAttributeNames: { "#s": "stream" }, ExpressionAttributeValues: { ":s": streamId } }));
-  return Items.map((item, i) => ({ dynamodb: { NewImage: marshall(item), SequenceNumber: String(i + 1).padStart(21, "0") } }));
+  return Items.map((item, i) => ({ dynamodb: { NewImage: marshall(item) as StreamImage, SequenceNumber: String(i + 1).padStart(21, "0") } }));
 }
 
 beforeAll(async () => {
@@ -86,7 +87,7 @@ describe("projector", () => {
     const reads: [number, number | undefined][] = [];
     const counting = { read: (id: string, from?: number, to?: number) => (reads.push([from ?? 1, to]), store.read(id, from, to)) } as unknown as EventStore;
     const cache = new ChannelStates();
-    const expected = (n: number) => fold(channelDecider, events.slice(0, n) as never);
+    const expected = (n: number) => fold(channelDecider, events.slice(0, n));
     expect(await cache.at(counting, events[0]!)).toEqual(expected(1));
     expect(await cache.at(counting, events[1]!)).toEqual(expected(2));
     expect(reads).toEqual([[1, 1]]); // the second followed on without a read

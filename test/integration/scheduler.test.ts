@@ -1,12 +1,30 @@
 import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentGateway } from "../../functions/adapters/agent-gateway.js";
-import { Scheduler, type BackendDeps, type WakeUp } from "../../functions/adapters/backend.js";
+import { WakeUpQueue, type WakeUp } from "../../functions/adapters/wake-up-queue.js";
+import type { BackendDeps } from "../../functions/services/deps.js";
+import type { QueueEvent } from "../../functions/adapters/lambda-events.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import { createScheduler } from "../../functions/scheduler.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { LocalSqs } from "../../infra/local/sqs.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+
+/** An SQS record as Lambda's event source delivers it. */
+function sqsRecord(messageId: string, body: string): QueueEvent["Records"][number] {
+  const now = String(Date.now());
+  return {
+    messageId,
+    receiptHandle: `handle-${messageId}`,
+    body,
+    attributes: { ApproximateReceiveCount: "1", SentTimestamp: now, SenderId: "local", ApproximateFirstReceiveTimestamp: now },
+    messageAttributes: {},
+    md5OfBody: "",
+    eventSource: "aws:sqs",
+    eventSourceARN: "arn:aws:sqs:us-east-1:000000000000:preconditions",
+    awsRegion: "us-east-1",
+  };
+}
 
 let sqs: LocalSqs;
 let client: SQSClient;
@@ -22,7 +40,7 @@ beforeAll(async () => {
   const { store, db, table } = await isolatedEventStore();
   const rm = await isolatedTable("read-models", readModelTableDefinition);
   drops.push(table.drop, rm.drop);
-  deps = { store, readModels: new ReadModels(db, rm.name), gateway: {} as AgentGateway, scheduler: new Scheduler(client, queueUrl), now: () => NOW };
+  deps = { store, readModels: new ReadModels(db, rm.name), gateway: {} as AgentGateway, scheduler: new WakeUpQueue(client, queueUrl), now: () => NOW };
 });
 afterAll(async () => {
   for (const drop of drops) await drop();
@@ -49,16 +67,16 @@ describe("precondition scheduler", () => {
 
   it("sends an early wake-up on for the rest of the wait instead of evaluating", async () => {
     const sent: WakeUp[] = [];
-    const handler = createScheduler({ ...deps, scheduler: { schedule: async (w: WakeUp) => void sent.push(w) } as unknown as Scheduler });
+    const handler = createScheduler({ ...deps, scheduler: { schedule: async (w: WakeUp) => void sent.push(w) } as unknown as WakeUpQueue });
     const wake = { releaseId: "r1", channel: "production", at: "2026-11-23T12:00:00.000Z" };
-    expect(await handler({ Records: [{ messageId: "m1", body: JSON.stringify(wake) }] })).toEqual({ batchItemFailures: [] });
+    expect(await handler({ Records: [sqsRecord("m1", JSON.stringify(wake))] })).toEqual({ batchItemFailures: [] });
     expect(sent).toEqual([wake]);
   });
 
   it("evaluates a due wake-up, and a stale one changes nothing", async () => {
     const handler = createScheduler(deps);
     const due = { releaseId: "gone", channel: "production", at: "2026-11-23T09:59:59.000Z" };
-    expect(await handler({ Records: [{ messageId: "m2", body: JSON.stringify(due) }] })).toEqual({ batchItemFailures: [] });
+    expect(await handler({ Records: [sqsRecord("m2", JSON.stringify(due))] })).toEqual({ batchItemFailures: [] });
     expect(await deps.store.read("release#gone")).toEqual([]);
     expect((await drain()).Messages ?? []).toEqual([]); // nothing was scheduled for it either
   });
@@ -66,7 +84,7 @@ describe("precondition scheduler", () => {
   it("drops a malformed message rather than retrying it forever", async () => {
     const logged: string[] = [];
     const handler = createScheduler({ ...deps, log: (l) => logged.push(l) });
-    expect(await handler({ Records: [{ messageId: "m3", body: JSON.stringify({ releaseId: 1 }) }] })).toEqual({ batchItemFailures: [] });
+    expect(await handler({ Records: [sqsRecord("m3", JSON.stringify({ releaseId: 1 }))] })).toEqual({ batchItemFailures: [] });
     expect(logged).toEqual(["scheduler: dropping malformed message m3"]);
   });
 });

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { schemaFiles } from "../../infra/tools/schemas.js";
 
@@ -30,6 +30,37 @@ describe("project rules", () => {
       const offenders = sourceFiles(join(root, dir)).flatMap((file) => imports(file).filter((m) => !allowed(file, m)).map((m) => `${file}: ${m}`));
       expect(offenders).toEqual([]);
     }
+  });
+
+  it("keeps functions/ layered: entry points and routes call services, services use adapters, adapters stand alone", () => {
+    const functions = join(root, "functions");
+    /** The room a file of functions/ lives in. */
+    const room = (file: string): string => {
+      const rel = relative(functions, file);
+      if (rel === "wiring.ts") return "wiring";
+      return rel.includes("/") ? rel.slice(0, rel.indexOf("/")) : "entry";
+    };
+    // What each room may import from functions/. The entry points receive Lambda events, so they may
+    // read the event shapes and stream-record helpers from adapters; nothing else of adapters.
+    const may: Record<string, (target: string, rel: string) => boolean> = {
+      adapters: (t) => t === "adapters",
+      services: (t) => t === "services" || t === "adapters",
+      routes: (t) => t === "routes" || t === "services",
+      entry: (t, rel) => t === "routes" || t === "services" || t === "wiring" || rel === "adapters/lambda-events.ts" || rel === "adapters/stream-records.ts",
+      wiring: (t) => t === "adapters" || t === "services",
+    };
+    const offenders = sourceFiles(functions).flatMap((file) =>
+      imports(file)
+        .filter((m) => m.startsWith("."))
+        .map((m) => resolve(dirname(file), m).replace(/\.js$/, ".ts"))
+        .filter((target) => target.startsWith(functions + "/"))
+        .filter((target) => !may[room(file)]!(room(target), relative(functions, target)))
+        .map((target) => `${relative(root, file)} (${room(file)}) imports ${relative(root, target)} (${room(target)})`),
+    );
+    expect(offenders).toEqual([]);
+    // Resource names are read in one place: the composition root.
+    const sst = sourceFiles(functions).filter((file) => imports(file).includes("sst")).map((file) => relative(root, file));
+    expect(sst).toEqual(["functions/wiring.ts"]);
   });
 
   it("ships JSON Schemas that match the zod schemas (run `npm run schemas` after changing them)", () => {

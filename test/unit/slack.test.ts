@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { approvalRequestMessage, slackSignature, slackSignatureProblem } from "../../functions/adapters/slack.js";
+import { approvalRequestMessage } from "../../functions/adapters/slack.js";
+import { slackSignature, slackSignatureProblem } from "../../functions/services/credentials.js";
 
 const release = (releaseId: string, params: Record<string, string | number>) => ({
   releaseId,

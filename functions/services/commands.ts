@@ -1,6 +1,6 @@
 import type { Decider } from "../../core/index.js";
 import type { DomainEvent, Metadata, StoredEvent } from "../../events/index.js";
-import { ConcurrencyError, type EventStore } from "./event-store.js";
+import { ConcurrencyError, type EventStore } from "../adapters/event-store.js";
 
 export type HandleResult<State> = {
   state: State;
@@ -42,7 +42,7 @@ export async function readState<Command, State, Event extends DomainEvent>(
   const states = knownStates(store, decider);
   const before = states.get(streamId);
   const newer = await store.read(streamId, (before?.version ?? 0) + 1);
-  const state = newer.reduce((s, e) => decider.evolve(s, e as unknown as Event), (before?.state as State | undefined) ?? decider.initialState());
+  const state = newer.reduce((s, e) => decider.evolve(s, e), (before?.state as State | undefined) ?? decider.initialState());
   const version = newer.at(-1)?.version ?? before?.version ?? 0;
   remember(states, streamId, { version, state });
   return { state, version };
@@ -70,7 +70,7 @@ export async function handleCommand<Command, State, Event extends DomainEvent>(
       const appended = await store.append(streamId, version, decided, metadata, options.commandId ? { commandId: options.commandId } : {});
       if (appended.duplicate) return { state, events: appended.events, version: appended.version };
       let next = state;
-      for (const e of appended.events) next = decider.evolve(next, e as unknown as Event);
+      for (const e of appended.events) next = decider.evolve(next, e);
       remember(knownStates(store, decider), streamId, { version: appended.version, state: next });
       return { state: next, events: appended.events, version: appended.version };
     } catch (err) {

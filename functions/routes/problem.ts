@@ -2,9 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
-import { DomainError, type Issue } from "../../core/index.js";
-import { zodIssues } from "../../core/index.js";
-import { ConcurrencyError, EventTooLargeError, TooManyEventsError } from "../adapters/event-store.js";
+import { DomainError, zodIssues, type Issue } from "../../core/index.js";
 
 /**
  * Every error the API answers is `application/problem+json` (RFC 9457): a status, a
@@ -58,8 +56,6 @@ export function invalidBody(c: Context, error: z.ZodError, prefix: PropertyKey[]
 /** Maps everything a handler may throw onto a problem; unknown errors say nothing of their insides. */
 export function onError(err: Error, c: Context, log: (line: string) => void = console.error): Response {
   if (err instanceof DomainError) return problem(c, err.status, err.code, err.message, err.issues);
-  if (err instanceof ConcurrencyError) return problem(c, 409, err.code, `${err.message}; retry the request`);
-  if (err instanceof EventTooLargeError || err instanceof TooManyEventsError) return problem(c, 413, err.code, err.message);
   if (err instanceof HTTPException) {
     const status = err.status;
     const code = status === 400 ? "request.malformed" : status === 413 ? "request.too_large" : status === 415 ? "request.unsupported_media_type" : `http.${status}`;

@@ -1,0 +1,22 @@
+import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+
+/** Largest delay SQS allows on one message; longer waits are chained. */
+export const MAX_DELAY_S = 900;
+
+/** A precondition re-evaluation, due at `at`. */
+export type WakeUp = { releaseId: string; channel: string; at: string };
+
+/** Schedules re-evaluations as delayed SQS messages: nothing polls. */
+export class WakeUpQueue {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async schedule(wake: WakeUp, now: Date): Promise<void> {
+    // Rounded down: the message arrives up to a second early and the scheduler waits out the rest,
+    // so the gate is evaluated at its time rather than up to a second after it.
+    const delay = Math.min(MAX_DELAY_S, Math.max(0, Math.floor((Date.parse(wake.at) - now.getTime()) / 1000)));
+    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(wake), DelaySeconds: delay }));
+  }
+}

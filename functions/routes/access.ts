@@ -1,0 +1,93 @@
+import type { RouteConfig } from "@hono/zod-openapi";
+import type { Hono, MiddlewareHandler } from "hono";
+import type { Scope } from "../../core/index.js";
+import { authenticate } from "../services/access.js";
+import { bearerToken, slackSignatureProblem, webhookSignatureProblem } from "../services/credentials.js";
+import { nowOf, type ApiDeps } from "../services/deps.js";
+import type { ApiEnv } from "./context.js";
+import { problem } from "./problem.js";
+
+/**
+ * Who may call a route, declared where the route is defined:
+ * - a scope (`admin`, `release`, `approve`, `read`): an API key that carries it;
+ * - `ci`: a CI webhook signed with the webhook secret, or a `release`-scoped API key;
+ * - `slack`: a callback signed with Slack's signing secret;
+ * - `agent`: a runtime's agent token (the route checks it against the runtime it asks about);
+ * - `public`: anyone.
+ */
+export type Access = Scope | "ci" | "slack" | "agent" | "public";
+
+const ACCESS = Symbol("slipway.access");
+type AccessMiddleware = MiddlewareHandler<ApiEnv> & { [ACCESS]: Access };
+
+/**
+ * A route definition that enforces its access: the check runs as the route's first middleware,
+ * before its input is validated, and the OpenAPI document states it.
+ */
+export function withAccess<R extends RouteConfig>(deps: ApiDeps, access: Access, route: R): R & { middleware: MiddlewareHandler<ApiEnv>[] } {
+  const own = route.middleware === undefined ? [] : Array.isArray(route.middleware) ? route.middleware : [route.middleware];
+  return {
+    ...route,
+    security: access === "public" || access === "slack" ? [] : [{ bearer: [] }],
+    "x-slipway-access": access,
+    middleware: [...(own as MiddlewareHandler<ApiEnv>[]), authorize(deps, access)],
+  };
+}
+
+/** The one middleware that checks access. */
+export function authorize(deps: ApiDeps, access: Access): AccessMiddleware {
+  const check: MiddlewareHandler<ApiEnv> = async (c, next) => {
+    if (access === "public") return next();
+    if (access === "slack") {
+      const invalid = slackSignatureProblem(deps.secrets.slackSigningSecret, c.req.header("x-slack-request-timestamp"), c.req.header("x-slack-signature"), await c.req.text(), nowOf(deps));
+      if (invalid) return problem(c, 401, "slack.bad_signature", invalid);
+      c.set("principal", { actor: { kind: "system", id: "slack" }, scopes: [] });
+      return next();
+    }
+    const signature = access === "ci" ? c.req.header("x-slipway-signature-256") : undefined;
+    if (signature !== undefined) {
+      const invalid = webhookSignatureProblem(deps.secrets.webhookSecret, signature, await c.req.text());
+      if (invalid) return problem(c, 401, "webhook.bad_signature", invalid);
+      c.set("principal", { actor: { kind: "ci", id: "ci-webhook" }, scopes: ["release"] });
+      return next();
+    }
+    const scope: Scope | undefined = access === "ci" ? "release" : access === "agent" ? undefined : access;
+    const what = scope ? `an API key with the "${scope}" scope` : "the agent token";
+    const bearer = bearerToken(c.req.header("authorization"));
+    if ("problem" in bearer)
+      return withChallenge(
+        bearer.problem === "missing"
+          ? problem(c, 401, "auth.missing", `this endpoint needs ${what} in the Authorization header (Bearer)`)
+          : problem(c, 401, "auth.malformed", `the Authorization header must be \`Bearer <${scope ? "API key" : "agent token"}>\``),
+      );
+    if (!scope) {
+      c.set("agentToken", bearer.token);
+      return next();
+    }
+    const result = await authenticate(deps, bearer.token, scope);
+    if ("status" in result) return result.status === 401 ? withChallenge(problem(c, 401, result.code, result.detail)) : problem(c, result.status, result.code, result.detail);
+    c.set("principal", result);
+    return next();
+  };
+  return Object.assign(check, { [ACCESS]: access });
+}
+
+/** Every route of an app with the access its chain enforces (undefined: none declared). */
+export function routeAccess(app: Hono<ApiEnv>): { method: string; path: string; access?: Access }[] {
+  const routes = new Map<string, { method: string; path: string; access?: Access }>();
+  for (const r of app.routes) {
+    // Middleware registered with `use` (method ALL) guards paths but is no route of its own.
+    if (r.method === "ALL") continue;
+    const key = `${r.method} ${r.path}`;
+    const entry = routes.get(key) ?? { method: r.method, path: r.path };
+    const access = (r.handler as Partial<AccessMiddleware>)[ACCESS];
+    if (access !== undefined) entry.access = access;
+    routes.set(key, entry);
+  }
+  return [...routes.values()];
+}
+
+function withChallenge(response: Response): Response {
+  response.headers.set("www-authenticate", 'Bearer realm="slipway"');
+  return response;
+}

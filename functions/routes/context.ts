@@ -1,0 +1,17 @@
+import { randomUUID } from "node:crypto";
+import type { Context } from "hono";
+import type { Metadata } from "../../events/index.js";
+import type { Principal } from "../services/access.js";
+import { nowOf, type ApiDeps } from "../services/deps.js";
+
+/**
+ * What a request carries through its middleware: who made it (set by the access check), the agent
+ * token of an `agent` route, and the request id that ties its events together.
+ */
+export type ApiEnv = { Variables: { principal: Principal; requestId: string; agentToken: string } };
+
+/** Event metadata for a command made by this request, on behalf of `actor` (by default, the principal). */
+export function metadataOf(c: Context<ApiEnv>, deps: ApiDeps, actor: Metadata["actor"] = c.get("principal").actor): Metadata {
+  const requestId = c.get("requestId") ?? randomUUID();
+  return { occurredAt: nowOf(deps).toISOString(), actor, correlationId: requestId, causationId: requestId };
+}

@@ -1,0 +1,60 @@
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import type { ApiDeps } from "../services/deps.js";
+import { releaseHistory, releaseView } from "../services/releases.js";
+import { withAccess } from "./access.js";
+import type { ApiEnv } from "./context.js";
+import { problemResponses } from "./problem.js";
+
+const Id = z.object({ id: z.string().regex(/^[a-z0-9-]{1,64}$/) });
+const problems = problemResponses(400, 401, 403, 404);
+
+const Gate = z.union([z.object({ state: z.literal("satisfied") }), z.object({ state: z.literal("blocked"), reason: z.string(), until: z.string().optional() })]);
+const ReleaseView = z.object({
+  releaseId: z.string(),
+  status: z.enum(["active", "abandoned"]),
+  application: z.string(),
+  service: z.string(),
+  params: z.record(z.string(), z.union([z.string(), z.number()])),
+  source: z.record(z.string(), z.string().optional()),
+  channels: z.array(
+    z.object({
+      name: z.string(),
+      started: z.boolean(),
+      preconditions: z.record(z.string(), Gate),
+      approvals: z.record(z.string(), z.object({ minApprovers: z.number(), grantedBy: z.array(z.string()), rejected: z.object({ approver: z.string(), comment: z.string().optional() }).optional() })),
+      supersededBy: z.string().optional(),
+      /** What this release's deployment looks like in the channel: not there, on its way, converged, failed or replaced. */
+      deployment: z.enum(["none", "deploying", "converged", "failed", "replaced"]),
+      waiting: z.array(z.string()).optional(),
+    }),
+  ),
+});
+const HistoryEvent = z.object({ streamId: z.string(), version: z.number(), type: z.string(), occurredAt: z.string(), actor: z.object({ kind: z.string(), id: z.string() }), data: z.unknown() });
+
+export function registerReleaseRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
+  app.openapi(
+    createRoute(
+      withAccess(deps, "read", {
+        method: "get",
+        path: "/v1/releases/{id}",
+        summary: "A release and the state of its gates in every channel",
+        request: { params: Id },
+        responses: { 200: { description: "the release", content: { "application/json": { schema: ReleaseView } } }, ...problems },
+      }),
+    ),
+    async (c) => c.json(await releaseView(deps, c.req.valid("param").id), 200),
+  );
+  app.openapi(
+    createRoute(
+      withAccess(deps, "read", {
+        method: "get",
+        path: "/v1/releases/{id}/events",
+        summary: "A release's full history: its own events and what happened to it in every channel",
+        request: { params: Id },
+        responses: { 200: { description: "every event, oldest first", content: { "application/json": { schema: z.object({ items: z.array(HistoryEvent) }) } } }, ...problems },
+      }),
+    ),
+    async (c) => c.json({ items: await releaseHistory(deps, c.req.valid("param").id) }, 200),
+  );
+}

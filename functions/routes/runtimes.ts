@@ -1,0 +1,56 @@
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import type { ApiDeps } from "../services/deps.js";
+import { linkRuntime, listRuntimes } from "../services/runtimes.js";
+import { withAccess } from "./access.js";
+import { metadataOf, type ApiEnv } from "./context.js";
+import { problemResponses } from "./problem.js";
+
+const RuntimeView = z.object({
+  name: z.string(),
+  type: z.enum(["kubernetes", "extension"]),
+  linked: z.boolean(),
+  connected: z.boolean(),
+  status: z.enum(["connected", "reconnecting", "disconnected"]),
+  agentVersion: z.string().optional(),
+  leaseGeneration: z.number().optional(),
+  lastSeenAt: z.string().optional(),
+  disconnectReason: z.string().optional(),
+  proxyRuntime: z.string().optional(),
+  running: z
+    .array(z.object({ service: z.string(), releaseId: z.string().optional(), images: z.array(z.string()).optional(), healthy: z.boolean() }))
+    .optional()
+    .describe("what the agent last reported runs in this runtime (its `state` message, sent on connect and after each apply)"),
+  stateReportedAt: z.string().optional(),
+});
+
+export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
+  app.openapi(
+    createRoute(
+      withAccess(deps, "admin", {
+        method: "post",
+        path: "/v1/runtimes/{name}/link",
+        summary: "Link a runtime: a fresh agent token and the Kubernetes YAML to run its agent",
+        description: "The token is in this response only; Slipway keeps its SHA-256. Linking again rotates the token: the old one stops working and a connected agent loses its lease.",
+        request: { params: z.object({ name: z.string().max(63) }) },
+        responses: {
+          200: { description: "the token and install manifest", content: { "application/json": { schema: z.object({ runtime: z.string(), token: z.string(), tokenId: z.string(), serverUrl: z.string(), installManifest: z.string() }) } } },
+          ...problemResponses(401, 403, 404, 409),
+        },
+      }),
+    ),
+    async (c) => c.json(await linkRuntime(deps, c.req.valid("param").name, metadataOf(c, deps)), 200),
+  );
+
+  app.openapi(
+    createRoute(
+      withAccess(deps, "read", {
+        method: "get",
+        path: "/v1/runtimes",
+        summary: "Every runtime: linked or not, agent connected, agent version",
+        responses: { 200: { description: "the runtimes", content: { "application/json": { schema: z.object({ items: z.array(RuntimeView) }) } } }, ...problemResponses(401, 403) },
+      }),
+    ),
+    async (c) => c.json({ items: await listRuntimes(deps) }, 200),
+  );
+}

@@ -1,0 +1,54 @@
+import type { AgentGateway } from "../adapters/agent-gateway.js";
+import type { EventStore } from "../adapters/event-store.js";
+import type { HealthCheck } from "../adapters/health.js";
+import type { ReadModels } from "../adapters/read-models.js";
+import type { SlackPoster } from "../adapters/slack.js";
+import type { WakeUpQueue } from "../adapters/wake-up-queue.js";
+
+/**
+ * What the application services need from the outside world. The wiring module builds these from
+ * SST's linked resources; tests and the local stack hand in their own.
+ */
+
+/** What the stream, queue and WebSocket consumers share. */
+export type BackendDeps = {
+  store: EventStore;
+  readModels: ReadModels;
+  gateway: AgentGateway;
+  scheduler: WakeUpQueue;
+  /** The HTTP API's base URL: agents fetch instructions too large for one WebSocket message from it. */
+  apiUrl?: string;
+  /** The incoming-webhook URL approval requests are posted to, if any. */
+  slackWebhookUrl?: string;
+  postToSlack?: SlackPoster;
+  now?: () => Date;
+  log?: (line: string) => void;
+};
+
+/** The secrets the API checks requests against. On AWS they are SST secrets; locally the stack makes them. */
+export type Secrets = {
+  /** Bootstrap key with the admin scope, for the first requests (and for issuing further keys). */
+  adminApiKey: string;
+  /** HMAC-SHA256 key of the CI webhook's `X-Slipway-Signature-256`. */
+  webhookSecret: string;
+  /** Slack's signing secret, for `X-Slack-Signature` on interactive callbacks. */
+  slackSigningSecret: string;
+};
+
+/** What the HTTP API needs. */
+export type ApiDeps = {
+  store: EventStore;
+  readModels: ReadModels;
+  secrets: Secrets;
+  /** How long a runtime whose agent dropped counts as reconnecting before it counts as disconnected. */
+  agentGraceSeconds?: number;
+  checks: Record<string, HealthCheck>;
+  /** The agents' WebSocket URL, written into install manifests. */
+  agentsUrl?: string;
+  now?: () => Date;
+  log?: (line: string) => void;
+};
+
+export function nowOf(deps: { now?: () => Date }): Date {
+  return deps.now?.() ?? new Date();
+}

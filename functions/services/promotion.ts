@@ -1,0 +1,132 @@
+import { channelDecider, DomainError, getConfig, planPromotion, releaseDecider, streams, type ChannelCommand, type ChannelState, type PromotionPlan } from "../../core/index.js";
+import type { Metadata, StoredEvent } from "../../events/index.js";
+import { MAX_EVENTS_PER_APPEND, type EventStore } from "../adapters/event-store.js";
+import { handleCommand, readState } from "./commands.js";
+import { readConfig, runtimesOf } from "./config.js";
+import { nowOf, type BackendDeps } from "./deps.js";
+import { pushAll } from "./push.js";
+
+/**
+ * Moving releases through channels: carrying out what core's planPromotion decides — recording
+ * gate results, requesting approvals, dispatching once every gate passes and pushing at once,
+ * scheduling the next evaluation of a time-bound gate. Every step is an idempotent command, so a
+ * retry after a crash anywhere in between has the effect of one run.
+ */
+
+export async function readChannel(deps: { store: EventStore }, application: string, channel: string): Promise<ChannelState> {
+  return (await readState(deps.store, channelDecider, streams.channel(application, channel))).state;
+}
+
+/** Evaluates one release's gates in one channel and carries out the plan. */
+export async function evaluate(deps: BackendDeps, releaseId: string, channel: string, meta: Metadata): Promise<PromotionPlan> {
+  const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
+  if (release.status === "none") return { action: "none", reason: "the release does not exist" };
+  const config = await readConfig(deps);
+  const application = getConfig(config, "application", release.application);
+  const service = getConfig(config, "service", release.service);
+  if (!application || !service) return { action: "none", reason: "the application or service is no longer configured" };
+  const channels = Object.fromEntries(
+    await Promise.all(application.spec.releaseChannels.map(async (c) => [c.name, await readChannel(deps, release.application, c.name)] as const)),
+  );
+  const now = nowOf(deps);
+  const plan = planPromotion({ now: now.toISOString(), application: application.spec, service: service.spec, runtimes: runtimesOf(config), release, channel, channels });
+  const releaseStream = streams.release(releaseId);
+
+  if (plan.action === "supersede") {
+    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "SupersedeRelease", channel, supersededBy: plan.supersededBy }, meta);
+    await deps.readModels.clearWaiting(release.application, channel, releaseId);
+    return plan;
+  }
+  if (plan.action === "none") {
+    await deps.readModels.clearWaiting(release.application, channel, releaseId);
+    return plan;
+  }
+
+  for (const gate of plan.gates) {
+    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RecordPreconditionResult", channel, precondition: gate.key, result: gate.result }, meta);
+  }
+  // Whether the release can be rendered is a gate of its own: a config problem blocks it, visibly.
+  const rendered = plan.action === "deploy" ? { state: "satisfied" as const } : plan.renderProblem ? { state: "blocked" as const, reason: plan.renderProblem } : undefined;
+  if (rendered && (rendered.state === "blocked" || release.gates[channel]?.preconditions.render)) {
+    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RecordPreconditionResult", channel, precondition: "render", result: rendered }, meta);
+  }
+  for (const a of plan.requestApprovals) {
+    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RequestApproval", channel, approval: a.approval, minApprovers: a.minApprovers }, meta);
+  }
+  if (plan.action === "wait") {
+    const reasons = [...(plan.paused ? [plan.paused] : []), ...(plan.renderProblem ? [plan.renderProblem] : []), ...plan.gates.flatMap((g) => (g.result.state === "blocked" ? [g.result.reason] : []))];
+    await deps.readModels.markWaiting(release.application, channel, releaseId, reasons);
+  }
+  if (plan.action === "deploy" && plan.instructions) {
+    try {
+      const dispatched = await dispatchInParts(deps.store, streams.channel(release.application, channel), { type: "DeployRelease", application: release.application, channel, service: release.service, releaseId, instructions: plan.instructions }, meta);
+      // Push at once rather than a stream hop later; the reactor pushes whatever this did not.
+      await pushAll(deps, dispatched.flatMap((e) => (e.type === "InstructionDispatched" ? [e.data] : [])), meta, config);
+    } catch (err) {
+      // Paused between planning and dispatching: resuming the channel evaluates it again.
+      if (!(err instanceof DomainError && err.code === "channel.paused")) throw err;
+      await deps.readModels.markWaiting(release.application, channel, releaseId, [`release channel "${channel}" is paused`]);
+      return plan;
+    }
+    await deps.readModels.clearWaiting(release.application, channel, releaseId);
+  }
+  if (plan.wakeAt) await deps.scheduler.schedule({ releaseId, channel, at: plan.wakeAt }, now);
+  return plan;
+}
+
+/** Evaluates the releases waiting in a channel, newest first, so a newer one supersedes older ones. */
+export async function evaluateWaiting(deps: BackendDeps, application: string, channel: string, meta: Metadata, except?: string): Promise<void> {
+  const waiting = (await deps.readModels.waiting(application, channel)).map((w) => w.releaseId).filter((id) => id !== except);
+  for (const releaseId of waiting.sort().reverse()) await evaluate(deps, releaseId, channel, meta);
+}
+
+/** A release enters a channel (its gates are evaluated as the PromotionStarted it appends is seen). */
+export async function enterChannel(deps: { store: EventStore }, releaseId: string, channel: string, meta: Metadata): Promise<void> {
+  await handleCommand(deps.store, releaseDecider, streams.release(releaseId), { type: "StartPromotion", channel }, meta);
+}
+
+/** Once a release converged in a channel it enters the next one, if there is one. */
+export async function enterNextChannel(deps: { store: EventStore }, releaseId: string, converged: string, meta: Metadata): Promise<void> {
+  const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
+  if (release.status === "none") return;
+  const next = release.channels[release.channels.indexOf(converged) + 1];
+  if (next) await enterChannel(deps, releaseId, next, meta);
+}
+
+/** A changed application or service may unblock releases waiting on it (say, one that could not render). */
+export async function evaluateAfterConfigChange(deps: BackendDeps, kind: "runtime" | "application" | "service", name: string, meta: Metadata): Promise<void> {
+  if (kind === "runtime") return;
+  const config = await readConfig(deps);
+  const application = kind === "application" ? name : getConfig(config, "service", name)?.spec.application;
+  const app = application ? getConfig(config, "application", application) : undefined;
+  for (const channel of app?.spec.releaseChannels ?? []) await evaluateWaiting(deps, app!.name, channel.name, meta);
+}
+
+/** An abandoned release waits nowhere any more. */
+export async function forgetAbandoned(deps: BackendDeps, releaseId: string): Promise<void> {
+  const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
+  if (release.status === "none") return;
+  for (const channel of release.channels) await deps.readModels.clearWaiting(release.application, channel, releaseId);
+}
+
+/** Instructions per append: the event store takes 98 events at once, and a rollback adds one of its own. */
+export const DISPATCH_PART = MAX_EVENTS_PER_APPEND - 8;
+
+/**
+ * Dispatches a deploy or rollback to a channel. A channel with more runtimes than one append holds
+ * gets its instructions in parts, each naming the total so the channel cannot converge early; a
+ * crash between parts is finished by the next evaluation (the decider dispatches only what is
+ * missing). Returns the events appended.
+ */
+export async function dispatchInParts(store: EventStore, stream: string, command: Extract<ChannelCommand, { type: "DeployRelease" | "RollbackService" }>, meta: Metadata): Promise<StoredEvent[]> {
+  const parts: (typeof command.instructions)[] = [];
+  for (let i = 0; i < command.instructions.length; i += DISPATCH_PART) parts.push(command.instructions.slice(i, i + DISPATCH_PART));
+  if (!parts.length) parts.push([]);
+  const appended: StoredEvent[] = [];
+  for (const instructions of parts) {
+    const part = { ...command, instructions, ...(parts.length > 1 ? { total: command.instructions.length } : {}) };
+    const id = command.type === "DeployRelease" ? `deploy:${instructions[0]?.instructionId ?? command.releaseId}` : undefined;
+    appended.push(...(await handleCommand(store, channelDecider, stream, part, meta, id ? { commandId: id } : {})).events);
+  }
+  return appended;
+}
