@@ -33,7 +33,10 @@ type Outcome = { status: "succeeded" | "failed"; message: string };
 type Done = Record<string, Outcome>;
 type Workload = { name: string; namespace?: string };
 /** What the agent last applied per service, to report (checked against the cluster) on every connect. */
-type Running = Record<string, { service: string; runtime: string; releaseId: string; images: string[]; deployments: Workload[] }>;
+type Running = Record<
+  string,
+  { service: string; runtime: string; releaseId: string; images: string[]; deployments: Workload[] }
+>;
 type StateFile = { done: Done; running: Running };
 
 const BACKOFF_START_MS = 1000;
@@ -64,7 +67,9 @@ export class Agent {
 
   constructor(private readonly config: AgentConfig) {
     this.log = config.log ?? ((line) => console.log(`[slipway-agent ${config.runtime}] ${line}`));
-    const saved = existsSync(config.stateFile) ? (JSON.parse(readFileSync(config.stateFile, "utf8")) as Partial<StateFile>) : {};
+    const saved = existsSync(config.stateFile)
+      ? (JSON.parse(readFileSync(config.stateFile, "utf8")) as Partial<StateFile>)
+      : {};
     this.done = saved.done ?? {};
     this.running = saved.running ?? {};
   }
@@ -77,13 +82,16 @@ export class Agent {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     const ws = this.socket;
-    if (ws && ws.readyState !== WebSocket.CLOSED) await new Promise<void>((resolve) => (ws.once("close", () => resolve()), ws.close(1000, "agent stopping")));
+    if (ws && ws.readyState !== WebSocket.CLOSED)
+      await new Promise<void>((resolve) => (ws.once("close", () => resolve()), ws.close(1000, "agent stopping")));
   }
 
   private connect(): void {
     if (this.stopped) return;
     const url = `${this.config.serverUrl}?runtime=${encodeURIComponent(this.config.runtime)}`;
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.config.token}`, "x-slipway-agent-version": CURRENT_AGENT_VERSION } });
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.config.token}`, "x-slipway-agent-version": CURRENT_AGENT_VERSION },
+    });
     let opened = false;
     ws.on("open", () => {
       opened = true;
@@ -98,13 +106,16 @@ export class Agent {
       this.log(`connected to ${this.config.serverUrl}`);
       void this.reportState(ws);
       const heartbeat = setInterval(() => this.send(ws, { action: "heartbeat" }), this.config.heartbeatMs ?? 60_000);
-      const renew = setTimeout(() => {
-        // Open the next connection first: it takes the lease, then this one is closed.
-        this.log("renewing the connection before the 2-hour limit");
-        this.renewed.add(ws);
-        this.connect();
-        setTimeout(() => ws.close(1000, "renewed"), 5000).unref();
-      }, this.config.maxConnectionMs ?? 110 * 60 * 1000);
+      const renew = setTimeout(
+        () => {
+          // Open the next connection first: it takes the lease, then this one is closed.
+          this.log("renewing the connection before the 2-hour limit");
+          this.renewed.add(ws);
+          this.connect();
+          setTimeout(() => ws.close(1000, "renewed"), 5000).unref();
+        },
+        this.config.maxConnectionMs ?? 110 * 60 * 1000,
+      );
       ws.once("close", () => {
         clearInterval(heartbeat);
         clearTimeout(renew);
@@ -144,7 +155,18 @@ export class Agent {
       const retry = (message as { instructionId?: string }).instructionId;
       const outcome = retry ? this.done[retry] : undefined;
       if (message.code === "stream.conflict" && retry && outcome) {
-        this.timers.push(setTimeout(() => this.send(this.socket ?? ws, { action: "report", instructionId: retry, status: outcome.status, message: outcome.message }), 200 + Math.random() * 800));
+        this.timers.push(
+          setTimeout(
+            () =>
+              this.send(this.socket ?? ws, {
+                action: "report",
+                instructionId: retry,
+                status: outcome.status,
+                message: outcome.message,
+              }),
+            200 + Math.random() * 800,
+          ),
+        );
         return;
       }
       // Another agent holds the lease: leave, come back only after backing off, and after losing
@@ -175,7 +197,13 @@ export class Agent {
     const previous = this.done[id];
     if (previous) {
       // Already applied (before a reconnect or a restart): report the same outcome, apply nothing.
-      this.send(ws, { action: "report", instructionId: id, status: previous.status, message: previous.message, ...lease });
+      this.send(ws, {
+        action: "report",
+        instructionId: id,
+        status: previous.status,
+        message: previous.message,
+        ...lease,
+      });
       return;
     }
     if (this.inFlight.has(id)) return;
@@ -186,8 +214,15 @@ export class Agent {
       this.log(`applying ${id} (release ${instruction.releaseId} of ${instruction.service} to ${instruction.channel})`);
       const outcome = await this.apply(payload);
       if (outcome.status === "succeeded") {
-        const deployments = payload.kind === "extensionTask" ? [] : workloadsOf(payload.manifests.join("\n---\n"), "Deployment");
-        this.running[`${instruction.runtime}/${instruction.service}`] = { service: instruction.service, runtime: instruction.runtime, releaseId: instruction.releaseId, images: imagesOf(payload), deployments };
+        const deployments =
+          payload.kind === "extensionTask" ? [] : workloadsOf(payload.manifests.join("\n---\n"), "Deployment");
+        this.running[`${instruction.runtime}/${instruction.service}`] = {
+          service: instruction.service,
+          runtime: instruction.runtime,
+          releaseId: instruction.releaseId,
+          images: imagesOf(payload),
+          deployments,
+        };
       }
       this.remember(id, outcome);
       this.log(`${id} ${outcome.status}`);
@@ -216,8 +251,26 @@ export class Agent {
     const services = await Promise.all(
       Object.values(this.running).map(async ({ service, runtime, releaseId, images, deployments }) => {
         if (!deployments.length) return { service, runtime, releaseId, images, healthy: true };
-        const observed = await Promise.all(deployments.map(async (d) => deploymentStatus(await run(kubectl, ["get", `deployment/${d.name}`, "-o", `jsonpath=${DEPLOYMENT_STATUS}`, ...(d.namespace ? ["-n", d.namespace] : [])]))));
-        return { service, runtime, releaseId, images: observed.flatMap((o) => o.images), healthy: observed.every((o) => o.healthy) };
+        const observed = await Promise.all(
+          deployments.map(async (d) =>
+            deploymentStatus(
+              await run(kubectl, [
+                "get",
+                `deployment/${d.name}`,
+                "-o",
+                `jsonpath=${DEPLOYMENT_STATUS}`,
+                ...(d.namespace ? ["-n", d.namespace] : []),
+              ]),
+            ),
+          ),
+        );
+        return {
+          service,
+          runtime,
+          releaseId,
+          images: observed.flatMap((o) => o.images),
+          healthy: observed.every((o) => o.healthy),
+        };
       }),
     );
     this.send(ws, { action: "state", services });
@@ -226,7 +279,10 @@ export class Agent {
   private remember(id: string, outcome: Outcome): void {
     this.done[id] = outcome;
     mkdirSync(dirname(this.config.stateFile), { recursive: true });
-    writeFileSync(`${this.config.stateFile}.tmp`, JSON.stringify({ done: this.done, running: this.running } satisfies StateFile));
+    writeFileSync(
+      `${this.config.stateFile}.tmp`,
+      JSON.stringify({ done: this.done, running: this.running } satisfies StateFile),
+    );
     renameSync(`${this.config.stateFile}.tmp`, this.config.stateFile);
   }
 
@@ -234,27 +290,57 @@ export class Agent {
     const kubectl = this.config.kubectl ?? "kubectl";
     const timeout = `${this.config.rolloutTimeoutSeconds ?? 600}s`;
     if (payload.kind === "extensionTask") {
-      const env = { ...process.env, ...payload.env, ...Object.fromEntries(Object.entries(payload.params).map(([k, v]) => [`SLIPWAY_PARAM_${k.toUpperCase()}`, String(v)])) };
+      const env = {
+        ...process.env,
+        ...payload.env,
+        ...Object.fromEntries(
+          Object.entries(payload.params).map(([k, v]) => [`SLIPWAY_PARAM_${k.toUpperCase()}`, String(v)]),
+        ),
+      };
       return outcomeOf(await run(payload.cmd[0]!, payload.cmd.slice(1), { env }));
     }
     const manifests = payload.manifests.join("\n---\n");
-    const applied = await run(kubectl, ["apply", "--server-side", "--field-manager=slipway-agent", "-f", "-", ...(payload.kind === "extensionJob" && payload.namespace ? ["-n", payload.namespace] : [])], { input: manifests });
+    const applied = await run(
+      kubectl,
+      [
+        "apply",
+        "--server-side",
+        "--field-manager=slipway-agent",
+        "-f",
+        "-",
+        ...(payload.kind === "extensionJob" && payload.namespace ? ["-n", payload.namespace] : []),
+      ],
+      { input: manifests },
+    );
     if (applied.code !== 0) return outcomeOf(applied);
     const waits = workloadsOf(manifests, payload.kind === "extensionJob" ? "Job" : "Deployment");
     for (const w of waits) {
-      const args = payload.kind === "extensionJob" ? ["wait", "--for=condition=complete", `job/${w.name}`, `--timeout=${timeout}`] : ["rollout", "status", `deployment/${w.name}`, `--timeout=${timeout}`];
+      const args =
+        payload.kind === "extensionJob"
+          ? ["wait", "--for=condition=complete", `job/${w.name}`, `--timeout=${timeout}`]
+          : ["rollout", "status", `deployment/${w.name}`, `--timeout=${timeout}`];
       const result = await run(kubectl, [...args, ...(w.namespace ? ["-n", w.namespace] : [])]);
       if (result.code !== 0) return outcomeOf(result);
     }
-    return { status: "succeeded", message: waits.length ? `rolled out ${waits.map((w) => w.name).join(", ")}` : tail(applied.output) || "applied" };
+    return {
+      status: "succeeded",
+      message: waits.length ? `rolled out ${waits.map((w) => w.name).join(", ")}` : tail(applied.output) || "applied",
+    };
   }
 }
 
 type RunResult = { code: number; output: string };
 
-function run(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+function run(
+  command: string,
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
     let output = "";
     const collect = (d: Buffer) => (output = (output + d.toString()).slice(-OUTPUT_TAIL * 2));
     child.stdout!.on("data", collect);
@@ -274,11 +360,14 @@ function tail(text: string): string {
 }
 
 function outcomeOf(result: RunResult): Outcome {
-  return result.code === 0 ? { status: "succeeded", message: tail(result.output) || "exit code 0" } : { status: "failed", message: `exit code ${result.code}: ${tail(result.output)}` };
+  return result.code === 0
+    ? { status: "succeeded", message: tail(result.output) || "exit code 0" }
+    : { status: "failed", message: `exit code ${result.code}: ${tail(result.output)}` };
 }
 
 /** Desired, updated and available replicas, then the images: small enough for any output tail. */
-const DEPLOYMENT_STATUS = "{.spec.replicas}|{.status.updatedReplicas}|{.status.availableReplicas}|{.spec.template.spec.containers[*].image}";
+const DEPLOYMENT_STATUS =
+  "{.spec.replicas}|{.status.updatedReplicas}|{.status.availableReplicas}|{.spec.template.spec.containers[*].image}";
 
 /** A Deployment is healthy when every desired replica is updated and available. */
 function deploymentStatus(result: RunResult): { images: string[]; healthy: boolean } {
@@ -293,7 +382,9 @@ function workloadsOf(manifests: string, kind: string): Workload[] {
   const docs = parseAllDocuments(manifests);
   return (Array.isArray(docs) ? docs : []).flatMap((d) => {
     const m = d.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string } } | null;
-    return m?.kind === kind && m.metadata?.name ? [{ name: m.metadata.name, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}) }] : [];
+    return m?.kind === kind && m.metadata?.name
+      ? [{ name: m.metadata.name, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}) }]
+      : [];
   });
 }
 

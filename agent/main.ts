@@ -23,7 +23,11 @@ const { values } = parseArgs({
 const serverUrl = values.server ?? process.env.SLIPWAY_SERVER_URL;
 const runtime = values.runtime ?? process.env.SLIPWAY_RUNTIME;
 const token = values.token ?? process.env.SLIPWAY_AGENT_TOKEN;
-const missing = [!serverUrl && "--server (SLIPWAY_SERVER_URL)", !runtime && "--runtime (SLIPWAY_RUNTIME)", !token && "--token (SLIPWAY_AGENT_TOKEN)"].filter(Boolean);
+const missing = [
+  !serverUrl && "--server (SLIPWAY_SERVER_URL)",
+  !runtime && "--runtime (SLIPWAY_RUNTIME)",
+  !token && "--token (SLIPWAY_AGENT_TOKEN)",
+].filter(Boolean);
 if (missing.length) {
   console.error(`slipway-agent: missing ${missing.join(", ")}`);
   process.exit(2);
@@ -34,7 +38,9 @@ const agent = new Agent({
   runtime: runtime!,
   token: token!,
   stateFile: values["state-file"] ?? process.env.SLIPWAY_STATE_FILE ?? join(tmpdir(), `slipway-agent-${runtime}.json`),
-  ...(values.kubectl ?? process.env.SLIPWAY_KUBECTL ? { kubectl: values.kubectl ?? process.env.SLIPWAY_KUBECTL } : {}),
+  ...((values.kubectl ?? process.env.SLIPWAY_KUBECTL)
+    ? { kubectl: values.kubectl ?? process.env.SLIPWAY_KUBECTL }
+    : {}),
   ...(values["heartbeat-seconds"] ? { heartbeatMs: Number(values["heartbeat-seconds"]) * 1000 } : {}),
   // API Gateway closes connections after 2 hours; the agent opens its next one before that.
   ...(values["max-connection-seconds"] ? { maxConnectionMs: Number(values["max-connection-seconds"]) * 1000 } : {}),
@@ -42,4 +48,5 @@ const agent = new Agent({
   onGiveUp: () => process.exit(3),
 });
 agent.start();
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void agent.stop().then(() => process.exit(0)));
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => void agent.stop().then(() => process.exit(0)));

@@ -5,7 +5,13 @@ import { CURRENT_AGENT_VERSION } from "./agent-protocol.js";
  * namespace, a service account with the least rights the agent needs, the token in a Secret and a
  * single-replica Deployment that takes its settings from that Secret.
  */
-export type AgentInstallInput = { runtime: string; token: string; serverUrl: string; image?: string; namespace?: string };
+export type AgentInstallInput = {
+  runtime: string;
+  token: string;
+  serverUrl: string;
+  image?: string;
+  namespace?: string;
+};
 
 /** Quotes a string for YAML (JSON strings are valid YAML scalars). */
 const q = (s: string) => JSON.stringify(s);

@@ -13,7 +13,11 @@ const LeaseGeneration = z.number().int().positive();
 
 // ── agent → server ─────────────────────────────────────────────────────────────────────────
 
-export const AckMessage = z.strictObject({ action: z.literal("ack"), instructionId: InstructionId, leaseGeneration: LeaseGeneration.optional() });
+export const AckMessage = z.strictObject({
+  action: z.literal("ack"),
+  instructionId: InstructionId,
+  leaseGeneration: LeaseGeneration.optional(),
+});
 export const ReportMessage = z.strictObject({
   action: z.literal("report"),
   instructionId: InstructionId,
@@ -23,10 +27,23 @@ export const ReportMessage = z.strictObject({
 });
 export const StateMessage = z.strictObject({
   action: z.literal("state"),
-  services: z.array(z.strictObject({ service: z.string().max(253), runtime: Name.optional(), releaseId: z.string().max(128).optional(), images: z.array(z.string().max(512)).max(100).optional(), healthy: z.boolean() })).max(1000),
+  services: z
+    .array(
+      z.strictObject({
+        service: z.string().max(253),
+        runtime: Name.optional(),
+        releaseId: z.string().max(128).optional(),
+        images: z.array(z.string().max(512)).max(100).optional(),
+        healthy: z.boolean(),
+      }),
+    )
+    .max(1000),
   leaseGeneration: LeaseGeneration.optional(),
 });
-export const HeartbeatMessage = z.strictObject({ action: z.literal("heartbeat"), leaseGeneration: LeaseGeneration.optional() });
+export const HeartbeatMessage = z.strictObject({
+  action: z.literal("heartbeat"),
+  leaseGeneration: LeaseGeneration.optional(),
+});
 
 export const AgentMessage = z.discriminatedUnion("action", [AckMessage, ReportMessage, StateMessage, HeartbeatMessage]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
@@ -51,7 +68,12 @@ export const InstructionMessage = z.object({
 });
 export type InstructionMessage = z.infer<typeof InstructionMessage>;
 
-export const ErrorMessage = z.object({ type: z.literal("error"), code: z.string(), message: z.string(), instructionId: z.string().optional() });
+export const ErrorMessage = z.object({
+  type: z.literal("error"),
+  code: z.string(),
+  message: z.string(),
+  instructionId: z.string().optional(),
+});
 export type ErrorMessage = z.infer<typeof ErrorMessage>;
 
 // ── instruction ids ────────────────────────────────────────────────────────────────────────
@@ -60,11 +82,19 @@ export type ErrorMessage = z.infer<typeof ErrorMessage>;
  * An instruction's id says where it lives: `<application>.<channel>.<releaseId>.<runtime>[.<n>]`.
  * Names never contain dots, so the id routes an agent's report to its channel stream.
  */
-export function instructionId(application: string, channel: string, releaseId: string, runtime: string, attempt = 0): string {
+export function instructionId(
+  application: string,
+  channel: string,
+  releaseId: string,
+  runtime: string,
+  attempt = 0,
+): string {
   return [application, channel, releaseId, runtime, ...(attempt ? [String(attempt)] : [])].join(".");
 }
 
-export function parseInstructionId(id: string): { application: string; channel: string; releaseId: string; runtime: string } | undefined {
+export function parseInstructionId(
+  id: string,
+): { application: string; channel: string; releaseId: string; runtime: string } | undefined {
   const parts = id.split(".");
   if (parts.length !== 4 && parts.length !== 5) return undefined;
   const [application, channel, releaseId, runtime] = parts as [string, string, string, string];
@@ -83,7 +113,11 @@ const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/;
  * (1.4.x, 1.3.x and 1.2.x when the server ships 1.4 and minors is 3); a newer agent than the server
  * knows is refused too, since it may speak a protocol this server does not.
  */
-export function agentVersionProblem(version: string | undefined, current = CURRENT_AGENT_VERSION, minors = 3): string | undefined {
+export function agentVersionProblem(
+  version: string | undefined,
+  current = CURRENT_AGENT_VERSION,
+  minors = 3,
+): string | undefined {
   if (!version) return "the X-Slipway-Agent-Version header is missing";
   const v = SEMVER.exec(version);
   const c = SEMVER.exec(current)!;

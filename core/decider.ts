@@ -16,7 +16,10 @@ export type Decider<Command, State, Event extends DomainEvent = DomainEvent> = {
   decide: (command: Command, state: State) => Event[];
 };
 
-export function fold<State>(decider: Pick<Decider<unknown, State>, "initialState" | "evolve">, events: Iterable<DomainEvent>): State {
+export function fold<State>(
+  decider: Pick<Decider<unknown, State>, "initialState" | "evolve">,
+  events: Iterable<DomainEvent>,
+): State {
   let state = decider.initialState();
   for (const event of events) state = decider.evolve(state, event);
   return state;

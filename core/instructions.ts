@@ -11,8 +11,16 @@ import { renderInstructions, type RenderInput } from "./render.js";
  * each dispatch of the same release to the channel (its deploy, every rollback to it) numbers its
  * ids past the instructions already sent for that release.
  */
-export function planInstructions(input: RenderInput & { channelState: ChannelState | undefined }): PlannedInstruction[] {
+export function planInstructions(
+  input: RenderInput & { channelState: ChannelState | undefined },
+): PlannedInstruction[] {
   const { application, channel, service, releaseId, channelState } = input;
-  const attempt = Object.values(channelState?.instructions ?? {}).filter((i) => i.releaseId === releaseId && i.service === service.name).length;
-  return renderInstructions(input).map((r) => ({ instructionId: instructionId(application.name, channel, releaseId, r.runtime, attempt), runtime: r.runtime, payload: r.payload }));
+  const attempt = Object.values(channelState?.instructions ?? {}).filter(
+    (i) => i.releaseId === releaseId && i.service === service.name,
+  ).length;
+  return renderInstructions(input).map((r) => ({
+    instructionId: instructionId(application.name, channel, releaseId, r.runtime, attempt),
+    runtime: r.runtime,
+    payload: r.payload,
+  }));
 }

@@ -18,7 +18,11 @@ export type GateEvaluation = { key: string; precondition?: Precondition; result:
 
 /** Every gate of a channel for one release, in config order. */
 export function evaluateChannelGates(channel: ReleaseChannel, ctx: GateContext): GateEvaluation[] {
-  return channel.preconditions.map((precondition) => ({ key: preconditionKey(precondition), precondition, result: evaluatePrecondition(precondition, ctx) }));
+  return channel.preconditions.map((precondition) => ({
+    key: preconditionKey(precondition),
+    precondition,
+    result: evaluatePrecondition(precondition, ctx),
+  }));
 }
 
 /** The earliest instant at which some time-bound gate can change, if any. */

@@ -53,7 +53,8 @@ function soakProtection(input: PromotionInput, enabled: boolean): GateEvaluation
     downstream.preconditions.flatMap((p) => {
       const soak = soakOf(p);
       if (soak?.channel !== channel) return [];
-      if (input.channels[downstream.name]?.services[release.service]?.desired?.releaseId === current.converged) return [];
+      if (input.channels[downstream.name]?.services[release.service]?.desired?.releaseId === current.converged)
+        return [];
       const ends = Date.parse(current.convergedAt!) + soak.seconds * 1000;
       return ends > now ? [{ downstream: downstream.name, ends }] : [];
     }),
@@ -64,7 +65,11 @@ function soakProtection(input: PromotionInput, enabled: boolean): GateEvaluation
   return [
     {
       key: "protectSoak",
-      result: { state: "blocked", reason: `release ${current.converged} is soaking in release channel "${channel}" for "${last.downstream}" until ${until}; protectSoak holds newer releases back`, until },
+      result: {
+        state: "blocked",
+        reason: `release ${current.converged} is soaking in release channel "${channel}" for "${last.downstream}" until ${until}; protectSoak holds newer releases back`,
+        until,
+      },
     },
   ];
 }
@@ -83,19 +88,29 @@ export function planPromotion(input: PromotionInput): PromotionPlan {
   const desired = target?.services[release.service]?.desired;
   if (desired?.releaseId === release.releaseId) return { action: "none", reason: "already dispatched" };
   // Release ids sort by creation time: a newer release already in the channel displaces this one.
-  if (desired && !desired.rollback && desired.releaseId > release.releaseId) return { action: "supersede", supersededBy: desired.releaseId };
+  if (desired && !desired.rollback && desired.releaseId > release.releaseId)
+    return { action: "supersede", supersededBy: desired.releaseId };
 
   const upstream = Object.fromEntries(
     Object.entries(input.channels).map(([name, state]) => {
       const svc = state?.services[release.service];
-      const failed = svc?.desired?.instructionIds.map((id) => state?.instructions[id]).find((i) => i?.status === "failed");
+      const failed = svc?.desired?.instructionIds
+        .map((id) => state?.instructions[id])
+        .find((i) => i?.status === "failed");
       return [
         name,
         svc
           ? {
               ...(svc.converged ? { releaseId: svc.converged } : {}),
               ...(svc.convergedAt ? { healthySince: svc.convergedAt } : {}),
-              ...(failed ? { failed: { releaseId: failed.releaseId, message: `${failed.runtime}: ${failed.message ?? "the apply failed"}` } } : {}),
+              ...(failed
+                ? {
+                    failed: {
+                      releaseId: failed.releaseId,
+                      message: `${failed.runtime}: ${failed.message ?? "the apply failed"}`,
+                    },
+                  }
+                : {}),
             }
           : undefined,
       ];
@@ -103,19 +118,38 @@ export function planPromotion(input: PromotionInput): PromotionPlan {
   );
   const evaluated = [
     ...soakProtection(input, config.protectSoak === true),
-    ...evaluateChannelGates(config, { now: input.now, releaseId: release.releaseId, upstream, approvals: gates.approvals }),
+    ...evaluateChannelGates(config, {
+      now: input.now,
+      releaseId: release.releaseId,
+      upstream,
+      approvals: gates.approvals,
+    }),
   ];
   const requestApprovals = config.preconditions.flatMap(approvalsToRequest).filter((a) => !gates.approvals[a.approval]);
   const wakeAt = nextEvaluation(evaluated);
-  const paused = target?.paused ? `release channel "${channel}" is paused${target.paused.reason ? `: ${target.paused.reason}` : ""}` : undefined;
+  const paused = target?.paused
+    ? `release channel "${channel}" is paused${target.paused.reason ? `: ${target.paused.reason}` : ""}`
+    : undefined;
   const base = { gates: evaluated, requestApprovals, ...(wakeAt ? { wakeAt } : {}), ...(paused ? { paused } : {}) };
   if (paused || evaluated.some((g) => g.result.state !== "satisfied")) return { action: "wait", ...base };
 
   try {
-    const instructions = planInstructions({ application: input.application, channel, service: input.service, runtimes: input.runtimes, releaseId: release.releaseId, params: release.params, channelState: target });
+    const instructions = planInstructions({
+      application: input.application,
+      channel,
+      service: input.service,
+      runtimes: input.runtimes,
+      releaseId: release.releaseId,
+      params: release.params,
+      channelState: target,
+    });
     return { action: "deploy", ...base, instructions };
   } catch (err) {
     if (!(err instanceof DomainError)) throw err;
-    return { action: "wait", ...base, renderProblem: [err.message, ...err.issues.map((i) => `${i.path}: ${i.message}`)].join("; ") };
+    return {
+      action: "wait",
+      ...base,
+      renderProblem: [err.message, ...err.issues.map((i) => `${i.path}: ${i.message}`)].join("; "),
+    };
   }
 }

@@ -23,13 +23,20 @@ export type RenderedInstruction = { runtime: string; payload: InstructionPayload
 
 export function renderInstructions(input: RenderInput): RenderedInstruction[] {
   const channel = input.application.releaseChannels.find((c) => c.name === input.channel);
-  if (!channel) throw invalid("render.unknown_channel", `release channel "${input.channel}" does not exist in application "${input.application.name}"`);
+  if (!channel)
+    throw invalid(
+      "render.unknown_channel",
+      `release channel "${input.channel}" does not exist in application "${input.application.name}"`,
+    );
   const issues: Issue[] = [];
   const out: RenderedInstruction[] = [];
   for (const target of channelTargets(channel.runtimes, input.service)) {
     const runtime = input.runtimes.get(target.runtime);
     if (!runtime) {
-      issues.push({ path: `releaseChannels.${channel.name}.runtimes`, message: `runtime "${target.runtime}" does not exist` });
+      issues.push({
+        path: `releaseChannels.${channel.name}.runtimes`,
+        message: `runtime "${target.runtime}" does not exist`,
+      });
       continue;
     }
     const context: TemplateContext = {
@@ -46,14 +53,28 @@ export function renderInstructions(input: RenderInput): RenderedInstruction[] {
     };
     const payload = runtime.extension
       ? renderExtension(runtime, input.service, context, issues)
-      : { kind: "kubernetes" as const, manifests: renderManifests(input.service.kubernetesConfig?.manifests ?? [], context, "service.kubernetesConfig.manifests", issues) };
+      : {
+          kind: "kubernetes" as const,
+          manifests: renderManifests(
+            input.service.kubernetesConfig?.manifests ?? [],
+            context,
+            "service.kubernetesConfig.manifests",
+            issues,
+          ),
+        };
     if (payload) out.push({ runtime: target.runtime, payload });
   }
-  if (issues.length) throw invalid("render.failed", `the instructions for release ${input.releaseId} could not be rendered`, issues);
+  if (issues.length)
+    throw invalid("render.failed", `the instructions for release ${input.releaseId} could not be rendered`, issues);
   return out;
 }
 
-function renderManifests(manifests: readonly Manifest[], context: TemplateContext, path: string, issues: Issue[]): string[] {
+function renderManifests(
+  manifests: readonly Manifest[],
+  context: TemplateContext,
+  path: string,
+  issues: Issue[],
+): string[] {
   return manifests.map((m, i) => {
     const r = typeof m === "string" ? render(m, context, `${path}[${i}]`) : renderDeep(m, context, `${path}[${i}]`);
     if (!r.ok) {
@@ -64,7 +85,12 @@ function renderManifests(manifests: readonly Manifest[], context: TemplateContex
   });
 }
 
-function renderExtension(runtime: Runtime, service: Service, serviceContext: TemplateContext, issues: Issue[]): InstructionPayload | undefined {
+function renderExtension(
+  runtime: Runtime,
+  service: Service,
+  serviceContext: TemplateContext,
+  issues: Issue[],
+): InstructionPayload | undefined {
   const ext = runtime.extension!;
   // The service's parameter values are rendered in the service's context first; the extension's
   // apply is then rendered with those values as its own params.
@@ -80,10 +106,17 @@ function renderExtension(runtime: Runtime, service: Service, serviceContext: Tem
   });
   for (const p of ext.parameters) {
     if (p.required && params[p.name] === undefined)
-      issues.push({ path: "service.runtimeExtension.parameterValues", message: `runtime "${runtime.name}" requires parameter "${p.name}"` });
+      issues.push({
+        path: "service.runtimeExtension.parameterValues",
+        message: `runtime "${runtime.name}" requires parameter "${p.name}"`,
+      });
   }
   const context: TemplateContext = { ...serviceContext, Params: params };
-  const common = { runtime: ext.proxyRuntime.runtime, params, ...(ext.proxyRuntime.namespace ? { namespace: ext.proxyRuntime.namespace } : {}) };
+  const common = {
+    runtime: ext.proxyRuntime.runtime,
+    params,
+    ...(ext.proxyRuntime.namespace ? { namespace: ext.proxyRuntime.namespace } : {}),
+  };
   const task = ext.apply.taskConfig;
   if (task) {
     const cmd = renderDeep(task.program.cmd, context, "runtime.extension.apply.taskConfig.program.cmd");
@@ -91,8 +124,19 @@ function renderExtension(runtime: Runtime, service: Service, serviceContext: Tem
     if (!cmd.ok) issues.push(...cmd.issues);
     if (!env.ok) issues.push(...env.issues);
     if (!cmd.ok || !env.ok) return undefined;
-    return { kind: "extensionTask", ...common, image: task.image, cmd: cmd.value as string[], env: env.value as Record<string, string> };
+    return {
+      kind: "extensionTask",
+      ...common,
+      image: task.image,
+      cmd: cmd.value as string[],
+      env: env.value as Record<string, string>,
+    };
   }
-  const manifests = renderManifests(ext.apply.kubernetesConfig?.manifests ?? [], context, "runtime.extension.apply.kubernetesConfig.manifests", issues);
+  const manifests = renderManifests(
+    ext.apply.kubernetesConfig?.manifests ?? [],
+    context,
+    "runtime.extension.apply.kubernetesConfig.manifests",
+    issues,
+  );
   return { kind: "extensionJob", ...common, manifests };
 }

@@ -27,16 +27,33 @@ export function planRollback(input: RollbackInput): RollbackCommand {
   const { application, channel, service, release } = input;
   if (release.status === "none" || release.service !== service.name || release.application !== application.name) {
     const which = release.status === "none" ? "the release" : `release ${release.releaseId}`;
-    throw notFound("release.not_found", `${which} of service "${service.name}" does not exist in application "${application.name}"`);
+    throw notFound(
+      "release.not_found",
+      `${which} of service "${service.name}" does not exist in application "${application.name}"`,
+    );
   }
   if (!application.releaseChannels.some((c) => c.name === channel))
-    throw notFound("channel.not_found", `release channel "${channel}" does not exist in application "${application.name}"`);
+    throw notFound(
+      "channel.not_found",
+      `release channel "${channel}" does not exist in application "${application.name}"`,
+    );
   // The channel decider refuses this too; refusing before rendering names the real problem
   // instead of, say, a render error for a release that could never be rolled back to anyway.
   if (!input.channelState.services[service.name]?.history.includes(release.releaseId))
-    throw conflict("rollback.unknown_release", `release ${release.releaseId} never converged for service "${service.name}" in release channel "${channel}", so it cannot be rolled back to`);
+    throw conflict(
+      "rollback.unknown_release",
+      `release ${release.releaseId} never converged for service "${service.name}" in release channel "${channel}", so it cannot be rolled back to`,
+    );
 
-  const instructions = planInstructions({ application, channel, service, runtimes: input.runtimes, releaseId: release.releaseId, params: release.params, channelState: input.channelState });
+  const instructions = planInstructions({
+    application,
+    channel,
+    service,
+    runtimes: input.runtimes,
+    releaseId: release.releaseId,
+    params: release.params,
+    channelState: input.channelState,
+  });
   return {
     type: "RollbackService",
     application: application.name,

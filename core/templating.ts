@@ -35,7 +35,10 @@ function* pieces(source: string): Generator<Piece> {
     const literal = LITERAL.exec(expr);
     if (ref) yield { ref: { scope: ref[1] as TemplateScope, name: ref[2]! }, tag };
     else if (literal) yield { text: JSON.parse(`"${literal[1]}"`) as string };
-    else yield { error: `unsupported template expression ${tag}: use {{.Params.name}}, {{.Constants.name}} or {{.Builtins.Name}}` };
+    else
+      yield {
+        error: `unsupported template expression ${tag}: use {{.Params.name}}, {{.Constants.name}} or {{.Builtins.Name}}`,
+      };
   }
   if (last < source.length) yield { text: source.slice(last) };
 }
@@ -63,7 +66,8 @@ export function render(source: string, context: TemplateContext, path: string): 
     else {
       const values = context[p.ref.scope] as Record<string, string | number | boolean | undefined>;
       const value = Object.hasOwn(values, p.ref.name) ? values[p.ref.name] : undefined;
-      if (value === undefined) issues.push({ path, message: `${p.tag} refers to ${describe(p.ref)}, which has no value` });
+      if (value === undefined)
+        issues.push({ path, message: `${p.tag} refers to ${describe(p.ref)}, which has no value` });
       else out += String(value);
     }
   }
@@ -79,7 +83,11 @@ function describe(ref: Reference): string {
  * Renders every string inside a JSON-like value (object manifests, command arrays); keys are
  * left as they are. Issues carry the path of the string they came from.
  */
-export function renderDeep(value: unknown, context: TemplateContext, path: string): { ok: true; value: unknown } | { ok: false; issues: Issue[] } {
+export function renderDeep(
+  value: unknown,
+  context: TemplateContext,
+  path: string,
+): { ok: true; value: unknown } | { ok: false; issues: Issue[] } {
   const issues: Issue[] = [];
   const walk = (v: unknown, p: string): unknown => {
     if (typeof v === "string") {

@@ -16,13 +16,30 @@ export type ServiceInChannelView = {
   state: "idle" | "deploying" | "converged" | "failed";
   runtimes: Record<string, RuntimeApply>;
 };
-export type ChannelView = { application: string; channel: string; paused?: { reason?: string }; services: Record<string, ServiceInChannelView> };
+export type ChannelView = {
+  application: string;
+  channel: string;
+  paused?: { reason?: string };
+  services: Record<string, ServiceInChannelView>;
+};
 
 export function channelView(application: string, channel: string, state: ChannelState): ChannelView {
   const services = Object.fromEntries(
     Object.entries(state.services).map(([name, svc]) => {
-      const instructions = (svc.desired?.instructionIds ?? []).flatMap((id) => (state.instructions[id] ? [state.instructions[id]!] : []));
-      const runtimes = Object.fromEntries(instructions.map((i) => [i.runtime, { instructionId: i.instructionId, releaseId: i.releaseId, status: i.status, ...(i.message ? { message: i.message } : {}) }]));
+      const instructions = (svc.desired?.instructionIds ?? []).flatMap((id) =>
+        state.instructions[id] ? [state.instructions[id]] : [],
+      );
+      const runtimes = Object.fromEntries(
+        instructions.map((i) => [
+          i.runtime,
+          {
+            instructionId: i.instructionId,
+            releaseId: i.releaseId,
+            status: i.status,
+            ...(i.message ? { message: i.message } : {}),
+          },
+        ]),
+      );
       const stateOf: ServiceInChannelView["state"] = !svc.desired
         ? "idle"
         : instructions.some((i) => i.status === "failed")
@@ -55,7 +72,12 @@ export type RuntimeStatusView = {
 };
 
 /** A runtime's status from its stream, judged at `now` against the disconnect grace period. */
-export function runtimeStatusView(runtime: string, history: readonly StoredEvent[], now: string, graceSeconds: number): RuntimeStatusView {
+export function runtimeStatusView(
+  runtime: string,
+  history: readonly StoredEvent[],
+  now: string,
+  graceSeconds: number,
+): RuntimeStatusView {
   let linked = false;
   let lease: { connectionId: string; generation: number; agentVersion: string } | undefined;
   let lastSeenAt: string | undefined;
@@ -63,7 +85,11 @@ export function runtimeStatusView(runtime: string, history: readonly StoredEvent
   for (const e of history) {
     if (e.type === "RuntimeLinked") linked = true;
     else if (e.type === "AgentConnected") {
-      lease = { connectionId: e.data.connectionId, generation: e.data.leaseGeneration, agentVersion: e.data.agentVersion };
+      lease = {
+        connectionId: e.data.connectionId,
+        generation: e.data.leaseGeneration,
+        agentVersion: e.data.agentVersion,
+      };
       lastSeenAt = e.occurredAt;
       disconnectReason = undefined;
     } else if (e.type === "AgentDisconnected" && lease?.connectionId === e.data.connectionId) {
@@ -72,7 +98,11 @@ export function runtimeStatusView(runtime: string, history: readonly StoredEvent
       disconnectReason = e.data.reason;
     }
   }
-  const status = lease ? "connected" : lastSeenAt && Date.parse(now) - Date.parse(lastSeenAt) < graceSeconds * 1000 ? "reconnecting" : "disconnected";
+  const status = lease
+    ? "connected"
+    : lastSeenAt && Date.parse(now) - Date.parse(lastSeenAt) < graceSeconds * 1000
+      ? "reconnecting"
+      : "disconnected";
   return {
     runtime,
     linked,

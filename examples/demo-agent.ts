@@ -11,7 +11,9 @@ if (!runtime || !token) {
   process.exit(2);
 }
 
-const ws = new WebSocket(`${url}?runtime=${encodeURIComponent(runtime)}`, { headers: { authorization: `Bearer ${token}`, "x-slipway-agent-version": "1.0.0" } });
+const ws = new WebSocket(`${url}?runtime=${encodeURIComponent(runtime)}`, {
+  headers: { authorization: `Bearer ${token}`, "x-slipway-agent-version": "1.0.0" },
+});
 ws.on("open", () => console.log(`[${runtime}] connected to ${url}`));
 ws.on("unexpected-response", (_req, res) => {
   let body = "";
@@ -22,14 +24,32 @@ ws.on("unexpected-response", (_req, res) => {
   });
 });
 ws.on("message", (data) => {
-  const message = JSON.parse(data.toString()) as { type: string; instructionId?: string; releaseId?: string; channel?: string; payload?: unknown; message?: string };
+  const message = JSON.parse(data.toString()) as {
+    type: string;
+    instructionId?: string;
+    releaseId?: string;
+    channel?: string;
+    payload?: unknown;
+    message?: string;
+  };
   if (message.type === "error") return console.error(`[${runtime}] server says: ${message.message}`);
   if (message.type !== "instruction") return;
-  console.log(`[${runtime}] instruction ${message.instructionId} (release ${message.releaseId} to ${message.channel}):\n${JSON.stringify(message.payload, null, 2)}`);
+  console.log(
+    `[${runtime}] instruction ${message.instructionId} (release ${message.releaseId} to ${message.channel}):\n${JSON.stringify(message.payload, null, 2)}`,
+  );
   const send = (m: object) => ws.send(JSON.stringify(m));
   send({ action: "ack", instructionId: message.instructionId });
   send({ action: "report", instructionId: message.instructionId, status: "applying" });
-  setTimeout(() => send({ action: "report", instructionId: message.instructionId, status: "succeeded", message: "applied by the demo agent" }), 500);
+  setTimeout(
+    () =>
+      send({
+        action: "report",
+        instructionId: message.instructionId,
+        status: "succeeded",
+        message: "applied by the demo agent",
+      }),
+    500,
+  );
 });
 // Well inside API Gateway's 10-minute idle timeout.
 setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ action: "heartbeat" })), 60_000).unref();

@@ -11,24 +11,42 @@ import { backendFromResources } from "./wiring.js";
  * service, which answers a bad one with an error naming the problem.
  */
 
-const header = (event: AgentSocketEvent, name: string) => Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
+const header = (event: AgentSocketEvent, name: string) =>
+  Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
 
 export function createAgentSocket(deps: BackendDeps, options: AgentOptions = {}) {
-  const meta = (connectionId: string): Metadata => ({ occurredAt: nowOf(deps).toISOString(), actor: { kind: "agent", id: connectionId }, correlationId: connectionId, causationId: connectionId });
+  const meta = (connectionId: string): Metadata => ({
+    occurredAt: nowOf(deps).toISOString(),
+    actor: { kind: "agent", id: connectionId },
+    correlationId: connectionId,
+    causationId: connectionId,
+  });
 
   async function connect(event: AgentSocketEvent): Promise<AgentSocketResult> {
     const { connectionId } = event.requestContext;
     const runtime = event.queryStringParameters?.runtime;
-    const request = { connectionId, runtime, bearer: bearerToken(header(event, "authorization")), agentVersion: header(event, "x-slipway-agent-version") };
+    const request = {
+      connectionId,
+      runtime,
+      bearer: bearerToken(header(event, "authorization")),
+      agentVersion: header(event, "x-slipway-agent-version"),
+    };
     const refusal = await connectAgent(deps, request, meta(connectionId), options);
     if (!refusal) return { statusCode: 200 };
-    deps.log?.(`agent connection refused (${refusal.status})${runtime ? ` for runtime ${runtime}` : ""}: ${refusal.reason}`);
+    deps.log?.(
+      `agent connection refused (${refusal.status})${runtime ? ` for runtime ${runtime}` : ""}: ${refusal.reason}`,
+    );
     return { statusCode: refusal.status, body: refusal.reason };
   }
 
   async function disconnect(event: AgentSocketEvent): Promise<AgentSocketResult> {
     const { connectionId, disconnectStatusCode, disconnectReason } = event.requestContext;
-    await disconnectAgent(deps, connectionId, `disconnected (${disconnectStatusCode ?? "?"}${disconnectReason ? `: ${disconnectReason}` : ""})`, meta(connectionId));
+    await disconnectAgent(
+      deps,
+      connectionId,
+      `disconnected (${disconnectStatusCode ?? "?"}${disconnectReason ? `: ${disconnectReason}` : ""})`,
+      meta(connectionId),
+    );
     return { statusCode: 200 };
   }
 
@@ -42,7 +60,10 @@ export function createAgentSocket(deps: BackendDeps, options: AgentOptions = {})
 }
 
 let socket: ReturnType<typeof createAgentSocket> | undefined;
-const instance = () => (socket ??= createAgentSocket(backendFromResources(), { supportedMinors: Number(process.env.SLIPWAY_AGENT_SUPPORTED_MINORS ?? 3) }));
+const instance = () =>
+  (socket ??= createAgentSocket(backendFromResources(), {
+    supportedMinors: Number(process.env.SLIPWAY_AGENT_SUPPORTED_MINORS ?? 3),
+  }));
 export const connect = (event: AgentSocketEvent) => instance().connect(event);
 export const disconnect = (event: AgentSocketEvent) => instance().disconnect(event);
 export const message = (event: AgentSocketEvent) => instance().message(event);

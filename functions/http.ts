@@ -19,13 +19,19 @@ import { apiFromResources } from "./wiring.js";
 
 const OPENAPI = {
   openapi: "3.1.0",
-  info: { title: "Slipway API", version: "0.1.0", description: "Release orchestration: configs, releases, approvals and agents. Errors are application/problem+json." },
+  info: {
+    title: "Slipway API",
+    version: "0.1.0",
+    description: "Release orchestration: configs, releases, approvals and agents. Errors are application/problem+json.",
+  },
   security: [{ bearer: [] }],
 };
 
 /** The HTTP API. Built from its dependencies so tests and the local stack can hand in their own. */
 export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
-  const app = new OpenAPIHono<ApiEnv>({ defaultHook: (result, c) => (result.success ? undefined : invalidBody(c, result.error)) });
+  const app = new OpenAPIHono<ApiEnv>({
+    defaultHook: (result, c) => (result.success ? undefined : invalidBody(c, result.error)),
+  });
   app.onError((err, c) => onError(err, c, deps.log));
   app.notFound((c) => problem(c, 404, "route.not_found", `no endpoint ${c.req.method} ${c.req.path}`));
   app.use("*", async (c, next) => {
@@ -50,7 +56,11 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerApplicationRoutes(app, deps);
   registerAgentInstructionRoutes(app, deps);
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "An API key: the admin bootstrap key or one issued by POST /v1/api-keys" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key: the admin bootstrap key or one issued by POST /v1/api-keys",
+  });
   app.get("/openapi.json", authorize(deps, "public"), (c) => c.json(app.getOpenAPI31Document(OPENAPI)));
   return app;
 }

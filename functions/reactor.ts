@@ -4,7 +4,14 @@ import { inOrder } from "./adapters/stream-records.js";
 import { closeReplacedConnection } from "./services/agents.js";
 import { nowOf, type BackendDeps } from "./services/deps.js";
 import { announceApprovalRequest } from "./services/notifications.js";
-import { enterChannel, enterNextChannel, evaluate, evaluateAfterConfigChange, evaluateWaiting, forgetAbandoned } from "./services/promotion.js";
+import {
+  enterChannel,
+  enterNextChannel,
+  evaluate,
+  evaluateAfterConfigChange,
+  evaluateWaiting,
+  forgetAbandoned,
+} from "./services/promotion.js";
 import { pushAll, resendUnfinished } from "./services/push.js";
 import { backendFromResources } from "./wiring.js";
 
@@ -15,12 +22,20 @@ import { backendFromResources } from "./wiring.js";
  * record has the effect of one; it finishes whatever the write path did not.
  */
 export function createReactor(deps: BackendDeps) {
-  const dispatched = { together: (e: StoredEvent) => e.type === "InstructionDispatched", handleTogether: (events: StoredEvent[]) => pushDispatched(deps, events) };
+  const dispatched = {
+    together: (e: StoredEvent) => e.type === "InstructionDispatched",
+    handleTogether: (events: StoredEvent[]) => pushDispatched(deps, events),
+  };
   return (event: StreamEvent) => inOrder(event, (e) => react(deps, e), deps.log, dispatched);
 }
 
 function metaFor(deps: BackendDeps, e: StoredEvent): Metadata {
-  return { occurredAt: nowOf(deps).toISOString(), actor: { kind: "system", id: "reactor" }, correlationId: e.correlationId, causationId: e.eventId };
+  return {
+    occurredAt: nowOf(deps).toISOString(),
+    actor: { kind: "system", id: "reactor" },
+    correlationId: e.correlationId,
+    causationId: e.eventId,
+  };
 }
 
 /**
@@ -29,12 +44,23 @@ function metaFor(deps: BackendDeps, e: StoredEvent): Metadata {
  * releases there are now superseded by this one.
  */
 async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise<void> {
-  const instructions = events.flatMap((e) => (e.type === "InstructionDispatched" ? [{ data: e.data, meta: metaFor(deps, e) }] : []));
+  const instructions = events.flatMap((e) =>
+    e.type === "InstructionDispatched" ? [{ data: e.data, meta: metaFor(deps, e) }] : [],
+  );
   const meta = instructions[0]?.meta;
   if (!meta) return;
-  await pushAll(deps, instructions.map((i) => i.data), meta);
-  const releases = new Map(instructions.filter(({ data }) => !data.rollback).map(({ data, meta }) => [`${data.application}/${data.channel}/${data.releaseId}`, { data, meta }]));
-  for (const { data, meta } of releases.values()) await evaluateWaiting(deps, data.application, data.channel, meta, data.releaseId);
+  await pushAll(
+    deps,
+    instructions.map((i) => i.data),
+    meta,
+  );
+  const releases = new Map(
+    instructions
+      .filter(({ data }) => !data.rollback)
+      .map(({ data, meta }) => [`${data.application}/${data.channel}/${data.releaseId}`, { data, meta }]),
+  );
+  for (const { data, meta } of releases.values())
+    await evaluateWaiting(deps, data.application, data.channel, meta, data.releaseId);
 }
 
 async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {

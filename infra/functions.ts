@@ -10,7 +10,13 @@
 /** `functions/<file>.<export>`, or (in tests of the local stack) the handler itself. */
 export type HandlerRef = string | ((event: never, context: never) => unknown);
 
-export type StreamSubscriber = { name: string; handler: HandlerRef; batchSize?: number; batchingWindowMs?: number; maximumRetryAttempts?: number };
+export type StreamSubscriber = {
+  name: string;
+  handler: HandlerRef;
+  batchSize?: number;
+  batchingWindowMs?: number;
+  maximumRetryAttempts?: number;
+};
 export type QueueSubscriber = { name: string; queue: "preconditions"; handler: HandlerRef; batchSize?: number };
 
 export type FunctionManifest = {
@@ -29,7 +35,9 @@ export const functions: FunctionManifest = {
     { name: "reactor", handler: "functions/reactor.handler", batchSize: 100 },
     { name: "projector", handler: "functions/projector.handler", batchSize: 100 },
   ],
-  queueSubscribers: [{ name: "scheduler", queue: "preconditions", handler: "functions/scheduler.handler", batchSize: 10 }],
+  queueSubscribers: [
+    { name: "scheduler", queue: "preconditions", handler: "functions/scheduler.handler", batchSize: 10 },
+  ],
   websocketRoutes: {
     $connect: "functions/agent-socket.connect",
     $disconnect: "functions/agent-socket.disconnect",
@@ -43,8 +51,16 @@ export const functions: FunctionManifest = {
 };
 
 /** A stream subscriber's event source mapping, its defaults filled in: what AWS and the local stack both run. */
-export function streamMapping(s: StreamSubscriber): { batchSize: number; batchingWindowMs: number; maximumRetryAttempts: number } {
-  return { batchSize: s.batchSize ?? 100, batchingWindowMs: s.batchingWindowMs ?? 0, maximumRetryAttempts: s.maximumRetryAttempts ?? settings.streamMaximumRetryAttempts };
+export function streamMapping(s: StreamSubscriber): {
+  batchSize: number;
+  batchingWindowMs: number;
+  maximumRetryAttempts: number;
+} {
+  return {
+    batchSize: s.batchSize ?? 100,
+    batchingWindowMs: s.batchingWindowMs ?? 0,
+    maximumRetryAttempts: s.maximumRetryAttempts ?? settings.streamMaximumRetryAttempts,
+  };
 }
 
 /** A queue subscriber's batch size (SQS hands Lambda at most 10 messages without a batching window). */
@@ -54,7 +70,14 @@ export function queueMapping(q: QueueSubscriber): { batchSize: number } {
 
 /** Every handler the manifest names, each once, in manifest order. */
 export function handlerRefs(manifest: FunctionManifest): HandlerRef[] {
-  return [...new Set([manifest.http, ...Object.values(manifest.websocketRoutes), ...manifest.streamSubscribers.map((s) => s.handler), ...manifest.queueSubscribers.map((q) => q.handler)])];
+  return [
+    ...new Set([
+      manifest.http,
+      ...Object.values(manifest.websocketRoutes),
+      ...manifest.streamSubscribers.map((s) => s.handler),
+      ...manifest.queueSubscribers.map((q) => q.handler),
+    ]),
+  ];
 }
 
 /** Settings shared by every function and its event sources, on AWS and locally. */

@@ -11,7 +11,9 @@ import { eventLog, readModels } from "./storage";
 
 /** Tunables passed through from the deploying shell when set (see the README's configuration table). */
 const environment = Object.fromEntries(
-  ["SLIPWAY_SLACK_WEBHOOK_URL", "SLIPWAY_AGENT_GRACE_SECONDS", "SLIPWAY_AGENT_SUPPORTED_MINORS"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+  ["SLIPWAY_SLACK_WEBHOOK_URL", "SLIPWAY_AGENT_GRACE_SECONDS", "SLIPWAY_AGENT_SUPPORTED_MINORS"].flatMap((k) =>
+    process.env[k] ? [[k, process.env[k]!]] : [],
+  ),
 );
 
 function handlerPath(ref: HandlerRef): string {
@@ -19,7 +21,11 @@ function handlerPath(ref: HandlerRef): string {
   return ref;
 }
 
-function fn(handler: HandlerRef, link: sst.aws.FunctionArgs["link"], extra: Partial<sst.aws.FunctionArgs> = {}): sst.aws.FunctionArgs {
+function fn(
+  handler: HandlerRef,
+  link: sst.aws.FunctionArgs["link"],
+  extra: Partial<sst.aws.FunctionArgs> = {},
+): sst.aws.FunctionArgs {
   return {
     handler: handlerPath(handler),
     runtime: "nodejs22.x",
@@ -44,7 +50,10 @@ export const api = new sst.aws.ApiGatewayV2("Api");
 /** What the backend handlers read: functions/wiring.ts backendFromResources(). */
 const backendLinks = [eventLog, readModels, preconditions, agents, api];
 
-api.route("$default", fn(functions.http, [eventLog, readModels, agents, adminApiKey, webhookSecret, slackSigningSecret]));
+api.route(
+  "$default",
+  fn(functions.http, [eventLog, readModels, agents, adminApiKey, webhookSecret, slackSigningSecret]),
+);
 
 // One function per handler, however many routes share it (every agent action goes to one).
 const socketFunctions = new Map<string, sst.aws.Function>();
@@ -53,7 +62,10 @@ for (const [route, handler] of Object.entries(functions.websocketRoutes)) {
   let target = socketFunctions.get(path);
   if (!target) {
     const exportName = path.slice(path.lastIndexOf(".") + 1);
-    target = new sst.aws.Function(`AgentSocket${exportName[0]!.toUpperCase()}${exportName.slice(1)}`, fn(handler, backendLinks));
+    target = new sst.aws.Function(
+      `AgentSocket${exportName[0]!.toUpperCase()}${exportName.slice(1)}`,
+      fn(handler, backendLinks),
+    );
     socketFunctions.set(path, target);
   }
   agents.route(route, target.arn);
@@ -62,24 +74,28 @@ for (const [route, handler] of Object.entries(functions.websocketRoutes)) {
 // ── stream and queue subscribers ───────────────────────────────────────────────────────────
 
 for (const s of functions.streamSubscribers) {
-  eventLog.subscribe(s.name, fn(s.handler, backendLinks, { permissions: [{ actions: ["sqs:SendMessage"], resources: [streamFailures.arn] }] }), {
-    // Command markers share the table; only events reach the handlers.
-    filters: [eventRecordFilter],
-    // Dynamo.subscribe starts at LATEST and exposes none of these: set them on the mapping itself.
-    transform: {
-      eventSourceMapping: (args) => {
-        args.startingPosition = "TRIM_HORIZON";
-        args.parallelizationFactor = 1;
-        args.bisectBatchOnFunctionError = true;
-        args.functionResponseTypes = ["ReportBatchItemFailures"];
-        const mapping = streamMapping(s);
-        args.maximumRetryAttempts = mapping.maximumRetryAttempts;
-        args.batchSize = mapping.batchSize;
-        args.maximumBatchingWindowInSeconds = Math.ceil(mapping.batchingWindowMs / 1000);
-        args.destinationConfig = { onFailure: { destinationArn: streamFailures.arn } };
+  eventLog.subscribe(
+    s.name,
+    fn(s.handler, backendLinks, { permissions: [{ actions: ["sqs:SendMessage"], resources: [streamFailures.arn] }] }),
+    {
+      // Command markers share the table; only events reach the handlers.
+      filters: [eventRecordFilter],
+      // Dynamo.subscribe starts at LATEST and exposes none of these: set them on the mapping itself.
+      transform: {
+        eventSourceMapping: (args) => {
+          args.startingPosition = "TRIM_HORIZON";
+          args.parallelizationFactor = 1;
+          args.bisectBatchOnFunctionError = true;
+          args.functionResponseTypes = ["ReportBatchItemFailures"];
+          const mapping = streamMapping(s);
+          args.maximumRetryAttempts = mapping.maximumRetryAttempts;
+          args.batchSize = mapping.batchSize;
+          args.maximumBatchingWindowInSeconds = Math.ceil(mapping.batchingWindowMs / 1000);
+          args.destinationConfig = { onFailure: { destinationArn: streamFailures.arn } };
+        },
       },
     },
-  });
+  );
 }
 
 for (const q of functions.queueSubscribers) {

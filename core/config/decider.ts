@@ -17,15 +17,18 @@ export type StoredConfig<K extends ConfigKind = ConfigKind> = Extract<ConfigObje
 export type ConfigState = { objects: Readonly<Record<string, StoredConfig>> };
 
 export type ConfigCommand =
-  | { type: "ApplyConfig"; documents: unknown[] }
-  | { type: "DeleteConfig"; kind: ConfigKind; name: string };
+  { type: "ApplyConfig"; documents: unknown[] } | { type: "DeleteConfig"; kind: ConfigKind; name: string };
 
 type ConfigEvent = EventOf<"ConfigApplied"> | EventOf<"ConfigDeleted">;
 
 const key = (kind: ConfigKind, name: string) => `${kind}/${name}`;
 const specSchemas = { runtime: Runtime, application: Application, service: Service } as const;
 
-export function getConfig<K extends ConfigKind>(state: ConfigState, kind: K, name: string): StoredConfig<K> | undefined {
+export function getConfig<K extends ConfigKind>(
+  state: ConfigState,
+  kind: K,
+  name: string,
+): StoredConfig<K> | undefined {
   return state.objects[key(kind, name)] as StoredConfig<K> | undefined;
 }
 
@@ -34,7 +37,11 @@ export function listConfigs<K extends ConfigKind>(state: ConfigState, kind: K): 
 }
 
 function setOf(objects: Iterable<ConfigObject>): ConfigSet {
-  const set = { runtimes: new Map<string, Runtime>(), applications: new Map<string, Application>(), services: new Map<string, Service>() };
+  const set = {
+    runtimes: new Map<string, Runtime>(),
+    applications: new Map<string, Application>(),
+    services: new Map<string, Service>(),
+  };
   for (const o of objects) {
     if (o.kind === "runtime") set.runtimes.set(o.name, o.spec);
     else if (o.kind === "application") set.applications.set(o.name, o.spec);

@@ -93,7 +93,11 @@ export const Runtime = z
       .strictObject({
         proxyRuntime: z.strictObject({
           runtime: Name,
-          namespace: z.string().max(63).regex(K8S_NAMESPACE, { error: "must be a Kubernetes namespace name" }).optional(),
+          namespace: z
+            .string()
+            .max(63)
+            .regex(K8S_NAMESPACE, { error: "must be a Kubernetes namespace name" })
+            .optional(),
         }),
         apply: ExtensionApply,
         parameters: z.array(Parameter).default([]),

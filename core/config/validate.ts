@@ -61,7 +61,12 @@ export function zodIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []
     switch (issue.code) {
       case "invalid_type": {
         // Parsers run without reportInput only say what they received at the end of the message.
-        const received = "input" in issue ? (issue.input === undefined ? "undefined" : describeValue(issue.input)) : (/received (\w+)$/.exec(issue.message)?.[1] ?? "something else");
+        const received =
+          "input" in issue
+            ? issue.input === undefined
+              ? "undefined"
+              : describeValue(issue.input)
+            : (/received (\w+)$/.exec(issue.message)?.[1] ?? "something else");
         if (received === "undefined") return [{ path, message: `${field} is required` }];
         return [{ path, message: `${field} must be ${article(issue.expected)}, not ${received}` }];
       }
@@ -77,16 +82,28 @@ export function zodIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []
       case "too_big":
         return [{ path, message: `${field} ${issue.message.startsWith("must") ? issue.message : tooBig(issue)}` }];
       default:
-        return [{ path, message: issue.message.startsWith("must") || issue.message.startsWith("default") ? `${field} ${issue.message}` : `${field}: ${issue.message}` }];
+        return [
+          {
+            path,
+            message:
+              issue.message.startsWith("must") || issue.message.startsWith("default")
+                ? `${field} ${issue.message}`
+                : `${field}: ${issue.message}`,
+          },
+        ];
     }
   });
 }
 
 function tooSmall(issue: { origin: string; minimum: number | bigint }): string {
-  return issue.origin === "array" ? `must have at least ${issue.minimum} item(s)` : `must be at least ${issue.minimum}${issue.origin === "string" ? " characters long" : ""}`;
+  return issue.origin === "array"
+    ? `must have at least ${issue.minimum} item(s)`
+    : `must be at least ${issue.minimum}${issue.origin === "string" ? " characters long" : ""}`;
 }
 function tooBig(issue: { origin: string; maximum: number | bigint }): string {
-  return issue.origin === "array" ? `must have at most ${issue.maximum} item(s)` : `must be at most ${issue.maximum}${issue.origin === "string" ? " characters long" : ""}`;
+  return issue.origin === "array"
+    ? `must have at most ${issue.maximum} item(s)`
+    : `must be at most ${issue.maximum}${issue.origin === "string" ? " characters long" : ""}`;
 }
 function article(expected: string): string {
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
@@ -101,7 +118,10 @@ function describeValue(value: unknown): string {
  * Checks what no single document can: references between objects. `where` says how to name each
  * object in a path (its document index in the current apply, or its kind and name if stored).
  */
-export function validateConfigSet(set: ConfigSet, where: (kind: ConfigObject["kind"], name: string) => string): Issue[] {
+export function validateConfigSet(
+  set: ConfigSet,
+  where: (kind: ConfigObject["kind"], name: string) => string,
+): Issue[] {
   const issues: Issue[] = [];
   const at = (kind: ConfigObject["kind"], name: string, path: PropertyKey[]) => {
     const base = where(kind, name);
@@ -117,49 +137,102 @@ export function validateConfigSet(set: ConfigSet, where: (kind: ConfigObject["ki
     if (!target) issues.push({ path, message: `proxy runtime "${proxy}" does not exist` });
     else if (runtimeType(target) !== "kubernetes")
       issues.push({ path, message: `proxy runtime "${proxy}" must be a kubernetes runtime, but it is an extension` });
-    issues.push(...unknownReferences(runtime.extension.apply, new Set(runtime.extension.parameters.map((p) => p.name)), at("runtime", name, ["extension", "apply"])));
-    issues.push(...duplicates(runtime.extension.parameters.map((p) => p.name), (i) => at("runtime", name, ["extension", "parameters", i, "name"]), "parameter"));
+    issues.push(
+      ...unknownReferences(
+        runtime.extension.apply,
+        new Set(runtime.extension.parameters.map((p) => p.name)),
+        at("runtime", name, ["extension", "apply"]),
+      ),
+    );
+    issues.push(
+      ...duplicates(
+        runtime.extension.parameters.map((p) => p.name),
+        (i) => at("runtime", name, ["extension", "parameters", i, "name"]),
+        "parameter",
+      ),
+    );
   }
 
   for (const [name, app] of set.applications) {
-    issues.push(...duplicates(app.releaseChannels.map((c) => c.name), (i) => at("application", name, ["releaseChannels", i, "name"]), "release channel"));
+    issues.push(
+      ...duplicates(
+        app.releaseChannels.map((c) => c.name),
+        (i) => at("application", name, ["releaseChannels", i, "name"]),
+        "release channel",
+      ),
+    );
     app.releaseChannels.forEach((channel, ci) => {
       channel.runtimes.forEach((cr, ri) => {
         const runtime = set.runtimes.get(cr.runtime);
         const path = at("application", name, ["releaseChannels", ci, "runtimes", ri, "runtime"]);
         if (!runtime) issues.push({ path, message: `runtime "${cr.runtime}" does not exist` });
         else if (runtimeType(runtime) !== cr.type)
-          issues.push({ path: at("application", name, ["releaseChannels", ci, "runtimes", ri, "type"]), message: `runtime "${cr.runtime}" is of type ${runtimeType(runtime)}, but the channel lists it as ${cr.type}` });
+          issues.push({
+            path: at("application", name, ["releaseChannels", ci, "runtimes", ri, "type"]),
+            message: `runtime "${cr.runtime}" is of type ${runtimeType(runtime)}, but the channel lists it as ${cr.type}`,
+          });
       });
-      issues.push(...duplicates(channel.runtimes.map((r) => r.name ?? r.runtime), (i) => at("application", name, ["releaseChannels", ci, "runtimes", i]), "runtime connection"));
-      for (const issue of preconditionIssues(app, ci)) issues.push({ path: at("application", name, ["releaseChannels", ci, ...issue.path]), message: issue.message });
+      issues.push(
+        ...duplicates(
+          channel.runtimes.map((r) => r.name ?? r.runtime),
+          (i) => at("application", name, ["releaseChannels", ci, "runtimes", i]),
+          "runtime connection",
+        ),
+      );
+      for (const issue of preconditionIssues(app, ci))
+        issues.push({ path: at("application", name, ["releaseChannels", ci, ...issue.path]), message: issue.message });
     });
   }
 
   for (const [name, service] of set.services) {
     const app = set.applications.get(service.application);
     if (!app) {
-      issues.push({ path: at("service", name, ["application"]), message: `application "${service.application}" does not exist` });
+      issues.push({
+        path: at("service", name, ["application"]),
+        message: `application "${service.application}" does not exist`,
+      });
       continue;
     }
     const params = new Set(service.parameters.map((p) => p.name));
-    issues.push(...duplicates(service.parameters.map((p) => p.name), (i) => at("service", name, ["parameters", i, "name"]), "parameter"));
+    issues.push(
+      ...duplicates(
+        service.parameters.map((p) => p.name),
+        (i) => at("service", name, ["parameters", i, "name"]),
+        "parameter",
+      ),
+    );
     const wanted = service.kubernetesConfig ? "kubernetes" : "extension";
     const content = service.kubernetesConfig ?? service.runtimeExtension;
     const contentPath = at("service", name, [service.kubernetesConfig ? "kubernetesConfig" : "runtimeExtension"]);
     issues.push(...unknownReferences(content, params, contentPath));
     // A constant must have a value in every channel: the service's own, or the channel's.
-    const constants = new Set(deepReferences(content).refs.filter((r) => r.scope === "Constants").map((r) => r.name));
+    const constants = new Set(
+      deepReferences(content)
+        .refs.filter((r) => r.scope === "Constants")
+        .map((r) => r.name),
+    );
     for (const constant of constants) {
       if (Object.hasOwn(service.constants, constant)) continue;
-      const missing = app.releaseChannels.filter((c) => !Object.hasOwn(c.constants, constant)).map((c) => `"${c.name}"`);
-      if (missing.length) issues.push({ path: contentPath, message: `{{.Constants.${constant}}} has no value in release channel${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of application "${app.name}", nor in the service's constants` });
+      const missing = app.releaseChannels
+        .filter((c) => !Object.hasOwn(c.constants, constant))
+        .map((c) => `"${c.name}"`);
+      if (missing.length)
+        issues.push({
+          path: contentPath,
+          message: `{{.Constants.${constant}}} has no value in release channel${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of application "${app.name}", nor in the service's constants`,
+        });
     }
     app.releaseChannels.forEach((channel) => {
       const targets = channelTargets(channel.runtimes, service);
       if (targets.length === 0) {
         issues.push({
-          path: at("service", name, [service.runtimeConnection ? "runtimeConnection" : service.kubernetesConfig ? "kubernetesConfig" : "runtimeExtension"]),
+          path: at("service", name, [
+            service.runtimeConnection
+              ? "runtimeConnection"
+              : service.kubernetesConfig
+                ? "kubernetesConfig"
+                : "runtimeExtension",
+          ]),
           message: service.runtimeConnection
             ? `release channel "${channel.name}" has no ${wanted} runtime connection named "${service.runtimeConnection}"`
             : `release channel "${channel.name}" has no ${wanted} runtime to deploy this service to`,
@@ -172,11 +245,21 @@ export function validateConfigSet(set: ConfigSet, where: (kind: ConfigObject["ki
         const declared = new Set(ext.parameters.map((p) => p.name));
         service.runtimeExtension.parameterValues.forEach((pv, i) => {
           if (!declared.has(pv.name))
-            issues.push({ path: at("service", name, ["runtimeExtension", "parameterValues", i, "name"]), message: `runtime "${target.runtime}" (channel "${channel.name}") declares no parameter "${pv.name}"` });
+            issues.push({
+              path: at("service", name, ["runtimeExtension", "parameterValues", i, "name"]),
+              message: `runtime "${target.runtime}" (channel "${channel.name}") declares no parameter "${pv.name}"`,
+            });
         });
         for (const p of ext.parameters) {
-          if (p.required && p.default === undefined && !service.runtimeExtension.parameterValues.some((pv) => pv.name === p.name))
-            issues.push({ path: at("service", name, ["runtimeExtension", "parameterValues"]), message: `runtime "${target.runtime}" (channel "${channel.name}") requires parameter "${p.name}"` });
+          if (
+            p.required &&
+            p.default === undefined &&
+            !service.runtimeExtension.parameterValues.some((pv) => pv.name === p.name)
+          )
+            issues.push({
+              path: at("service", name, ["runtimeExtension", "parameterValues"]),
+              message: `runtime "${target.runtime}" (channel "${channel.name}") requires parameter "${p.name}"`,
+            });
         }
       }
     });
@@ -185,13 +268,14 @@ export function validateConfigSet(set: ConfigSet, where: (kind: ConfigObject["ki
 }
 
 /** The runtimes of a channel a service deploys to: by connection name if it names one, else by kind. */
-export function channelTargets<R extends { runtime: string; type: "kubernetes" | "extension"; name?: string | undefined }>(
-  runtimes: readonly R[],
-  service: Pick<Service, "kubernetesConfig" | "runtimeConnection">,
-): R[] {
+export function channelTargets<
+  R extends { runtime: string; type: "kubernetes" | "extension"; name?: string | undefined },
+>(runtimes: readonly R[], service: Pick<Service, "kubernetesConfig" | "runtimeConnection">): R[] {
   const wanted = service.kubernetesConfig ? "kubernetes" : "extension";
   return runtimes.filter(
-    (r) => r.type === wanted && (service.runtimeConnection === undefined || (r.name ?? r.runtime) === service.runtimeConnection),
+    (r) =>
+      r.type === wanted &&
+      (service.runtimeConnection === undefined || (r.name ?? r.runtime) === service.runtimeConnection),
   );
 }
 

@@ -29,7 +29,10 @@ function decide(command: AccessCommand, state: AccessState): AccessEvent[] {
     case "IssueApiKey": {
       if (state.keys[command.keyId]) throw conflict("apikey.exists", `API key ${command.keyId} already exists`);
       if (Object.values(state.keys).some((k) => !k.revoked && k.name === command.name))
-        throw conflict("apikey.name_taken", `an active API key is already named "${command.name}"; revoke it first or choose another name`);
+        throw conflict(
+          "apikey.name_taken",
+          `an active API key is already named "${command.name}"; revoke it first or choose another name`,
+        );
       const { keyId, name, scopes, keyHash } = command;
       return [event("ApiKeyIssued", { keyId, name, scopes: [...new Set(scopes)], keyHash })];
     }

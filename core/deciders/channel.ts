@@ -46,10 +46,40 @@ export type PlannedInstruction = { instructionId: string; runtime: string; paylo
  * parts, dispatches only to the runtimes that have no instruction for the release yet.
  */
 export type ChannelCommand =
-  | { type: "DeployRelease"; application: string; channel: string; service: string; releaseId: string; instructions: PlannedInstruction[]; total?: number }
-  | { type: "RollbackService"; application: string; channel: string; service: string; toReleaseId: string; instructions: PlannedInstruction[]; reason?: string; total?: number }
-  | { type: "AcknowledgeInstruction"; instructionId: string; runtime: string; connectionId: string; leaseGeneration: number }
-  | { type: "ReportApply"; instructionId: string; runtime: string; outcome: "applying" | "succeeded" | "failed"; message?: string; now: string }
+  | {
+      type: "DeployRelease";
+      application: string;
+      channel: string;
+      service: string;
+      releaseId: string;
+      instructions: PlannedInstruction[];
+      total?: number;
+    }
+  | {
+      type: "RollbackService";
+      application: string;
+      channel: string;
+      service: string;
+      toReleaseId: string;
+      instructions: PlannedInstruction[];
+      reason?: string;
+      total?: number;
+    }
+  | {
+      type: "AcknowledgeInstruction";
+      instructionId: string;
+      runtime: string;
+      connectionId: string;
+      leaseGeneration: number;
+    }
+  | {
+      type: "ReportApply";
+      instructionId: string;
+      runtime: string;
+      outcome: "applying" | "succeeded" | "failed";
+      message?: string;
+      now: string;
+    }
   | { type: "PauseChannel"; application: string; channel: string; reason?: string }
   | { type: "ResumeChannel"; application: string; channel: string };
 
@@ -64,10 +94,20 @@ type ChannelEvent =
   | EventOf<"ChannelPaused">
   | EventOf<"ChannelResumed">;
 
-const progress: Record<InstructionStatus, number> = { dispatched: 0, acknowledged: 1, applying: 2, succeeded: 3, failed: 3 };
+const progress: Record<InstructionStatus, number> = {
+  dispatched: 0,
+  acknowledged: 1,
+  applying: 2,
+  succeeded: 3,
+  failed: 3,
+};
 
 function notPaused(state: ChannelState, channel: string): void {
-  if (state.paused) throw conflict("channel.paused", `release channel "${channel}" is paused${state.paused.reason ? `: ${state.paused.reason}` : ""}`);
+  if (state.paused)
+    throw conflict(
+      "channel.paused",
+      `release channel "${channel}" is paused${state.paused.reason ? `: ${state.paused.reason}` : ""}`,
+    );
 }
 
 function dispatch(
@@ -77,32 +117,63 @@ function dispatch(
   state: ChannelState,
   rollback: boolean,
 ): ChannelEvent[] {
-  if (planned.length === 0) throw invalid("channel.no_runtimes", `release channel "${c.channel}" has no runtime to deploy service "${c.service}" to`);
+  if (planned.length === 0)
+    throw invalid(
+      "channel.no_runtimes",
+      `release channel "${c.channel}" has no runtime to deploy service "${c.service}" to`,
+    );
   const count = c.total !== undefined && c.total !== planned.length ? { instructionCount: c.total } : {};
   const ids = new Set<string>();
   for (const p of planned) {
-    if (ids.has(p.instructionId) || state.instructions[p.instructionId]) throw conflict("instruction.duplicate_id", `instruction ${p.instructionId} already exists`);
+    if (ids.has(p.instructionId) || state.instructions[p.instructionId])
+      throw conflict("instruction.duplicate_id", `instruction ${p.instructionId} already exists`);
     ids.add(p.instructionId);
   }
   const { application, channel, service } = c;
   return planned.map((p) =>
-    event("InstructionDispatched", { application, channel, service, releaseId, instructionId: p.instructionId, runtime: p.runtime, payload: p.payload, rollback, ...count }),
+    event("InstructionDispatched", {
+      application,
+      channel,
+      service,
+      releaseId,
+      instructionId: p.instructionId,
+      runtime: p.runtime,
+      payload: p.payload,
+      rollback,
+      ...count,
+    }),
   );
 }
 
 /** The next part of a dispatch already under way: only runtimes with no instruction for the release yet. */
-function continueDispatch(c: { application: string; channel: string; service: string; total?: number }, planned: PlannedInstruction[], state: ChannelState): ChannelEvent[] {
+function continueDispatch(
+  c: { application: string; channel: string; service: string; total?: number },
+  planned: PlannedInstruction[],
+  state: ChannelState,
+): ChannelEvent[] {
   const desired = state.services[c.service]!.desired!;
   const instructed = new Set(desired.instructionIds.map((id) => state.instructions[id]?.runtime));
   const missing = planned.filter((p) => !instructed.has(p.runtime));
-  return missing.length ? dispatch({ ...c, total: c.total ?? desired.instructionCount }, desired.releaseId, missing, state, desired.rollback) : [];
+  return missing.length
+    ? dispatch(
+        { ...c, total: c.total ?? desired.instructionCount },
+        desired.releaseId,
+        missing,
+        state,
+        desired.rollback,
+      )
+    : [];
 }
 
 function instructionFor(state: ChannelState, instructionId: string, runtime: string): Instruction {
   const instruction = state.instructions[instructionId];
   if (!instruction) throw notFound("instruction.not_found", `instruction ${instructionId} does not exist`);
   // An agent may only speak for its own runtime's instructions.
-  if (instruction.runtime !== runtime) throw forbidden("instruction.wrong_runtime", `instruction ${instructionId} is for runtime "${instruction.runtime}", not "${runtime}"`);
+  if (instruction.runtime !== runtime)
+    throw forbidden(
+      "instruction.wrong_runtime",
+      `instruction ${instructionId} is for runtime "${instruction.runtime}", not "${runtime}"`,
+    );
   return instruction;
 }
 
@@ -110,14 +181,18 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
   switch (command.type) {
     case "DeployRelease": {
       notPaused(state, command.channel);
-      if (state.services[command.service]?.desired?.releaseId === command.releaseId) return continueDispatch(command, command.instructions, state);
+      if (state.services[command.service]?.desired?.releaseId === command.releaseId)
+        return continueDispatch(command, command.instructions, state);
       return dispatch(command, command.releaseId, command.instructions, state, false);
     }
     case "RollbackService": {
       notPaused(state, command.channel);
       const svc = state.services[command.service];
       if (!svc?.history.includes(command.toReleaseId))
-        throw conflict("rollback.unknown_release", `release ${command.toReleaseId} never converged for service "${command.service}" in release channel "${command.channel}", so it cannot be rolled back to`);
+        throw conflict(
+          "rollback.unknown_release",
+          `release ${command.toReleaseId} never converged for service "${command.service}" in release channel "${command.channel}", so it cannot be rolled back to`,
+        );
       if (svc.desired?.releaseId === command.toReleaseId) return continueDispatch(command, command.instructions, state);
       return [
         event("ReleaseRolledBack", {
@@ -142,23 +217,46 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
       const target = command.outcome === "applying" ? "applying" : command.outcome;
       // Reports only move an instruction forward; a repeated or late report changes nothing.
       if (progress[instruction.status] >= progress[target]) return [];
-      const base = { instructionId: instruction.instructionId, runtime: instruction.runtime, releaseId: instruction.releaseId };
+      const base = {
+        instructionId: instruction.instructionId,
+        runtime: instruction.runtime,
+        releaseId: instruction.releaseId,
+      };
       if (command.outcome === "applying") return [event("ApplyStarted", base)];
-      if (command.outcome === "failed") return [event("ApplyFailed", { ...base, message: command.message ?? "the apply failed" })];
-      const events: ChannelEvent[] = [event("ApplySucceeded", { ...base, ...(command.message ? { message: command.message } : {}) })];
+      if (command.outcome === "failed")
+        return [event("ApplyFailed", { ...base, message: command.message ?? "the apply failed" })];
+      const events: ChannelEvent[] = [
+        event("ApplySucceeded", { ...base, ...(command.message ? { message: command.message } : {}) }),
+      ];
       const desired = state.services[instruction.service]?.desired;
       const converged =
         desired?.releaseId === instruction.releaseId &&
         desired.instructionIds.length >= (desired.instructionCount ?? 0) &&
-        desired.instructionIds.every((id) => id === instruction.instructionId || state.instructions[id]?.status === "succeeded");
+        desired.instructionIds.every(
+          (id) => id === instruction.instructionId || state.instructions[id]?.status === "succeeded",
+        );
       if (converged && state.application && state.channel) {
-        events.push(event("ChannelConverged", { application: state.application, channel: state.channel, service: instruction.service, releaseId: instruction.releaseId, convergedAt: command.now }));
+        events.push(
+          event("ChannelConverged", {
+            application: state.application,
+            channel: state.channel,
+            service: instruction.service,
+            releaseId: instruction.releaseId,
+            convergedAt: command.now,
+          }),
+        );
       }
       return events;
     }
     case "PauseChannel":
       if (state.paused) return [];
-      return [event("ChannelPaused", { application: command.application, channel: command.channel, ...(command.reason ? { reason: command.reason } : {}) })];
+      return [
+        event("ChannelPaused", {
+          application: command.application,
+          channel: command.channel,
+          ...(command.reason ? { reason: command.reason } : {}),
+        }),
+      ];
     case "ResumeChannel":
       if (!state.paused) return [];
       return [event("ChannelResumed", { application: command.application, channel: command.channel })];
@@ -179,7 +277,8 @@ function evolve(state: ChannelState, e: DomainEvent): ChannelState {
       const instructionCount = d.instructionCount ?? (sameRelease ? svc.desired?.instructionCount : undefined);
       const desired = {
         releaseId: d.releaseId,
-        instructionIds: sameRelease && svc.desired ? [...svc.desired.instructionIds, d.instructionId] : [d.instructionId],
+        instructionIds:
+          sameRelease && svc.desired ? [...svc.desired.instructionIds, d.instructionId] : [d.instructionId],
         rollback: d.rollback,
         ...(instructionCount !== undefined ? { instructionCount } : {}),
       };
@@ -190,7 +289,13 @@ function evolve(state: ChannelState, e: DomainEvent): ChannelState {
         services: { ...state.services, [d.service]: { ...svc, desired } },
         instructions: {
           ...state.instructions,
-          [d.instructionId]: { instructionId: d.instructionId, service: d.service, releaseId: d.releaseId, runtime: d.runtime, status: "dispatched" },
+          [d.instructionId]: {
+            instructionId: d.instructionId,
+            service: d.service,
+            releaseId: d.releaseId,
+            runtime: d.runtime,
+            status: "dispatched",
+          },
         },
       };
     }
@@ -199,18 +304,33 @@ function evolve(state: ChannelState, e: DomainEvent): ChannelState {
     case "ApplyStarted":
       return setInstruction(e.data.instructionId, (i) => ({ ...i, status: "applying" }));
     case "ApplySucceeded":
-      return setInstruction(e.data.instructionId, (i) => ({ ...i, status: "succeeded", ...(e.data.message ? { message: e.data.message } : {}) }));
+      return setInstruction(e.data.instructionId, (i) => ({
+        ...i,
+        status: "succeeded",
+        ...(e.data.message ? { message: e.data.message } : {}),
+      }));
     case "ApplyFailed":
       return setInstruction(e.data.instructionId, (i) => ({ ...i, status: "failed", message: e.data.message }));
     case "ChannelConverged": {
       const svc = service(e.data.service);
       const history = [...svc.history.filter((r) => r !== e.data.releaseId), e.data.releaseId];
-      return { ...state, services: { ...state.services, [e.data.service]: { ...svc, converged: e.data.releaseId, convergedAt: e.data.convergedAt, history } } };
+      return {
+        ...state,
+        services: {
+          ...state.services,
+          [e.data.service]: { ...svc, converged: e.data.releaseId, convergedAt: e.data.convergedAt, history },
+        },
+      };
     }
     case "ReleaseRolledBack":
       return state;
     case "ChannelPaused":
-      return { ...state, application: e.data.application, channel: e.data.channel, paused: e.data.reason ? { reason: e.data.reason } : {} };
+      return {
+        ...state,
+        application: e.data.application,
+        channel: e.data.channel,
+        paused: e.data.reason ? { reason: e.data.reason } : {},
+      };
     case "ChannelResumed": {
       const { paused: _p, ...rest } = state;
       return rest;

@@ -45,7 +45,14 @@ export type ReleaseCommand =
   | { type: "StartPromotion"; channel: string }
   | { type: "RecordPreconditionResult"; channel: string; precondition: string; result: GateResult }
   | { type: "RequestApproval"; channel: string; approval: string; minApprovers: number }
-  | { type: "DecideApproval"; channel: string; approval: string; approver: string; decision: "approve" | "reject"; comment?: string }
+  | {
+      type: "DecideApproval";
+      channel: string;
+      approval: string;
+      approver: string;
+      decision: "approve" | "reject";
+      comment?: string;
+    }
   | { type: "SupersedeRelease"; channel: string; supersededBy: string }
   | { type: "AbandonRelease"; reason?: string };
 
@@ -71,7 +78,8 @@ export function resolveParams(
   const issues: Issue[] = [];
   const params: Record<string, ParamValue> = {};
   for (const name of Object.keys(given)) {
-    if (!declared.some((p) => p.name === name)) issues.push({ path: `params.${name}`, message: `params.${name} is not a parameter of this service` });
+    if (!declared.some((p) => p.name === name))
+      issues.push({ path: `params.${name}`, message: `params.${name} is not a parameter of this service` });
   }
   for (const p of declared) {
     const value = Object.hasOwn(given, p.name) ? given[p.name] : undefined;
@@ -94,18 +102,24 @@ function existing(state: ReleaseState): Existing {
 
 function active(state: ReleaseState): Existing {
   const s = existing(state);
-  if (s.status === "abandoned") throw conflict("release.abandoned", `release ${s.releaseId} was abandoned and cannot change`);
+  if (s.status === "abandoned")
+    throw conflict("release.abandoned", `release ${s.releaseId} was abandoned and cannot change`);
   return s;
 }
 
 function gatesOf(s: Existing, channel: string): ChannelGates {
-  if (!s.channels.includes(channel)) throw notFound("release.unknown_channel", `release channel "${channel}" is not part of application "${s.application}"`);
+  if (!s.channels.includes(channel))
+    throw notFound(
+      "release.unknown_channel",
+      `release channel "${channel}" is not part of application "${s.application}"`,
+    );
   return s.gates[channel] ?? { started: false, preconditions: {}, approvals: {} };
 }
 
 function started(s: Existing, channel: string): ChannelGates {
   const gates = gatesOf(s, channel);
-  if (!gates.started) throw conflict("release.not_in_channel", `release ${s.releaseId} has not entered release channel "${channel}"`);
+  if (!gates.started)
+    throw conflict("release.not_in_channel", `release ${s.releaseId} has not entered release channel "${channel}"`);
   return gates;
 }
 
@@ -114,9 +128,23 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
     if (state.status !== "none") throw conflict("release.exists", `release ${command.releaseId} already exists`);
     const { application, service } = command;
     if (service.spec.application !== application.spec.name)
-      throw invalid("release.wrong_application", `service "${service.spec.name}" belongs to application "${service.spec.application}", not "${application.spec.name}"`, [{ path: "service", message: `service "${service.spec.name}" is not part of application "${application.spec.name}"` }]);
+      throw invalid(
+        "release.wrong_application",
+        `service "${service.spec.name}" belongs to application "${service.spec.application}", not "${application.spec.name}"`,
+        [
+          {
+            path: "service",
+            message: `service "${service.spec.name}" is not part of application "${application.spec.name}"`,
+          },
+        ],
+      );
     const resolved = resolveParams(service.spec.parameters, command.params);
-    if (!resolved.ok) throw invalid("release.invalid_params", `the release parameters have ${resolved.issues.length} error(s)`, resolved.issues);
+    if (!resolved.ok)
+      throw invalid(
+        "release.invalid_params",
+        `the release parameters have ${resolved.issues.length} error(s)`,
+        resolved.issues,
+      );
     const channels = application.spec.releaseChannels.map((c) => c.name);
     // The release enters its first channel in the same append: one stream hop less before it deploys.
     return [
@@ -144,13 +172,21 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
     const base = { releaseId: s.releaseId, channel: command.channel, precondition: command.precondition };
     return command.result.state === "satisfied"
       ? [event("PreconditionSatisfied", base)]
-      : [event("PreconditionBlocked", { ...base, reason: command.result.reason, ...(command.result.until ? { until: command.result.until } : {}) })];
+      : [
+          event("PreconditionBlocked", {
+            ...base,
+            reason: command.result.reason,
+            ...(command.result.until ? { until: command.result.until } : {}),
+          }),
+        ];
   }
 
   if (command.type === "AbandonRelease") {
     const s = existing(state);
     if (s.status === "abandoned") return [];
-    return [event("ReleaseAbandoned", { releaseId: s.releaseId, ...(command.reason ? { reason: command.reason } : {}) })];
+    return [
+      event("ReleaseAbandoned", { releaseId: s.releaseId, ...(command.reason ? { reason: command.reason } : {}) }),
+    ];
   }
 
   const s = active(state);
@@ -161,24 +197,49 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
     }
     case "RequestApproval": {
       if (started(s, command.channel).approvals[command.approval]) return [];
-      return [event("ApprovalRequested", { releaseId: s.releaseId, channel: command.channel, approval: command.approval, minApprovers: command.minApprovers })];
+      return [
+        event("ApprovalRequested", {
+          releaseId: s.releaseId,
+          channel: command.channel,
+          approval: command.approval,
+          minApprovers: command.minApprovers,
+        }),
+      ];
     }
     case "DecideApproval": {
       const approval = started(s, command.channel).approvals[command.approval];
       if (!approval)
-        throw conflict("approval.not_requested", `no approval "${command.approval}" has been requested for release ${s.releaseId} in release channel "${command.channel}"`);
+        throw conflict(
+          "approval.not_requested",
+          `no approval "${command.approval}" has been requested for release ${s.releaseId} in release channel "${command.channel}"`,
+        );
       if (approval.rejected) {
         if (command.decision === "reject") return [];
-        throw conflict("approval.rejected", `approval "${command.approval}" was already rejected by ${approval.rejected.approver}`);
+        throw conflict(
+          "approval.rejected",
+          `approval "${command.approval}" was already rejected by ${approval.rejected.approver}`,
+        );
       }
-      const base = { releaseId: s.releaseId, channel: command.channel, approval: command.approval, approver: command.approver };
-      if (command.decision === "reject") return [event("ApprovalRejected", { ...base, ...(command.comment ? { comment: command.comment } : {}) })];
+      const base = {
+        releaseId: s.releaseId,
+        channel: command.channel,
+        approval: command.approval,
+        approver: command.approver,
+      };
+      if (command.decision === "reject")
+        return [event("ApprovalRejected", { ...base, ...(command.comment ? { comment: command.comment } : {}) })];
       if (approval.grantedBy.includes(command.approver)) return [];
       return [event("ApprovalGranted", base)];
     }
     case "SupersedeRelease": {
       if (gatesOf(s, command.channel).supersededBy) return [];
-      return [event("ReleaseSuperseded", { releaseId: s.releaseId, channel: command.channel, supersededBy: command.supersededBy })];
+      return [
+        event("ReleaseSuperseded", {
+          releaseId: s.releaseId,
+          channel: command.channel,
+          supersededBy: command.supersededBy,
+        }),
+      ];
     }
   }
 }
@@ -196,7 +257,10 @@ function evolve(state: ReleaseState, e: DomainEvent): ReleaseState {
   if (state.status === "none") return state;
   const update = (channel: string, f: (g: ChannelGates) => ChannelGates): ReleaseState => ({
     ...state,
-    gates: { ...state.gates, [channel]: f(state.gates[channel] ?? { started: false, preconditions: {}, approvals: {} }) },
+    gates: {
+      ...state.gates,
+      [channel]: f(state.gates[channel] ?? { started: false, preconditions: {}, approvals: {} }),
+    },
   });
   const approval = (g: ChannelGates, name: string, f: (a: Approval) => Approval): ChannelGates => {
     const a = g.approvals[name];
@@ -206,17 +270,37 @@ function evolve(state: ReleaseState, e: DomainEvent): ReleaseState {
     case "PromotionStarted":
       return update(e.data.channel, (g) => ({ ...g, started: true }));
     case "PreconditionSatisfied":
-      return update(e.data.channel, (g) => ({ ...g, preconditions: { ...g.preconditions, [e.data.precondition]: { state: "satisfied" } } }));
+      return update(e.data.channel, (g) => ({
+        ...g,
+        preconditions: { ...g.preconditions, [e.data.precondition]: { state: "satisfied" } },
+      }));
     case "PreconditionBlocked": {
-      const result: GateResult = { state: "blocked", reason: e.data.reason, ...(e.data.until ? { until: e.data.until } : {}) };
-      return update(e.data.channel, (g) => ({ ...g, preconditions: { ...g.preconditions, [e.data.precondition]: result } }));
+      const result: GateResult = {
+        state: "blocked",
+        reason: e.data.reason,
+        ...(e.data.until ? { until: e.data.until } : {}),
+      };
+      return update(e.data.channel, (g) => ({
+        ...g,
+        preconditions: { ...g.preconditions, [e.data.precondition]: result },
+      }));
     }
     case "ApprovalRequested":
-      return update(e.data.channel, (g) => ({ ...g, approvals: { ...g.approvals, [e.data.approval]: { minApprovers: e.data.minApprovers, grantedBy: [] } } }));
+      return update(e.data.channel, (g) => ({
+        ...g,
+        approvals: { ...g.approvals, [e.data.approval]: { minApprovers: e.data.minApprovers, grantedBy: [] } },
+      }));
     case "ApprovalGranted":
-      return update(e.data.channel, (g) => approval(g, e.data.approval, (a) => ({ ...a, grantedBy: [...a.grantedBy, e.data.approver] })));
+      return update(e.data.channel, (g) =>
+        approval(g, e.data.approval, (a) => ({ ...a, grantedBy: [...a.grantedBy, e.data.approver] })),
+      );
     case "ApprovalRejected":
-      return update(e.data.channel, (g) => approval(g, e.data.approval, (a) => ({ ...a, rejected: { approver: e.data.approver, ...(e.data.comment ? { comment: e.data.comment } : {}) } })));
+      return update(e.data.channel, (g) =>
+        approval(g, e.data.approval, (a) => ({
+          ...a,
+          rejected: { approver: e.data.approver, ...(e.data.comment ? { comment: e.data.comment } : {}) },
+        })),
+      );
     case "ReleaseSuperseded":
       return update(e.data.channel, (g) => ({ ...g, supersededBy: e.data.supersededBy }));
     case "ReleaseAbandoned":

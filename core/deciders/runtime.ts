@@ -42,26 +42,64 @@ function decide(command: RuntimeCommand, state: RuntimeState): RuntimeEvent[] {
       // The connected agent authenticated with the token being replaced: rotating revokes its lease.
       if (!state.lease) return [issued];
       const { connectionId, generation } = state.lease;
-      return [issued, event("AgentDisconnected", { runtime: command.runtime, connectionId, leaseGeneration: generation, reason: "agent token rotated" })];
+      return [
+        issued,
+        event("AgentDisconnected", {
+          runtime: command.runtime,
+          connectionId,
+          leaseGeneration: generation,
+          reason: "agent token rotated",
+        }),
+      ];
     }
     case "ConnectAgent": {
-      if (!state.token) throw unauthorized("agent.not_linked", `runtime "${command.runtime}" has no agent token; link it first`);
-      if (!constantTimeEqual(state.token.tokenHash, command.tokenHash)) throw unauthorized("agent.bad_token", "the agent token is not valid for this runtime");
+      if (!state.token)
+        throw unauthorized("agent.not_linked", `runtime "${command.runtime}" has no agent token; link it first`);
+      if (!constantTimeEqual(state.token.tokenHash, command.tokenHash))
+        throw unauthorized("agent.bad_token", "the agent token is not valid for this runtime");
       if (state.lease?.connectionId === command.connectionId) return [];
       const generation = state.leaseGeneration + 1;
       const events: RuntimeEvent[] = [];
-      if (!state.linked) events.push(event("RuntimeLinked", { runtime: command.runtime, connectionId: command.connectionId, agentVersion: command.agentVersion }));
+      if (!state.linked)
+        events.push(
+          event("RuntimeLinked", {
+            runtime: command.runtime,
+            connectionId: command.connectionId,
+            agentVersion: command.agentVersion,
+          }),
+        );
       if (state.lease) {
-        events.push(event("AgentSuperseded", { runtime: command.runtime, connectionId: state.lease.connectionId, leaseGeneration: state.lease.generation, supersededBy: command.connectionId }));
+        events.push(
+          event("AgentSuperseded", {
+            runtime: command.runtime,
+            connectionId: state.lease.connectionId,
+            leaseGeneration: state.lease.generation,
+            supersededBy: command.connectionId,
+          }),
+        );
       }
-      events.push(event("AgentConnected", { runtime: command.runtime, connectionId: command.connectionId, leaseGeneration: generation, agentVersion: command.agentVersion }));
+      events.push(
+        event("AgentConnected", {
+          runtime: command.runtime,
+          connectionId: command.connectionId,
+          leaseGeneration: generation,
+          agentVersion: command.agentVersion,
+        }),
+      );
       return events;
     }
     case "DisconnectAgent": {
       // $disconnect is best-effort and may arrive after a newer connection took over: only the
       // lease holder's disconnect means the runtime lost its agent.
       if (state.lease?.connectionId !== command.connectionId) return [];
-      return [event("AgentDisconnected", { runtime: command.runtime, connectionId: command.connectionId, leaseGeneration: state.lease.generation, reason: command.reason })];
+      return [
+        event("AgentDisconnected", {
+          runtime: command.runtime,
+          connectionId: command.connectionId,
+          leaseGeneration: state.lease.generation,
+          reason: command.reason,
+        }),
+      ];
     }
   }
 }
@@ -69,8 +107,15 @@ function decide(command: RuntimeCommand, state: RuntimeState): RuntimeEvent[] {
 /** Refuses a message from any connection but the current lease holder, at its generation. */
 export function assertLeaseHolder(state: RuntimeState, connectionId: string, leaseGeneration?: number): Lease {
   const lease = state.lease;
-  if (!lease || lease.connectionId !== connectionId || (leaseGeneration !== undefined && leaseGeneration !== lease.generation)) {
-    throw conflict("agent.fenced", "this connection does not hold the runtime's lease (it was superseded or disconnected)");
+  if (
+    !lease ||
+    lease.connectionId !== connectionId ||
+    (leaseGeneration !== undefined && leaseGeneration !== lease.generation)
+  ) {
+    throw conflict(
+      "agent.fenced",
+      "this connection does not hold the runtime's lease (it was superseded or disconnected)",
+    );
   }
   return lease;
 }
@@ -85,13 +130,20 @@ function constantTimeEqual(a: string, b: string): boolean {
 function evolve(state: RuntimeState, e: DomainEvent): RuntimeState {
   switch (e.type) {
     case "AgentTokenIssued":
-      return { ...state, token: { tokenId: e.data.tokenId, tokenHash: e.data.tokenHash, generation: e.data.tokenGeneration } };
+      return {
+        ...state,
+        token: { tokenId: e.data.tokenId, tokenHash: e.data.tokenHash, generation: e.data.tokenGeneration },
+      };
     case "RuntimeLinked":
       return { ...state, linked: true };
     case "AgentConnected":
       return {
         ...state,
-        lease: { connectionId: e.data.connectionId, generation: e.data.leaseGeneration, agentVersion: e.data.agentVersion },
+        lease: {
+          connectionId: e.data.connectionId,
+          generation: e.data.leaseGeneration,
+          agentVersion: e.data.agentVersion,
+        },
         leaseGeneration: Math.max(state.leaseGeneration, e.data.leaseGeneration),
       };
     case "AgentSuperseded":

@@ -25,7 +25,11 @@ export const deployWindow = gateKind({
     const now = Date.parse(ctx.now);
     if (inWindow(w, now)) return { state: "satisfied" };
     const until = new Date(nextOpening(w, now)).toISOString();
-    return { state: "blocked", reason: `outside the deploy window (${w.days.join(", ")} ${w.start}–${w.end} ${w.timeZone}); it opens at ${until}`, until };
+    return {
+      state: "blocked",
+      reason: `outside the deploy window (${w.days.join(", ")} ${w.start}–${w.end} ${w.timeZone}); it opens at ${until}`,
+      until,
+    };
   },
 });
 
@@ -51,7 +55,16 @@ type Local = { year: number; month: number; day: number; weekday: Weekday; minut
 
 function localTime(instant: number, timeZone: string): Local {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat("en-US", { timeZone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", weekday: "short" })
+    new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      weekday: "short",
+    })
       .formatToParts(new Date(instant))
       .map((p) => [p.type, p.value]),
   );
@@ -71,7 +84,9 @@ export function inWindow(w: Window, instant: number): boolean {
   if (start < end) return w.days.includes(local.weekday) && local.minute >= start && local.minute < end;
   // The window spans midnight: it belongs to the day it starts on.
   const yesterday = WEEKDAYS[(WEEKDAYS.indexOf(local.weekday) + 6) % 7]!;
-  return (w.days.includes(local.weekday) && local.minute >= start) || (w.days.includes(yesterday) && local.minute < end);
+  return (
+    (w.days.includes(local.weekday) && local.minute >= start) || (w.days.includes(yesterday) && local.minute < end)
+  );
 }
 
 /** The UTC instant of a wall-clock time in a time zone (for times a DST gap skips, the instant after it). */

@@ -15,7 +15,12 @@ export type GateContext = {
   now: string;
   releaseId: string;
   /** Per upstream channel: the release it converged on for this service, and since when it is healthy. */
-  upstream: Readonly<Record<string, { releaseId?: string; healthySince?: string; failed?: { releaseId: string; message: string } } | undefined>>;
+  upstream: Readonly<
+    Record<
+      string,
+      { releaseId?: string; healthySince?: string; failed?: { releaseId: string; message: string } } | undefined
+    >
+  >;
   /** This release's approvals in this channel, by approval name. */
   approvals: Readonly<Record<string, Approval | undefined>>;
 };
@@ -63,7 +68,11 @@ export type GateKind<K extends string = string, Body extends z.ZodType = z.ZodTy
 };
 
 /** Declares a gate kind: its kind and body type the preconditions its methods take. */
-export function gateKind<K extends string, Body extends z.ZodType>(entry: GateKind<K, Body> & NoKindField<Body>): GateKind<K, Body> {
+export function gateKind<K extends string, Body extends z.ZodType>(
+  entry: GateKind<K, Body> & NoKindField<Body>,
+): GateKind<K, Body> {
   return entry;
 }
-type NoKindField<Body extends z.ZodType> = "kind" extends keyof z.output<Body> ? { body: "a gate's body must not have a field named kind" } : unknown;
+type NoKindField<Body extends z.ZodType> = "kind" extends keyof z.output<Body>
+  ? { body: "a gate's body must not have a field named kind" }
+  : unknown;

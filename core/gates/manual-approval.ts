@@ -43,9 +43,15 @@ export const manualApproval = gateKind({
     if (state === "approved") return { state: "satisfied" };
     if (state === "rejected" && approval?.rejected) {
       const { approver, comment } = approval.rejected;
-      return { state: "blocked", reason: `approval "${name}" was rejected by ${approver}${comment ? `: ${comment}` : ""}` };
+      return {
+        state: "blocked",
+        reason: `approval "${name}" was rejected by ${approver}${comment ? `: ${comment}` : ""}`,
+      };
     }
-    return { state: "blocked", reason: `waiting for approval "${name}": ${approval?.grantedBy.length ?? 0} of ${approvers(p.minApprovers)}` };
+    return {
+      state: "blocked",
+      reason: `waiting for approval "${name}": ${approval?.grantedBy.length ?? 0} of ${approvers(p.minApprovers)}`,
+    };
   },
 
   // Approvals are decided by name: two approvals in one channel must be told apart.
@@ -53,7 +59,12 @@ export const manualApproval = gateKind({
     const seen = new Set<string>();
     return gates.flatMap(({ precondition, index }, i): GateIssue[] => {
       const issues: GateIssue[] = [];
-      if (i > 0 && precondition.name === undefined) issues.push({ index, field: "name", message: "a channel with several manual approvals must name each of them" });
+      if (i > 0 && precondition.name === undefined)
+        issues.push({
+          index,
+          field: "name",
+          message: "a channel with several manual approvals must name each of them",
+        });
       const name = nameOf(precondition);
       if (seen.has(name)) issues.push({ index, message: `manual approval "${name}" is defined more than once` });
       seen.add(name);

@@ -13,7 +13,9 @@ import { releaseChannelStable } from "./release-channel-stable.js";
 export const gateKinds = [releaseChannelStable, manualApproval, deployWindow] as const;
 
 type Kind = (typeof gateKinds)[number];
-type ModelOf<G> = G extends { kind: infer K extends string; body: infer Body extends z.ZodType } ? PreconditionOf<K, Body> : never;
+type ModelOf<G> = G extends { kind: infer K extends string; body: infer Body extends z.ZodType }
+  ? PreconditionOf<K, Body>
+  : never;
 
 /** A precondition as the model holds it: `{ kind: "manualApproval", name?, minApprovers }` and so on. */
 export type Precondition = ModelOf<Kind>;
@@ -23,7 +25,12 @@ export type Precondition = ModelOf<Kind>;
 type DocumentShape = { [G in Kind as G["kind"]]: z.ZodOptional<G["body"]> };
 const PreconditionDocument = z
   .strictObject(Object.fromEntries(gateKinds.map((g) => [g.kind, g.body.optional()])) as DocumentShape)
-  .superRefine(exactlyOne(gateKinds.map((g) => g.kind), "a precondition"));
+  .superRefine(
+    exactlyOne(
+      gateKinds.map((g) => g.kind),
+      "a precondition",
+    ),
+  );
 
 /**
  * Users write `- releaseChannelStable: {releaseChannel: staging}`; the model holds
@@ -70,12 +77,21 @@ export const soakOf = (p: Precondition): Soak | undefined => kindOf(p).soak?.(p)
  * Cross-object problems with one channel's preconditions, in config order, each with its path
  * from the channel: `preconditions[0].releaseChannelStable.releaseChannel`.
  */
-export function preconditionIssues(application: Application, channel: number): { path: PropertyKey[]; message: string }[] {
+export function preconditionIssues(
+  application: Application,
+  channel: number,
+): { path: PropertyKey[]; message: string }[] {
   const preconditions = application.releaseChannels[channel]?.preconditions ?? [];
   return gateKinds
     .flatMap((g: GateKind) => {
-      const mine = preconditions.flatMap((precondition, index) => (precondition.kind === g.kind ? [{ precondition, index }] : []));
-      const where = { application: application.name, channels: application.releaseChannels.map((c) => c.name), channel };
+      const mine = preconditions.flatMap((precondition, index) =>
+        precondition.kind === g.kind ? [{ precondition, index }] : [],
+      );
+      const where = {
+        application: application.name,
+        channels: application.releaseChannels.map((c) => c.name),
+        channel,
+      };
       return mine.length && g.validate ? g.validate(mine, where).map((issue) => ({ kind: g.kind, ...issue })) : [];
     })
     .sort((a, b) => a.index - b.index)

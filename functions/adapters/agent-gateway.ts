@@ -1,4 +1,9 @@
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException, PostToConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
+import {
+  ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  GoneException,
+  PostToConnectionCommand,
+} from "@aws-sdk/client-apigatewaymanagementapi";
 
 /** Sends messages to agents' WebSocket connections through the API Gateway Management API. */
 export class AgentGateway {
@@ -11,7 +16,9 @@ export class AgentGateway {
   /** `gone` when API Gateway no longer has the connection (410): the caller must not assume delivery. */
   async send(connectionId: string, message: unknown): Promise<"sent" | "gone"> {
     try {
-      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) }));
+      await this.client.send(
+        new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) }),
+      );
       return "sent";
     } catch (err) {
       if (err instanceof GoneException) return "gone";

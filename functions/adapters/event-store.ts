@@ -4,7 +4,13 @@ import {
   TransactionCanceledException,
   type CreateTableCommandInput,
 } from "@aws-sdk/client-dynamodb";
-import { PutCommand, QueryCommand, TransactWriteCommand, GetCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import {
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  GetCommand,
+  type DynamoDBDocumentClient,
+} from "@aws-sdk/lib-dynamodb";
 import {
   currentSchemaVersion,
   parseStoredEvent,
@@ -55,7 +61,11 @@ export class ConcurrencyError extends DomainError {
     readonly streamId: string,
     readonly expectedVersion: number,
   ) {
-    super("conflict", "stream.conflict", `stream ${streamId} is no longer at version ${expectedVersion}: another writer appended first; retry`);
+    super(
+      "conflict",
+      "stream.conflict",
+      `stream ${streamId} is no longer at version ${expectedVersion}: another writer appended first; retry`,
+    );
     this.name = "ConcurrencyError";
   }
 }
@@ -67,14 +77,22 @@ export class EventTooLargeError extends DomainError {
     readonly limit: number,
     what = "event",
   ) {
-    super("too_large", "event.too_large", `${what} ${eventType} is ${bytes} bytes; DynamoDB stores at most ${limit} bytes`);
+    super(
+      "too_large",
+      "event.too_large",
+      `${what} ${eventType} is ${bytes} bytes; DynamoDB stores at most ${limit} bytes`,
+    );
     this.name = "EventTooLargeError";
   }
 }
 
 export class TooManyEventsError extends DomainError {
   constructor(readonly count: number) {
-    super("too_large", "append.too_many_events", `an append holds at most ${MAX_EVENTS_PER_APPEND} events, not ${count}`);
+    super(
+      "too_large",
+      "append.too_many_events",
+      `an append holds at most ${MAX_EVENTS_PER_APPEND} events, not ${count}`,
+    );
     this.name = "TooManyEventsError";
   }
 }
@@ -145,7 +163,8 @@ export class EventStore {
     options: AppendOptions = {},
   ): Promise<AppendResult> {
     if (streamId.startsWith(COMMAND_PREFIX)) throw new Error(`stream ids may not start with ${COMMAND_PREFIX}`);
-    if (!Number.isInteger(expectedVersion) || expectedVersion < 0) throw new Error(`expectedVersion must be a non-negative integer, not ${expectedVersion}`);
+    if (!Number.isInteger(expectedVersion) || expectedVersion < 0)
+      throw new Error(`expectedVersion must be a non-negative integer, not ${expectedVersion}`);
     if (events.length === 0) return { streamId, version: expectedVersion, events: [], duplicate: false };
     if (events.length > MAX_EVENTS_PER_APPEND) throw new TooManyEventsError(events.length);
 
@@ -169,7 +188,8 @@ export class EventStore {
       return item;
     });
     const total = items.reduce((sum, item) => sum + itemSize(item), 0);
-    if (total > MAX_TRANSACTION_BYTES) throw new EventTooLargeError(`append of ${items.length} events`, total, MAX_TRANSACTION_BYTES, "the");
+    if (total > MAX_TRANSACTION_BYTES)
+      throw new EventTooLargeError(`append of ${items.length} events`, total, MAX_TRANSACTION_BYTES, "the");
 
     const stored = () => items.map(itemToEvent);
     const version = expectedVersion + items.length;
@@ -179,7 +199,14 @@ export class EventStore {
     // The common case, one event on a new stream with no command id, is a single conditional put.
     if (items.length === 1 && expectedVersion === 0 && !options.commandId) {
       try {
-        await this.db.send(new PutCommand({ TableName: this.tableName, Item: items[0], ConditionExpression: notExists, ExpressionAttributeNames: names }));
+        await this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: items[0],
+            ConditionExpression: notExists,
+            ExpressionAttributeNames: names,
+          }),
+        );
       } catch (err) {
         if (err instanceof ConditionalCheckFailedException) throw new ConcurrencyError(streamId, expectedVersion);
         throw err;
@@ -200,12 +227,27 @@ export class EventStore {
       });
     }
     for (const item of items) {
-      transactItems.push({ Put: { TableName: this.tableName, Item: item, ConditionExpression: notExists, ExpressionAttributeNames: names } });
+      transactItems.push({
+        Put: { TableName: this.tableName, Item: item, ConditionExpression: notExists, ExpressionAttributeNames: names },
+      });
     }
     const markerIndex = transactItems.length;
     if (options.commandId) {
-      const marker: CommandItem = { stream: COMMAND_PREFIX + options.commandId, version: 0, targetStream: streamId, fromVersion: expectedVersion + 1, toVersion: version };
-      transactItems.push({ Put: { TableName: this.tableName, Item: marker, ConditionExpression: notExists, ExpressionAttributeNames: names } });
+      const marker: CommandItem = {
+        stream: COMMAND_PREFIX + options.commandId,
+        version: 0,
+        targetStream: streamId,
+        fromVersion: expectedVersion + 1,
+        toVersion: version,
+      };
+      transactItems.push({
+        Put: {
+          TableName: this.tableName,
+          Item: marker,
+          ConditionExpression: notExists,
+          ExpressionAttributeNames: names,
+        },
+      });
     }
     try {
       await this.db.send(new TransactWriteCommand({ TransactItems: transactItems }));
@@ -215,7 +257,8 @@ export class EventStore {
       if (options.commandId && reasons[markerIndex]?.Code === "ConditionalCheckFailed") {
         return this.previousAppend(options.commandId);
       }
-      if (reasons.some((r) => r.Code === "ConditionalCheckFailed")) throw new ConcurrencyError(streamId, expectedVersion);
+      if (reasons.some((r) => r.Code === "ConditionalCheckFailed"))
+        throw new ConcurrencyError(streamId, expectedVersion);
       throw err;
     }
     return { streamId, version, events: stored(), duplicate: false };
@@ -224,7 +267,11 @@ export class EventStore {
   /** The events a command appended before, found through its marker. */
   private async previousAppend(commandId: string): Promise<AppendResult> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: { stream: COMMAND_PREFIX + commandId, version: 0 }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { stream: COMMAND_PREFIX + commandId, version: 0 },
+        ConsistentRead: true,
+      }),
     );
     const marker = Item as CommandItem | undefined;
     if (!marker) throw new Error(`command ${commandId} was reported as appended but its marker is missing`);
@@ -265,7 +312,14 @@ export function itemSize(value: Record<string, unknown>): number {
 
 function valueSize(v: unknown): number {
   if (typeof v === "string") return Buffer.byteLength(v);
-  if (typeof v === "number") return Math.ceil(String(Math.abs(v)).replace(/[.e+-]/g, "").replace(/^0+/, "").length / 2) + 1;
+  if (typeof v === "number")
+    return (
+      Math.ceil(
+        String(Math.abs(v))
+          .replace(/[.e+-]/g, "")
+          .replace(/^0+/, "").length / 2,
+      ) + 1
+    );
   if (typeof v === "boolean" || v === null) return 1;
   if (Array.isArray(v)) return 3 + v.reduce((s: number, item) => s + 1 + valueSize(item), 0);
   if (typeof v === "object") return 3 + itemSize(v as Record<string, unknown>) + Object.keys(v).length;

@@ -1,6 +1,14 @@
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type BatchWriteCommandInput, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type BatchWriteCommandInput,
+  type DynamoDBDocumentClient,
+} from "@aws-sdk/lib-dynamodb";
 
 /**
  * The read-model table: views derived from the event log, rebuildable from it. Items are keyed
@@ -23,10 +31,27 @@ export function readModelTableDefinition(tableName: string): CreateTableCommandI
 }
 
 /** What an agent last said runs in its runtime (a `state` message): an observation, not a decision. */
-export type ObservedState = { runtime: string; reportedAt: string; leaseGeneration: number; services: ObservedService[] };
-export type ObservedService = { service: string; runtime?: string; releaseId?: string; images?: string[]; healthy: boolean };
+export type ObservedState = {
+  runtime: string;
+  reportedAt: string;
+  leaseGeneration: number;
+  services: ObservedService[];
+};
+export type ObservedService = {
+  service: string;
+  runtime?: string;
+  releaseId?: string;
+  images?: string[];
+  healthy: boolean;
+};
 
-export type AgentConnection = { connectionId: string; runtime: string; leaseGeneration: number; agentVersion: string; connectedAt: string };
+export type AgentConnection = {
+  connectionId: string;
+  runtime: string;
+  leaseGeneration: number;
+  agentVersion: string;
+  connectedAt: string;
+};
 
 /** API Gateway closes a connection after 2 h; its index entry expires a little later (DynamoDB TTL). */
 const CONNECTION_TTL_S = 3 * 60 * 60;
@@ -39,26 +64,43 @@ export class ReadModels {
 
   async putConnection(c: AgentConnection): Promise<void> {
     const expiresAt = Math.floor(Date.parse(c.connectedAt) / 1000) + CONNECTION_TTL_S;
-    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `connection#${c.connectionId}`, sk: "-", ...c, expiresAt } }));
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: `connection#${c.connectionId}`, sk: "-", ...c, expiresAt },
+      }),
+    );
   }
 
   async connection(connectionId: string): Promise<AgentConnection | undefined> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: `connection#${connectionId}`, sk: "-" }, ConsistentRead: true }));
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `connection#${connectionId}`, sk: "-" },
+        ConsistentRead: true,
+      }),
+    );
     if (!Item) return undefined;
     const { runtime, leaseGeneration, agentVersion, connectedAt } = Item as AgentConnection;
     return { connectionId, runtime, leaseGeneration, agentVersion, connectedAt };
   }
 
   async deleteConnection(connectionId: string): Promise<void> {
-    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: `connection#${connectionId}`, sk: "-" } }));
+    await this.db.send(
+      new DeleteCommand({ TableName: this.tableName, Key: { pk: `connection#${connectionId}`, sk: "-" } }),
+    );
   }
 
   async putObservedState(state: ObservedState): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `observed#${state.runtime}`, sk: "-", ...state } }));
+    await this.db.send(
+      new PutCommand({ TableName: this.tableName, Item: { pk: `observed#${state.runtime}`, sk: "-", ...state } }),
+    );
   }
 
   async observedState(runtime: string): Promise<ObservedState | undefined> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: `observed#${runtime}`, sk: "-" } }));
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: `observed#${runtime}`, sk: "-" } }),
+    );
     if (!Item) return undefined;
     const { reportedAt, leaseGeneration, services } = Item as ObservedState;
     return { runtime, reportedAt, leaseGeneration, services };
@@ -66,19 +108,35 @@ export class ReadModels {
 
   /** Releases waiting on gates in a channel: what a resumed channel evaluates again. */
   async markWaiting(application: string, channel: string, releaseId: string, reasons: string[]): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { pk: `waiting#${application}/${channel}`, sk: releaseId, reasons } }));
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: `waiting#${application}/${channel}`, sk: releaseId, reasons },
+      }),
+    );
   }
 
   async clearWaiting(application: string, channel: string, releaseId: string): Promise<void> {
-    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: `waiting#${application}/${channel}`, sk: releaseId } }));
+    await this.db.send(
+      new DeleteCommand({ TableName: this.tableName, Key: { pk: `waiting#${application}/${channel}`, sk: releaseId } }),
+    );
   }
 
   async waiting(application: string, channel: string): Promise<{ releaseId: string; reasons: string[] }[]> {
     const out: { releaseId: string; reasons: string[] }[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await this.db.send(new QueryCommand({ TableName: this.tableName, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": `waiting#${application}/${channel}` }, ConsistentRead: true, ExclusiveStartKey: start }));
-      for (const item of page.Items ?? []) out.push({ releaseId: item.sk as string, reasons: (item.reasons as string[]) ?? [] });
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": `waiting#${application}/${channel}` },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? [])
+        out.push({ releaseId: item.sk as string, reasons: (item.reasons as string[]) ?? [] });
       start = page.LastEvaluatedKey;
     } while (start);
     return out;
@@ -115,7 +173,14 @@ export class ReadModels {
     const out: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await this.db.send(new QueryCommand({ TableName: this.tableName, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": pk }, ExclusiveStartKey: start }));
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": pk },
+          ExclusiveStartKey: start,
+        }),
+      );
       out.push(...(page.Items ?? []));
       start = page.LastEvaluatedKey;
     } while (start);
@@ -123,7 +188,9 @@ export class ReadModels {
   }
 
   async views<T>(pk: string): Promise<{ sk: string; view: T }[]> {
-    return (await this.items(pk)).filter((i) => typeof i.view === "string").map((i) => ({ sk: i.sk as string, view: JSON.parse(i.view as string) as T }));
+    return (await this.items(pk))
+      .filter((i) => typeof i.view === "string")
+      .map((i) => ({ sk: i.sk as string, view: JSON.parse(i.view as string) as T }));
   }
 
   /** One line of a release's timeline; keyed by time and position, so writing it twice is writing it once. */
@@ -134,20 +201,40 @@ export class ReadModels {
   /** Timeline lines in batches of 25 (BatchWriteItem), retrying what DynamoDB leaves unprocessed. */
   async putTimelines(lines: { releaseId: string; entry: TimelineEntry }[]): Promise<void> {
     for (let i = 0; i < lines.length; i += 25) {
-      let requests: NonNullable<BatchWriteCommandInput["RequestItems"]>[string] = lines.slice(i, i + 25).map(({ releaseId, entry }) => ({
-        PutRequest: { Item: { pk: `timeline#${releaseId}`, sk: `${entry.occurredAt}#${entry.streamId}#${String(entry.version).padStart(10, "0")}`, ...entry } },
-      }));
+      let requests: NonNullable<BatchWriteCommandInput["RequestItems"]>[string] = lines
+        .slice(i, i + 25)
+        .map(({ releaseId, entry }) => ({
+          PutRequest: {
+            Item: {
+              pk: `timeline#${releaseId}`,
+              sk: `${entry.occurredAt}#${entry.streamId}#${String(entry.version).padStart(10, "0")}`,
+              ...entry,
+            },
+          },
+        }));
       for (let attempt = 0; requests.length; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-        const { UnprocessedItems } = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+        const { UnprocessedItems } = await this.db.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
+        );
         requests = UnprocessedItems?.[this.tableName] ?? [];
       }
     }
   }
 
   async timeline(releaseId: string): Promise<TimelineEntry[]> {
-    return (await this.items(`timeline#${releaseId}`)).map(({ streamId, version, type, occurredAt, actor, data }) => ({ streamId, version, type, occurredAt, actor, data }) as TimelineEntry);
+    return (await this.items(`timeline#${releaseId}`)).map(
+      ({ streamId, version, type, occurredAt, actor, data }) =>
+        ({ streamId, version, type, occurredAt, actor, data }) as TimelineEntry,
+    );
   }
 }
 
-export type TimelineEntry = { streamId: string; version: number; type: string; occurredAt: string; actor: { kind: string; id: string }; data: unknown };
+export type TimelineEntry = {
+  streamId: string;
+  version: number;
+  type: string;
+  occurredAt: string;
+  actor: { kind: string; id: string };
+  data: unknown;
+};

@@ -17,24 +17,63 @@ export const ButtonValue = z.object({ releaseId: z.string(), channel: z.string()
  * The approval request: what would change in the channel — each param whose value differs from the
  * release running there now, as `old → new` — and the buttons.
  */
-export function approvalRequestMessage(input: { release: EventData<"ReleaseCreated">; channel: string; approval: string; minApprovers: number; current?: EventData<"ReleaseCreated"> }) {
+export function approvalRequestMessage(input: {
+  release: EventData<"ReleaseCreated">;
+  channel: string;
+  approval: string;
+  minApprovers: number;
+  current?: EventData<"ReleaseCreated">;
+}) {
   const { release, channel, approval, minApprovers, current } = input;
   const value = JSON.stringify({ releaseId: release.releaseId, channel, approval });
   const params = Object.entries(release.params)
     .filter(([name, v]) => current?.params[name] !== v)
-    .map(([name, v]) => ({ type: "mrkdwn", text: `*${name}*\n${current?.params[name] !== undefined ? `\`${String(current.params[name])}\` → ` : ""}\`${String(v)}\`` }));
-  const source = [release.source.commit && `commit \`${release.source.commit.slice(0, 12)}\``, release.source.branch && `on \`${release.source.branch}\``].filter(Boolean).join(" ");
+    .map(([name, v]) => ({
+      type: "mrkdwn",
+      text: `*${name}*\n${current?.params[name] !== undefined ? `\`${String(current.params[name])}\` → ` : ""}\`${String(v)}\``,
+    }));
+  const source = [
+    release.source.commit && `commit \`${release.source.commit.slice(0, 12)}\``,
+    release.source.branch && `on \`${release.source.branch}\``,
+  ]
+    .filter(Boolean)
+    .join(" ");
   return {
     text: `Approval needed: ${release.application}/${release.service} release ${release.releaseId} to ${channel}`,
     blocks: [
-      { type: "section", text: { type: "mrkdwn", text: `*Approval needed* to release *${release.application}/${release.service}* to *${channel}*${minApprovers > 1 ? ` (${minApprovers} approvers)` : ""}${source ? `\n${source}` : ""}` } },
-      { type: "section", fields: [{ type: "mrkdwn", text: `*Release*\n\`${release.releaseId}\`` }, { type: "mrkdwn", text: `*Approval*\n${approval}` }, ...params].slice(0, 10) },
+      {
+        type: "section",
+        text: {
+          type: "mrkdwn",
+          text: `*Approval needed* to release *${release.application}/${release.service}* to *${channel}*${minApprovers > 1 ? ` (${minApprovers} approvers)` : ""}${source ? `\n${source}` : ""}`,
+        },
+      },
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: `*Release*\n\`${release.releaseId}\`` },
+          { type: "mrkdwn", text: `*Approval*\n${approval}` },
+          ...params,
+        ].slice(0, 10),
+      },
       {
         type: "actions",
         block_id: "slipway_approval",
         elements: [
-          { type: "button", action_id: APPROVE_ACTION, style: "primary", text: { type: "plain_text", text: "Approve" }, value },
-          { type: "button", action_id: REJECT_ACTION, style: "danger", text: { type: "plain_text", text: "Reject" }, value },
+          {
+            type: "button",
+            action_id: APPROVE_ACTION,
+            style: "primary",
+            text: { type: "plain_text", text: "Approve" },
+            value,
+          },
+          {
+            type: "button",
+            action_id: REJECT_ACTION,
+            style: "danger",
+            text: { type: "plain_text", text: "Reject" },
+            value,
+          },
         ],
       },
     ],
@@ -52,14 +91,28 @@ export const BlockActionsPayload = z.object({
 export type SlackPoster = (webhookUrl: string, message: object) => Promise<void>;
 
 export const postToSlack: SlackPoster = async (webhookUrl, message) => {
-  const res = await fetch(webhookUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(message), signal: AbortSignal.timeout(5000) });
+  const res = await fetch(webhookUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(message),
+    signal: AbortSignal.timeout(5000),
+  });
   if (!res.ok) throw new Error(`Slack answered ${res.status}`);
 };
 
 /** Best effort: replaces the buttons with the outcome; Slack's 3 s budget leaves no room to retry. */
-export async function updateSlackMessage(responseUrl: string, text: string, log?: (line: string) => void): Promise<void> {
+export async function updateSlackMessage(
+  responseUrl: string,
+  text: string,
+  log?: (line: string) => void,
+): Promise<void> {
   try {
-    await fetch(responseUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ replace_original: true, text }), signal: AbortSignal.timeout(1500) });
+    await fetch(responseUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ replace_original: true, text }),
+      signal: AbortSignal.timeout(1500),
+    });
   } catch (err) {
     log?.(`could not update the Slack message: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -29,7 +29,7 @@ export async function inOrder(
   group?: { together: (e: StoredEvent) => boolean; handleTogether: (events: StoredEvent[]) => Promise<void> },
 ): Promise<StreamBatchResponse> {
   const events = event.Records.map((r) => eventOf(r));
-  for (let i = 0; i < events.length; ) {
+  for (let i = 0; i < events.length;) {
     let next = i + 1;
     try {
       const e = events[i];
@@ -39,8 +39,12 @@ export async function inOrder(
       } else if (e) await handle(e);
     } catch (err) {
       const record = event.Records[i]!;
-      log(`stream record ${record.dynamodb?.SequenceNumber ?? i} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      return { batchItemFailures: event.Records.slice(i).map((r) => ({ itemIdentifier: r.dynamodb?.SequenceNumber ?? "" })) };
+      log(
+        `stream record ${record.dynamodb?.SequenceNumber ?? i} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+      return {
+        batchItemFailures: event.Records.slice(i).map((r) => ({ itemIdentifier: r.dynamodb?.SequenceNumber ?? "" })),
+      };
     }
     i = next;
   }

@@ -17,6 +17,8 @@ export class WakeUpQueue {
     // Rounded down: the message arrives up to a second early and the scheduler waits out the rest,
     // so the gate is evaluated at its time rather than up to a second after it.
     const delay = Math.min(MAX_DELAY_S, Math.max(0, Math.floor((Date.parse(wake.at) - now.getTime()) / 1000)));
-    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(wake), DelaySeconds: delay }));
+    await this.sqs.send(
+      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(wake), DelaySeconds: delay }),
+    );
   }
 }

@@ -24,8 +24,13 @@ type AccessMiddleware = MiddlewareHandler<ApiEnv> & { [ACCESS]: Access };
  * A route definition that enforces its access: the check runs as the route's first middleware,
  * before its input is validated, and the OpenAPI document states it.
  */
-export function withAccess<R extends RouteConfig>(deps: ApiDeps, access: Access, route: R): R & { middleware: MiddlewareHandler<ApiEnv>[] } {
-  const own = route.middleware === undefined ? [] : Array.isArray(route.middleware) ? route.middleware : [route.middleware];
+export function withAccess<R extends RouteConfig>(
+  deps: ApiDeps,
+  access: Access,
+  route: R,
+): R & { middleware: MiddlewareHandler<ApiEnv>[] } {
+  const own =
+    route.middleware === undefined ? [] : Array.isArray(route.middleware) ? route.middleware : [route.middleware];
   return {
     ...route,
     security: access === "public" || access === "slack" ? [] : [{ bearer: [] }],
@@ -39,7 +44,13 @@ export function authorize(deps: ApiDeps, access: Access): AccessMiddleware {
   const check: MiddlewareHandler<ApiEnv> = async (c, next) => {
     if (access === "public") return next();
     if (access === "slack") {
-      const invalid = slackSignatureProblem(deps.secrets.slackSigningSecret, c.req.header("x-slack-request-timestamp"), c.req.header("x-slack-signature"), await c.req.text(), nowOf(deps));
+      const invalid = slackSignatureProblem(
+        deps.secrets.slackSigningSecret,
+        c.req.header("x-slack-request-timestamp"),
+        c.req.header("x-slack-signature"),
+        await c.req.text(),
+        nowOf(deps),
+      );
       if (invalid) return problem(c, 401, "slack.bad_signature", invalid);
       c.set("principal", { actor: { kind: "system", id: "slack" }, scopes: [] });
       return next();
@@ -58,14 +69,22 @@ export function authorize(deps: ApiDeps, access: Access): AccessMiddleware {
       return withChallenge(
         bearer.problem === "missing"
           ? problem(c, 401, "auth.missing", `this endpoint needs ${what} in the Authorization header (Bearer)`)
-          : problem(c, 401, "auth.malformed", `the Authorization header must be \`Bearer <${scope ? "API key" : "agent token"}>\``),
+          : problem(
+              c,
+              401,
+              "auth.malformed",
+              `the Authorization header must be \`Bearer <${scope ? "API key" : "agent token"}>\``,
+            ),
       );
     if (!scope) {
       c.set("agentToken", bearer.token);
       return next();
     }
     const result = await authenticate(deps, bearer.token, scope);
-    if ("status" in result) return result.status === 401 ? withChallenge(problem(c, 401, result.code, result.detail)) : problem(c, result.status, result.code, result.detail);
+    if ("status" in result)
+      return result.status === 401
+        ? withChallenge(problem(c, 401, result.code, result.detail))
+        : problem(c, result.status, result.code, result.detail);
     c.set("principal", result);
     return next();
   };

@@ -19,7 +19,15 @@ export function registerAgentInstructionRoutes(app: OpenAPIHono<ApiEnv>, deps: A
         path: "/v1/agent/instructions/{id}",
         summary: "Fetch an instruction's payload (agents; authenticated with the agent token)",
         request: { params: z.object({ id: z.string().max(300) }) },
-        responses: { 200: { description: "the payload", content: { "application/json": { schema: z.object({ instructionId: z.string(), payload: InstructionPayload }) } } }, ...problemResponses(401, 404) },
+        responses: {
+          200: {
+            description: "the payload",
+            content: {
+              "application/json": { schema: z.object({ instructionId: z.string(), payload: InstructionPayload }) },
+            },
+          },
+          ...problemResponses(401, 404),
+        },
       }),
     ),
     async (c) => c.json(await instructionPayload(deps, c.req.valid("param").id, c.get("agentToken")), 200),

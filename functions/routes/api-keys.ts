@@ -7,7 +7,12 @@ import { withAccess } from "./access.js";
 import { metadataOf, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
 
-const KeyView = z.object({ keyId: z.string(), name: z.string(), scopes: z.array(z.enum(SCOPES)), revoked: z.boolean() });
+const KeyView = z.object({
+  keyId: z.string(),
+  name: z.string(),
+  scopes: z.array(z.enum(SCOPES)),
+  revoked: z.boolean(),
+});
 
 export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
   app.openapi(
@@ -17,8 +22,23 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
         path: "/v1/api-keys",
         summary: "Issue an API key",
         description: "The key is in this response only; Slipway keeps its SHA-256.",
-        request: { body: { required: true, content: { "application/json": { schema: z.strictObject({ name: z.string().min(1).max(128), scopes: z.array(z.enum(SCOPES)).min(1) }) } } } },
-        responses: { 201: { description: "the new key", content: { "application/json": { schema: KeyView.extend({ key: z.string() }) } } }, ...problemResponses(400, 401, 403, 409) },
+        request: {
+          body: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: z.strictObject({ name: z.string().min(1).max(128), scopes: z.array(z.enum(SCOPES)).min(1) }),
+              },
+            },
+          },
+        },
+        responses: {
+          201: {
+            description: "the new key",
+            content: { "application/json": { schema: KeyView.extend({ key: z.string() }) } },
+          },
+          ...problemResponses(400, 401, 403, 409),
+        },
       }),
     ),
     async (c) => {
@@ -32,7 +52,13 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
         method: "get",
         path: "/v1/api-keys",
         summary: "List API keys (never the keys themselves)",
-        responses: { 200: { description: "the keys", content: { "application/json": { schema: z.object({ items: z.array(KeyView) }) } } }, ...problemResponses(401, 403) },
+        responses: {
+          200: {
+            description: "the keys",
+            content: { "application/json": { schema: z.object({ items: z.array(KeyView) }) } },
+          },
+          ...problemResponses(401, 403),
+        },
       }),
     ),
     async (c) => c.json({ items: await listApiKeys(deps) }, 200),

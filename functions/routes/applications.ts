@@ -6,7 +6,12 @@ import { withAccess } from "./access.js";
 import type { ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
 
-const RuntimeApply = z.object({ instructionId: z.string(), releaseId: z.string(), status: z.enum(["dispatched", "acknowledged", "applying", "succeeded", "failed"]), message: z.string().optional() });
+const RuntimeApply = z.object({
+  instructionId: z.string(),
+  releaseId: z.string(),
+  status: z.enum(["dispatched", "acknowledged", "applying", "succeeded", "failed"]),
+  message: z.string().optional(),
+});
 const ServiceView = z.object({
   state: z.enum(["idle", "deploying", "converged", "failed"]),
   desiredReleaseId: z.string().optional(),
@@ -34,9 +39,13 @@ export function registerApplicationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
       withAccess(deps, "read", {
         method: "get",
         path: "/v1/applications/{app}",
-        summary: "An application's channels: per service the desired and converged release, per runtime what it applied, and what waits and why",
+        summary:
+          "An application's channels: per service the desired and converged release, per runtime what it applied, and what waits and why",
         request: { params: z.object({ app: z.string().max(63) }) },
-        responses: { 200: { description: "the application", content: { "application/json": { schema: ApplicationView } } }, ...problemResponses(400, 401, 403, 404) },
+        responses: {
+          200: { description: "the application", content: { "application/json": { schema: ApplicationView } } },
+          ...problemResponses(400, 401, 403, 404),
+        },
       }),
     ),
     async (c) => c.json(await applicationView(deps, c.req.valid("param").app), 200),

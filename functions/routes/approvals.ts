@@ -15,7 +15,12 @@ const Decision = z.strictObject({
   approval: z.string().min(1).max(63).default(DEFAULT_APPROVAL),
   comment: z.string().max(1000).optional(),
 });
-const ApprovalView = z.object({ approval: z.string(), state: z.enum(["approved", "rejected", "pending"]), grantedBy: z.array(z.string()), minApprovers: z.number() });
+const ApprovalView = z.object({
+  approval: z.string(),
+  state: z.enum(["approved", "rejected", "pending"]),
+  grantedBy: z.array(z.string()),
+  minApprovers: z.number(),
+});
 
 export function registerApprovalRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
   app.openapi(
@@ -24,15 +29,32 @@ export function registerApprovalRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps):
         method: "post",
         path: "/v1/releases/{id}/channels/{channel}/approvals",
         summary: "Approve or reject a release in a channel",
-        description: "The caller (the API key's name) is recorded as the approver. Approvals count distinct approvers; any rejection blocks the release in that channel.",
-        request: { params: z.object({ id: z.string().max(64), channel: z.string().max(63) }), body: { required: true, content: { "application/json": { schema: Decision } } } },
-        responses: { 200: { description: "the approval after this decision", content: { "application/json": { schema: ApprovalView } } }, ...problemResponses(400, 401, 403, 404, 409) },
+        description:
+          "The caller (the API key's name) is recorded as the approver. Approvals count distinct approvers; any rejection blocks the release in that channel.",
+        request: {
+          params: z.object({ id: z.string().max(64), channel: z.string().max(63) }),
+          body: { required: true, content: { "application/json": { schema: Decision } } },
+        },
+        responses: {
+          200: {
+            description: "the approval after this decision",
+            content: { "application/json": { schema: ApprovalView } },
+          },
+          ...problemResponses(400, 401, 403, 404, 409),
+        },
       }),
     ),
     async (c) => {
       const { id, channel } = c.req.valid("param");
       const { decision, approval, comment } = c.req.valid("json");
-      const input = { releaseId: id, channel, approval, approver: c.get("principal").actor.id, decision, ...(comment ? { comment } : {}) };
+      const input = {
+        releaseId: id,
+        channel,
+        approval,
+        approver: c.get("principal").actor.id,
+        decision,
+        ...(comment ? { comment } : {}),
+      };
       return c.json(await decideApproval(deps, input, metadataOf(c, deps)), 200);
     },
   );
@@ -45,8 +67,25 @@ export function registerApprovalRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps):
         summary: "Slack interactive callback (Approve / Reject buttons)",
         description:
           "Slack's form-encoded `payload` (block_actions). Verified with `X-Slack-Signature` (v0, HMAC-SHA256 of `v0:{timestamp}:{raw body}` with the Slack signing secret); timestamps older than five minutes are refused. The Slack user is recorded as the approver.",
-        middleware: [bodyLimit({ maxSize: MAX_SLACK_CALLBACK_BYTES, onError: (c) => problem(c, 413, "request.too_large", `Slack callbacks are limited to ${MAX_SLACK_CALLBACK_BYTES / 1024} KB`) })],
-        responses: { 200: { description: "the outcome, as a message for Slack", content: { "application/json": { schema: z.object({ text: z.string() }) } } }, ...problemResponses(400, 401, 413) },
+        middleware: [
+          bodyLimit({
+            maxSize: MAX_SLACK_CALLBACK_BYTES,
+            onError: (c) =>
+              problem(
+                c,
+                413,
+                "request.too_large",
+                `Slack callbacks are limited to ${MAX_SLACK_CALLBACK_BYTES / 1024} KB`,
+              ),
+          }),
+        ],
+        responses: {
+          200: {
+            description: "the outcome, as a message for Slack",
+            content: { "application/json": { schema: z.object({ text: z.string() }) } },
+          },
+          ...problemResponses(400, 401, 413),
+        },
       }),
     ),
     async (c) => c.json(await decideFromSlack(deps, await c.req.text(), (actor) => metadataOf(c, deps, actor)), 200),

@@ -25,16 +25,22 @@ export function readDocuments(text: string, contentType: string): unknown[] {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw invalid("config.unparseable", `the body is not valid JSON: ${(err as Error).message}`, [{ path: "", message: (err as Error).message }]);
+      throw invalid("config.unparseable", `the body is not valid JSON: ${(err as Error).message}`, [
+        { path: "", message: (err as Error).message },
+      ]);
     }
     return Array.isArray(parsed) ? parsed : [parsed];
   }
   const docs = parseAllDocuments(text);
   const list = Array.isArray(docs) ? docs : [];
   const issues: Issue[] = list.flatMap((doc, i) =>
-    doc.errors.map((e) => ({ path: list.length > 1 ? `documents[${i}]` : "", message: `line ${e.linePos?.[0].line ?? "?"}, column ${e.linePos?.[0].col ?? "?"}: ${e.message.split("\n")[0]}` })),
+    doc.errors.map((e) => ({
+      path: list.length > 1 ? `documents[${i}]` : "",
+      message: `line ${e.linePos?.[0].line ?? "?"}, column ${e.linePos?.[0].col ?? "?"}: ${e.message.split("\n")[0]}`,
+    })),
   );
-  if (issues.length) throw invalid("config.unparseable", `the body is not valid YAML (${issues.length} error(s))`, issues);
+  if (issues.length)
+    throw invalid("config.unparseable", `the body is not valid YAML (${issues.length} error(s))`, issues);
   return list.map((d) => d.toJS() as unknown).filter((d) => d !== null && d !== undefined);
 }
 
@@ -45,11 +51,28 @@ export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
         method: "put",
         path: "/v1/configs",
         summary: "Apply config documents",
-        description: "Applies runtimes, applications and services (YAML with `---` between documents, or JSON). Validated as a whole; applying an unchanged document changes nothing.",
-        middleware: [bodyLimit({ maxSize: MAX_CONFIG_BYTES, onError: (c) => problem(c, 413, "request.too_large", `config bodies are limited to ${MAX_CONFIG_BYTES} bytes`) })],
-        request: { body: { required: true, content: { "application/yaml": { schema: z.string() }, "application/json": { schema: z.unknown() } } } },
+        description:
+          "Applies runtimes, applications and services (YAML with `---` between documents, or JSON). Validated as a whole; applying an unchanged document changes nothing.",
+        middleware: [
+          bodyLimit({
+            maxSize: MAX_CONFIG_BYTES,
+            onError: (c) =>
+              problem(c, 413, "request.too_large", `config bodies are limited to ${MAX_CONFIG_BYTES} bytes`),
+          }),
+        ],
+        request: {
+          body: {
+            required: true,
+            content: { "application/yaml": { schema: z.string() }, "application/json": { schema: z.unknown() } },
+          },
+        },
         responses: {
-          200: { description: "applied", content: { "application/json": { schema: z.object({ applied: z.array(ObjectRef), unchanged: z.array(ObjectRef) }) } } },
+          200: {
+            description: "applied",
+            content: {
+              "application/json": { schema: z.object({ applied: z.array(ObjectRef), unchanged: z.array(ObjectRef) }) },
+            },
+          },
           ...problemResponses(400, 401, 403, 409, 413),
         },
       }),
@@ -66,12 +89,25 @@ export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
         method: "get",
         path: "/v1/configs",
         summary: "List every config object with its version",
-        responses: { 200: { description: "the config", content: { "application/json": { schema: z.object({ items: z.array(StoredObject) }) } } }, ...problemResponses(401, 403) },
+        responses: {
+          200: {
+            description: "the config",
+            content: { "application/json": { schema: z.object({ items: z.array(StoredObject) }) } },
+          },
+          ...problemResponses(401, 403),
+        },
       }),
     ),
     async (c) => {
       const state = await readConfig(deps);
-      const items = (["runtime", "application", "service"] as const).flatMap((kind) => listConfigs(state, kind).map((o) => ({ kind: o.kind, name: o.name, version: o.version, spec: specDocument(o) })));
+      const items = (["runtime", "application", "service"] as const).flatMap((kind) =>
+        listConfigs(state, kind).map((o) => ({
+          kind: o.kind,
+          name: o.name,
+          version: o.version,
+          spec: specDocument(o),
+        })),
+      );
       return c.json({ items }, 200);
     },
   );
@@ -84,7 +120,10 @@ export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
         path: "/v1/configs/{kind}/{name}",
         summary: "One config object, with its version",
         request: { params: ObjectParams },
-        responses: { 200: { description: "the object", content: { "application/json": { schema: StoredObject } } }, ...problemResponses(400, 401, 403, 404) },
+        responses: {
+          200: { description: "the object", content: { "application/json": { schema: StoredObject } } },
+          ...problemResponses(400, 401, 403, 404),
+        },
       }),
     ),
     async (c) => {
@@ -102,7 +141,10 @@ export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
         path: "/v1/configs/{kind}/{name}",
         summary: "Delete a config object nothing references",
         request: { params: ObjectParams },
-        responses: { 200: { description: "deleted", content: { "application/json": { schema: ObjectRef } } }, ...problemResponses(400, 401, 403, 404, 409) },
+        responses: {
+          200: { description: "deleted", content: { "application/json": { schema: ObjectRef } } },
+          ...problemResponses(400, 401, 403, 404, 409),
+        },
       }),
     ),
     async (c) => {

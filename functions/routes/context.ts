@@ -11,7 +11,11 @@ import { nowOf, type ApiDeps } from "../services/deps.js";
 export type ApiEnv = { Variables: { principal: Principal; requestId: string; agentToken: string } };
 
 /** Event metadata for a command made by this request, on behalf of `actor` (by default, the principal). */
-export function metadataOf(c: Context<ApiEnv>, deps: ApiDeps, actor: Metadata["actor"] = c.get("principal").actor): Metadata {
+export function metadataOf(
+  c: Context<ApiEnv>,
+  deps: ApiDeps,
+  actor: Metadata["actor"] = c.get("principal").actor,
+): Metadata {
   const requestId = c.get("requestId") ?? randomUUID();
   return { occurredAt: nowOf(deps).toISOString(), actor, correlationId: requestId, causationId: requestId };
 }

@@ -23,10 +23,17 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
         path: "/v1/releases/{id}/abandon",
         summary: "Abandon a release: it is never promoted further",
         request: { params: z.object({ id: z.string().max(64) }), body: optionalBody(Reason) },
-        responses: { 200: { description: "abandoned", content: { "application/json": { schema: Done } } }, ...problemResponses(400, 401, 403, 404) },
+        responses: {
+          200: { description: "abandoned", content: { "application/json": { schema: Done } } },
+          ...problemResponses(400, 401, 403, 404),
+        },
       }),
     ),
-    async (c) => c.json(await abandonRelease(deps, c.req.valid("param").id, reasonOf(c.req.valid("json")), metadataOf(c, deps)), 200),
+    async (c) =>
+      c.json(
+        await abandonRelease(deps, c.req.valid("param").id, reasonOf(c.req.valid("json")), metadataOf(c, deps)),
+        200,
+      ),
   );
 
   for (const action of ["pause", "resume"] as const) {
@@ -35,15 +42,26 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
         withAccess(deps, "admin", {
           method: "post",
           path: `/v1/applications/{app}/channels/{channel}/${action}`,
-          summary: action === "pause" ? "Pause a channel: nothing is applied there until it is resumed" : "Resume a paused channel: waiting releases are evaluated again",
+          summary:
+            action === "pause"
+              ? "Pause a channel: nothing is applied there until it is resumed"
+              : "Resume a paused channel: waiting releases are evaluated again",
           request: { params: ChannelParams, body: optionalBody(Reason) },
-          responses: { 200: { description: `${action}d`, content: { "application/json": { schema: Done } } }, ...problemResponses(400, 401, 403, 404) },
+          responses: {
+            200: { description: `${action}d`, content: { "application/json": { schema: Done } } },
+            ...problemResponses(400, 401, 403, 404),
+          },
         }),
       ),
       async (c) => {
         const { app: application, channel } = c.req.valid("param");
         const meta = metadataOf(c, deps);
-        return c.json(action === "pause" ? await pauseChannel(deps, application, channel, reasonOf(c.req.valid("json")), meta) : await resumeChannel(deps, application, channel, meta), 200);
+        return c.json(
+          action === "pause"
+            ? await pauseChannel(deps, application, channel, reasonOf(c.req.valid("json")), meta)
+            : await resumeChannel(deps, application, channel, meta),
+          200,
+        );
       },
     );
   }
@@ -55,14 +73,41 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
         path: "/v1/applications/{app}/channels/{channel}/rollback",
         summary: "Roll a service in a channel back to a release that ran there before",
         description: "Skips the channel's soak and approval gates, and is recorded as a rollback.",
-        request: { params: ChannelParams, body: { required: true, content: { "application/json": { schema: z.strictObject({ service: z.string().max(63), releaseId: z.string().max(64), reason: z.string().max(1000).optional() }) } } } },
-        responses: { 200: { description: "rolled back", content: { "application/json": { schema: Done.extend({ instructions: z.array(z.string()) }) } } }, ...problemResponses(400, 401, 403, 404, 409) },
+        request: {
+          params: ChannelParams,
+          body: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: z.strictObject({
+                  service: z.string().max(63),
+                  releaseId: z.string().max(64),
+                  reason: z.string().max(1000).optional(),
+                }),
+              },
+            },
+          },
+        },
+        responses: {
+          200: {
+            description: "rolled back",
+            content: { "application/json": { schema: Done.extend({ instructions: z.array(z.string()) }) } },
+          },
+          ...problemResponses(400, 401, 403, 404, 409),
+        },
       }),
     ),
     async (c) => {
       const { app: application, channel } = c.req.valid("param");
       const { service, releaseId, reason } = c.req.valid("json");
-      return c.json(await rollbackService(deps, { application, channel, service, releaseId, ...(reason ? { reason } : {}) }, metadataOf(c, deps)), 200);
+      return c.json(
+        await rollbackService(
+          deps,
+          { application, channel, service, releaseId, ...(reason ? { reason } : {}) },
+          metadataOf(c, deps),
+        ),
+        200,
+      );
     },
   );
 }

@@ -21,7 +21,15 @@ export type Problem = z.infer<typeof Problem>;
 
 /** OpenAPI response entries for the problems a route may answer with. */
 export function problemResponses(...statuses: number[]) {
-  return Object.fromEntries(statuses.map((s) => [s, { description: `${titles[s] ?? "Error"} (application/problem+json)`, content: { "application/problem+json": { schema: Problem } } }]));
+  return Object.fromEntries(
+    statuses.map((s) => [
+      s,
+      {
+        description: `${titles[s] ?? "Error"} (application/problem+json)`,
+        content: { "application/problem+json": { schema: Problem } },
+      },
+    ]),
+  );
 }
 
 const titles: Record<number, string> = {
@@ -50,7 +58,13 @@ export function problem(c: Context, status: number, code: string, detail: string
 /** Answers a request body that failed its zod schema. */
 export function invalidBody(c: Context, error: z.ZodError, prefix: PropertyKey[] = []): Response {
   const errors = zodIssues(error, prefix);
-  return problem(c, 400, "request.invalid", `the request has ${errors.length} invalid field(s): ${errors.map((e) => e.path || "body").join(", ")}`, errors);
+  return problem(
+    c,
+    400,
+    "request.invalid",
+    `the request has ${errors.length} invalid field(s): ${errors.map((e) => e.path || "body").join(", ")}`,
+    errors,
+  );
 }
 
 /** Maps everything a handler may throw onto a problem; unknown errors say nothing of their insides. */
@@ -58,7 +72,14 @@ export function onError(err: Error, c: Context, log: (line: string) => void = co
   if (err instanceof DomainError) return problem(c, err.status, err.code, err.message, err.issues);
   if (err instanceof HTTPException) {
     const status = err.status;
-    const code = status === 400 ? "request.malformed" : status === 413 ? "request.too_large" : status === 415 ? "request.unsupported_media_type" : `http.${status}`;
+    const code =
+      status === 400
+        ? "request.malformed"
+        : status === 413
+          ? "request.too_large"
+          : status === 415
+            ? "request.unsupported_media_type"
+            : `http.${status}`;
     return problem(c, status, code, err.message || titles[status] || "request refused");
   }
   log(`unhandled error on ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);

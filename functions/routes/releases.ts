@@ -9,7 +9,10 @@ import { problemResponses } from "./problem.js";
 const Id = z.object({ id: z.string().regex(/^[a-z0-9-]{1,64}$/) });
 const problems = problemResponses(400, 401, 403, 404);
 
-const Gate = z.union([z.object({ state: z.literal("satisfied") }), z.object({ state: z.literal("blocked"), reason: z.string(), until: z.string().optional() })]);
+const Gate = z.union([
+  z.object({ state: z.literal("satisfied") }),
+  z.object({ state: z.literal("blocked"), reason: z.string(), until: z.string().optional() }),
+]);
 const ReleaseView = z.object({
   releaseId: z.string(),
   status: z.enum(["active", "abandoned"]),
@@ -22,7 +25,14 @@ const ReleaseView = z.object({
       name: z.string(),
       started: z.boolean(),
       preconditions: z.record(z.string(), Gate),
-      approvals: z.record(z.string(), z.object({ minApprovers: z.number(), grantedBy: z.array(z.string()), rejected: z.object({ approver: z.string(), comment: z.string().optional() }).optional() })),
+      approvals: z.record(
+        z.string(),
+        z.object({
+          minApprovers: z.number(),
+          grantedBy: z.array(z.string()),
+          rejected: z.object({ approver: z.string(), comment: z.string().optional() }).optional(),
+        }),
+      ),
       supersededBy: z.string().optional(),
       /** What this release's deployment looks like in the channel: not there, on its way, converged, failed or replaced. */
       deployment: z.enum(["none", "deploying", "converged", "failed", "replaced"]),
@@ -30,7 +40,14 @@ const ReleaseView = z.object({
     }),
   ),
 });
-const HistoryEvent = z.object({ streamId: z.string(), version: z.number(), type: z.string(), occurredAt: z.string(), actor: z.object({ kind: z.string(), id: z.string() }), data: z.unknown() });
+const HistoryEvent = z.object({
+  streamId: z.string(),
+  version: z.number(),
+  type: z.string(),
+  occurredAt: z.string(),
+  actor: z.object({ kind: z.string(), id: z.string() }),
+  data: z.unknown(),
+});
 
 export function registerReleaseRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
   app.openapi(
@@ -40,7 +57,10 @@ export function registerReleaseRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         path: "/v1/releases/{id}",
         summary: "A release and the state of its gates in every channel",
         request: { params: Id },
-        responses: { 200: { description: "the release", content: { "application/json": { schema: ReleaseView } } }, ...problems },
+        responses: {
+          200: { description: "the release", content: { "application/json": { schema: ReleaseView } } },
+          ...problems,
+        },
       }),
     ),
     async (c) => c.json(await releaseView(deps, c.req.valid("param").id), 200),
@@ -52,7 +72,13 @@ export function registerReleaseRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         path: "/v1/releases/{id}/events",
         summary: "A release's full history: its own events and what happened to it in every channel",
         request: { params: Id },
-        responses: { 200: { description: "every event, oldest first", content: { "application/json": { schema: z.object({ items: z.array(HistoryEvent) }) } } }, ...problems },
+        responses: {
+          200: {
+            description: "every event, oldest first",
+            content: { "application/json": { schema: z.object({ items: z.array(HistoryEvent) }) } },
+          },
+          ...problems,
+        },
       }),
     ),
     async (c) => c.json({ items: await releaseHistory(deps, c.req.valid("param").id) }, 200),

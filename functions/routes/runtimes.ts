@@ -18,9 +18,18 @@ const RuntimeView = z.object({
   disconnectReason: z.string().optional(),
   proxyRuntime: z.string().optional(),
   running: z
-    .array(z.object({ service: z.string(), releaseId: z.string().optional(), images: z.array(z.string()).optional(), healthy: z.boolean() }))
+    .array(
+      z.object({
+        service: z.string(),
+        releaseId: z.string().optional(),
+        images: z.array(z.string()).optional(),
+        healthy: z.boolean(),
+      }),
+    )
     .optional()
-    .describe("what the agent last reported runs in this runtime (its `state` message, sent on connect and after each apply)"),
+    .describe(
+      "what the agent last reported runs in this runtime (its `state` message, sent on connect and after each apply)",
+    ),
   stateReportedAt: z.string().optional(),
 });
 
@@ -31,10 +40,24 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         method: "post",
         path: "/v1/runtimes/{name}/link",
         summary: "Link a runtime: a fresh agent token and the Kubernetes YAML to run its agent",
-        description: "The token is in this response only; Slipway keeps its SHA-256. Linking again rotates the token: the old one stops working and a connected agent loses its lease.",
+        description:
+          "The token is in this response only; Slipway keeps its SHA-256. Linking again rotates the token: the old one stops working and a connected agent loses its lease.",
         request: { params: z.object({ name: z.string().max(63) }) },
         responses: {
-          200: { description: "the token and install manifest", content: { "application/json": { schema: z.object({ runtime: z.string(), token: z.string(), tokenId: z.string(), serverUrl: z.string(), installManifest: z.string() }) } } },
+          200: {
+            description: "the token and install manifest",
+            content: {
+              "application/json": {
+                schema: z.object({
+                  runtime: z.string(),
+                  token: z.string(),
+                  tokenId: z.string(),
+                  serverUrl: z.string(),
+                  installManifest: z.string(),
+                }),
+              },
+            },
+          },
           ...problemResponses(401, 403, 404, 409),
         },
       }),
@@ -48,7 +71,13 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         method: "get",
         path: "/v1/runtimes",
         summary: "Every runtime: linked or not, agent connected, agent version",
-        responses: { 200: { description: "the runtimes", content: { "application/json": { schema: z.object({ items: z.array(RuntimeView) }) } } }, ...problemResponses(401, 403) },
+        responses: {
+          200: {
+            description: "the runtimes",
+            content: { "application/json": { schema: z.object({ items: z.array(RuntimeView) }) } },
+          },
+          ...problemResponses(401, 403),
+        },
       }),
     ),
     async (c) => c.json({ items: await listRuntimes(deps) }, 200),

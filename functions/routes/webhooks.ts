@@ -27,13 +27,22 @@ export function registerWebhookRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         summary: "Create a release from CI",
         description:
           "Signed with `X-Slipway-Signature-256: sha256=<HMAC-SHA256 of the raw body with the webhook secret>`, or authorized by a `release`-scoped API key. `X-Slipway-Delivery` makes redeliveries idempotent: the same release comes back and nothing is appended.",
-        middleware: [bodyLimit({ maxSize: MAX_WEBHOOK_BYTES, onError: (c) => problem(c, 413, "request.too_large", `webhook bodies are limited to ${MAX_WEBHOOK_BYTES} bytes`) })],
+        middleware: [
+          bodyLimit({
+            maxSize: MAX_WEBHOOK_BYTES,
+            onError: (c) =>
+              problem(c, 413, "request.too_large", `webhook bodies are limited to ${MAX_WEBHOOK_BYTES} bytes`),
+          }),
+        ],
         request: {
           headers: z.object({ "x-slipway-delivery": z.string().regex(DELIVERY_PATTERN).optional() }),
           body: { required: true, content: { "application/json": { schema: CiWebhookBody } } },
         },
         responses: {
-          202: { description: "the release was created (or, for a redelivery, had been)", content: { "application/json": { schema: z.object({ releaseId: z.string(), duplicate: z.boolean() }) } } },
+          202: {
+            description: "the release was created (or, for a redelivery, had been)",
+            content: { "application/json": { schema: z.object({ releaseId: z.string(), duplicate: z.boolean() }) } },
+          },
           ...problemResponses(400, 401, 403, 404, 413),
         },
       }),
@@ -41,7 +50,15 @@ export function registerWebhookRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
     async (c) => {
       const { application, service, params, source } = c.req.valid("json");
       const delivery = c.req.valid("header")["x-slipway-delivery"];
-      return c.json(await createRelease(deps, { application, service, params, ...(source ? { source } : {}) }, delivery, metadataOf(c, deps)), 202);
+      return c.json(
+        await createRelease(
+          deps,
+          { application, service, params, ...(source ? { source } : {}) },
+          delivery,
+          metadataOf(c, deps),
+        ),
+        202,
+      );
     },
   );
 }

@@ -23,15 +23,32 @@ export async function authenticate(deps: ApiDeps, key: string, scope: Scope): Pr
   if (safeEqual(key, deps.secrets.adminApiKey)) return { actor: { kind: "user", id: "admin" }, scopes: ["admin"] };
   const id = apiKeyId(key);
   const stored = id ? (await readState(deps.store, accessDecider, streams.apiKeys())).state.keys[id] : undefined;
-  if (!stored || stored.revoked || !safeEqual(sha256(key), stored.keyHash)) return { status: 401, code: "auth.invalid_key", detail: "the API key is not valid (unknown or revoked)" };
-  if (!grants(stored.scopes, scope)) return { status: 403, code: "auth.scope", detail: `API key "${stored.name}" lacks the "${scope}" scope this endpoint needs` };
+  if (!stored || stored.revoked || !safeEqual(sha256(key), stored.keyHash))
+    return { status: 401, code: "auth.invalid_key", detail: "the API key is not valid (unknown or revoked)" };
+  if (!grants(stored.scopes, scope))
+    return {
+      status: 403,
+      code: "auth.scope",
+      detail: `API key "${stored.name}" lacks the "${scope}" scope this endpoint needs`,
+    };
   return { actor: { kind: "user", id: stored.name }, scopes: stored.scopes };
 }
 
 /** Issues a key; the key itself is returned this once, and only its SHA-256 is kept. */
-export async function issueApiKey(deps: ApiDeps, name: string, scopes: Scope[], meta: Metadata): Promise<KeyView & { key: string }> {
+export async function issueApiKey(
+  deps: ApiDeps,
+  name: string,
+  scopes: Scope[],
+  meta: Metadata,
+): Promise<KeyView & { key: string }> {
   const { keyId, key } = newApiKey();
-  await handleCommand(deps.store, accessDecider, streams.apiKeys(), { type: "IssueApiKey", keyId, name, scopes, keyHash: sha256(key) }, meta);
+  await handleCommand(
+    deps.store,
+    accessDecider,
+    streams.apiKeys(),
+    { type: "IssueApiKey", keyId, name, scopes, keyHash: sha256(key) },
+    meta,
+  );
   return { keyId, name, scopes: [...new Set(scopes)], revoked: false, key };
 }
 

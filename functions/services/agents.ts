@@ -1,4 +1,16 @@
-import { agentVersionProblem, AgentMessage, assertLeaseHolder, channelDecider, DomainError, getConfig, parseInstructionId, runtimeDecider, streams, zodIssues, type ErrorMessage } from "../../core/index.js";
+import {
+  agentVersionProblem,
+  AgentMessage,
+  assertLeaseHolder,
+  channelDecider,
+  DomainError,
+  getConfig,
+  parseInstructionId,
+  runtimeDecider,
+  streams,
+  zodIssues,
+  type ErrorMessage,
+} from "../../core/index.js";
 import type { EventData, Metadata } from "../../events/index.js";
 import { ConcurrencyError } from "../adapters/event-store.js";
 import { handleCommand, readState } from "./commands.js";
@@ -12,26 +24,54 @@ import { nowOf, type BackendDeps } from "./deps.js";
  * commands; a connection that lost its lease is told why and closed.
  */
 
-export type ConnectRequest = { connectionId: string; runtime: string | undefined; bearer: BearerToken; agentVersion: string | undefined };
+export type ConnectRequest = {
+  connectionId: string;
+  runtime: string | undefined;
+  bearer: BearerToken;
+  agentVersion: string | undefined;
+};
 /** Why a connection is refused: the status the handshake answers with, and a sentence. */
 export type Refusal = { status: number; reason: string };
 
 export type AgentOptions = { supportedMinors?: number };
 
 /** Authenticates an agent and grants it its runtime's lease, or says why not. */
-export async function connectAgent(deps: BackendDeps, request: ConnectRequest, meta: Metadata, options: AgentOptions = {}): Promise<Refusal | undefined> {
+export async function connectAgent(
+  deps: BackendDeps,
+  request: ConnectRequest,
+  meta: Metadata,
+  options: AgentOptions = {},
+): Promise<Refusal | undefined> {
   const { connectionId, runtime, bearer, agentVersion } = request;
   if (!runtime) return { status: 400, reason: "the runtime query parameter is required: connect to ?runtime=<name>" };
-  if ("problem" in bearer) return { status: 401, reason: "the Authorization header must carry the agent token: Bearer <token>" };
+  if ("problem" in bearer)
+    return { status: 401, reason: "the Authorization header must carry the agent token: Bearer <token>" };
   const runtimeConfig = getConfig(await readConfig(deps), "runtime", runtime);
   if (!runtimeConfig) return { status: 404, reason: `runtime "${runtime}" does not exist` };
-  if (runtimeConfig.spec.extension) return { status: 404, reason: `runtime "${runtime}" is an extension; its agent is the agent of proxy runtime "${runtimeConfig.spec.extension.proxyRuntime.runtime}"` };
+  if (runtimeConfig.spec.extension)
+    return {
+      status: 404,
+      reason: `runtime "${runtime}" is an extension; its agent is the agent of proxy runtime "${runtimeConfig.spec.extension.proxyRuntime.runtime}"`,
+    };
   const versionProblem = agentVersionProblem(agentVersion, undefined, options.supportedMinors);
-  if (versionProblem || !agentVersion) return { status: 426, reason: versionProblem ?? "the X-Slipway-Agent-Version header is missing" };
+  if (versionProblem || !agentVersion)
+    return { status: 426, reason: versionProblem ?? "the X-Slipway-Agent-Version header is missing" };
   try {
-    const result = await handleCommand(deps.store, runtimeDecider, streams.runtime(runtime), { type: "ConnectAgent", runtime, connectionId, tokenHash: sha256(bearer.token), agentVersion }, meta);
+    const result = await handleCommand(
+      deps.store,
+      runtimeDecider,
+      streams.runtime(runtime),
+      { type: "ConnectAgent", runtime, connectionId, tokenHash: sha256(bearer.token), agentVersion },
+      meta,
+    );
     const lease = result.state.lease!;
-    await deps.readModels.putConnection({ connectionId, runtime, leaseGeneration: lease.generation, agentVersion, connectedAt: nowOf(deps).toISOString() });
+    await deps.readModels.putConnection({
+      connectionId,
+      runtime,
+      leaseGeneration: lease.generation,
+      agentVersion,
+      connectedAt: nowOf(deps).toISOString(),
+    });
     return undefined;
   } catch (err) {
     if (err instanceof DomainError) return { status: err.status, reason: err.message };
@@ -40,10 +80,21 @@ export async function connectAgent(deps: BackendDeps, request: ConnectRequest, m
 }
 
 /** The connection is gone ($disconnect, best effort): its runtime's lease is given up. */
-export async function disconnectAgent(deps: BackendDeps, connectionId: string, reason: string, meta: Metadata): Promise<void> {
+export async function disconnectAgent(
+  deps: BackendDeps,
+  connectionId: string,
+  reason: string,
+  meta: Metadata,
+): Promise<void> {
   const connection = await deps.readModels.connection(connectionId);
   if (!connection) return;
-  await handleCommand(deps.store, runtimeDecider, streams.runtime(connection.runtime), { type: "DisconnectAgent", runtime: connection.runtime, connectionId, reason }, meta);
+  await handleCommand(
+    deps.store,
+    runtimeDecider,
+    streams.runtime(connection.runtime),
+    { type: "DisconnectAgent", runtime: connection.runtime, connectionId, reason },
+    meta,
+  );
   await deps.readModels.deleteConnection(connectionId);
 }
 
@@ -51,23 +102,45 @@ export async function disconnectAgent(deps: BackendDeps, connectionId: string, r
  * One message from an agent. An invalid or refused message is answered with an error naming the
  * problem and otherwise changes nothing.
  */
-export async function receiveAgentMessage(deps: BackendDeps, connectionId: string, body: string | undefined, meta: Metadata): Promise<void> {
+export async function receiveAgentMessage(
+  deps: BackendDeps,
+  connectionId: string,
+  body: string | undefined,
+  meta: Metadata,
+): Promise<void> {
   const error = await decideAgentMessage(deps, connectionId, body, meta);
   if (error) await deps.gateway.send(connectionId, error);
 }
 
-async function decideAgentMessage(deps: BackendDeps, connectionId: string, body: string | undefined, meta: Metadata): Promise<ErrorMessage | undefined> {
+async function decideAgentMessage(
+  deps: BackendDeps,
+  connectionId: string,
+  body: string | undefined,
+  meta: Metadata,
+): Promise<ErrorMessage | undefined> {
   let json: unknown;
   try {
     json = JSON.parse(body ?? "");
   } catch {
-    return { type: "error", code: "message.not_json", message: "messages must be JSON objects with an action: ack, report, state or heartbeat" };
+    return {
+      type: "error",
+      code: "message.not_json",
+      message: "messages must be JSON objects with an action: ack, report, state or heartbeat",
+    };
   }
   const parsed = AgentMessage.safeParse(json);
-  if (!parsed.success) return { type: "error", code: "message.invalid", message: zodIssues(parsed.error).map((i) => i.message).join("; ") };
+  if (!parsed.success)
+    return {
+      type: "error",
+      code: "message.invalid",
+      message: zodIssues(parsed.error)
+        .map((i) => i.message)
+        .join("; "),
+    };
   const msg = parsed.data;
   const connection = await deps.readModels.connection(connectionId);
-  if (!connection) return { type: "error", code: "agent.unknown_connection", message: "this connection holds no lease; reconnect" };
+  if (!connection)
+    return { type: "error", code: "agent.unknown_connection", message: "this connection holds no lease; reconnect" };
   const runtimeState = (await readState(deps.store, runtimeDecider, streams.runtime(connection.runtime))).state;
   try {
     assertLeaseHolder(runtimeState, connectionId, msg.leaseGeneration);
@@ -78,37 +151,96 @@ async function decideAgentMessage(deps: BackendDeps, connectionId: string, body:
   const lease = runtimeState.lease!;
   if (msg.action === "heartbeat") return undefined;
   if (msg.action === "state") {
-    await deps.readModels.putObservedState({ runtime: connection.runtime, reportedAt: nowOf(deps).toISOString(), leaseGeneration: lease.generation, services: msg.services });
+    await deps.readModels.putObservedState({
+      runtime: connection.runtime,
+      reportedAt: nowOf(deps).toISOString(),
+      leaseGeneration: lease.generation,
+      services: msg.services,
+    });
     return undefined;
   }
 
   const target = parseInstructionId(msg.instructionId);
-  if (!target) return { type: "error", code: "instruction.not_found", message: `instruction ${msg.instructionId} does not exist`, instructionId: msg.instructionId };
+  if (!target)
+    return {
+      type: "error",
+      code: "instruction.not_found",
+      message: `instruction ${msg.instructionId} does not exist`,
+      instructionId: msg.instructionId,
+    };
   if (agentRuntimeOf(await readConfig(deps), target.runtime) !== connection.runtime)
-    return { type: "error", code: "instruction.wrong_runtime", message: `instruction ${msg.instructionId} is not for runtime "${connection.runtime}"`, instructionId: msg.instructionId };
+    return {
+      type: "error",
+      code: "instruction.wrong_runtime",
+      message: `instruction ${msg.instructionId} is not for runtime "${connection.runtime}"`,
+      instructionId: msg.instructionId,
+    };
   const stream = streams.channel(target.application, target.channel);
   try {
     if (msg.action === "ack") {
-      await handleCommand(deps.store, channelDecider, stream, { type: "AcknowledgeInstruction", instructionId: msg.instructionId, runtime: target.runtime, connectionId, leaseGeneration: lease.generation }, meta);
+      await handleCommand(
+        deps.store,
+        channelDecider,
+        stream,
+        {
+          type: "AcknowledgeInstruction",
+          instructionId: msg.instructionId,
+          runtime: target.runtime,
+          connectionId,
+          leaseGeneration: lease.generation,
+        },
+        meta,
+      );
     } else {
-      await handleCommand(deps.store, channelDecider, stream, { type: "ReportApply", instructionId: msg.instructionId, runtime: target.runtime, outcome: msg.status, ...(msg.message ? { message: msg.message } : {}), now: nowOf(deps).toISOString() }, meta);
+      await handleCommand(
+        deps.store,
+        channelDecider,
+        stream,
+        {
+          type: "ReportApply",
+          instructionId: msg.instructionId,
+          runtime: target.runtime,
+          outcome: msg.status,
+          ...(msg.message ? { message: msg.message } : {}),
+          now: nowOf(deps).toISOString(),
+        },
+        meta,
+      );
     }
   } catch (err) {
     // Still contended after every retry: say so, and the agent sends the report again.
-    if (err instanceof ConcurrencyError) return { type: "error", code: err.code, message: "the report could not be recorded yet; send it again", instructionId: msg.instructionId };
-    if (err instanceof DomainError) return { type: "error", code: err.code, message: err.message, instructionId: msg.instructionId };
+    if (err instanceof ConcurrencyError)
+      return {
+        type: "error",
+        code: err.code,
+        message: "the report could not be recorded yet; send it again",
+        instructionId: msg.instructionId,
+      };
+    if (err instanceof DomainError)
+      return { type: "error", code: err.code, message: err.message, instructionId: msg.instructionId };
     throw err;
   }
   return undefined;
 }
 
 /** A connection lost its lease (a newer agent, or a rotated token): tell it why, then close it. */
-export async function closeReplacedConnection(deps: BackendDeps, replaced: { superseded: EventData<"AgentSuperseded"> } | { disconnected: EventData<"AgentDisconnected"> }): Promise<void> {
+export async function closeReplacedConnection(
+  deps: BackendDeps,
+  replaced: { superseded: EventData<"AgentSuperseded"> } | { disconnected: EventData<"AgentDisconnected"> },
+): Promise<void> {
   if ("disconnected" in replaced && replaced.disconnected.reason !== "agent token rotated") return;
   const notice: ErrorMessage =
     "superseded" in replaced
-      ? { type: "error", code: "agent.superseded", message: `another agent connection (${replaced.superseded.supersededBy}) took over runtime "${replaced.superseded.runtime}"` }
-      : { type: "error", code: "agent.token_rotated", message: `the agent token of runtime "${replaced.disconnected.runtime}" was rotated; reconnect with the new token` };
+      ? {
+          type: "error",
+          code: "agent.superseded",
+          message: `another agent connection (${replaced.superseded.supersededBy}) took over runtime "${replaced.superseded.runtime}"`,
+        }
+      : {
+          type: "error",
+          code: "agent.token_rotated",
+          message: `the agent token of runtime "${replaced.disconnected.runtime}" was rotated; reconnect with the new token`,
+        };
   const connectionId = "superseded" in replaced ? replaced.superseded.connectionId : replaced.disconnected.connectionId;
   if ((await deps.gateway.send(connectionId, notice)) === "sent") await deps.gateway.close(connectionId);
 }

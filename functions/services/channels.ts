@@ -1,4 +1,12 @@
-import { channelDecider, getConfig, notFound, planRollback, releaseDecider, streams, type ChannelView } from "../../core/index.js";
+import {
+  channelDecider,
+  getConfig,
+  notFound,
+  planRollback,
+  releaseDecider,
+  streams,
+  type ChannelView,
+} from "../../core/index.js";
 import type { Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
 import { readConfig, runtimesOf } from "./config.js";
@@ -11,24 +19,52 @@ async function assertChannel(deps: ApiDeps, application: string, channel: string
   const config = await readConfig(deps);
   const app = getConfig(config, "application", application);
   if (!app) throw notFound("application.not_found", `application "${application}" does not exist`);
-  if (!app.spec.releaseChannels.some((c) => c.name === channel)) throw notFound("channel.not_found", `release channel "${channel}" does not exist in application "${application}"`);
+  if (!app.spec.releaseChannels.some((c) => c.name === channel))
+    throw notFound("channel.not_found", `release channel "${channel}" does not exist in application "${application}"`);
   return { config, app };
 }
 
-export async function pauseChannel(deps: ApiDeps, application: string, channel: string, reason: string | undefined, meta: Metadata): Promise<{ changed: boolean }> {
+export async function pauseChannel(
+  deps: ApiDeps,
+  application: string,
+  channel: string,
+  reason: string | undefined,
+  meta: Metadata,
+): Promise<{ changed: boolean }> {
   await assertChannel(deps, application, channel);
-  const result = await handleCommand(deps.store, channelDecider, streams.channel(application, channel), { type: "PauseChannel", application, channel, ...(reason ? { reason } : {}) }, meta);
+  const result = await handleCommand(
+    deps.store,
+    channelDecider,
+    streams.channel(application, channel),
+    { type: "PauseChannel", application, channel, ...(reason ? { reason } : {}) },
+    meta,
+  );
   return { changed: result.events.length > 0 };
 }
 
-export async function resumeChannel(deps: ApiDeps, application: string, channel: string, meta: Metadata): Promise<{ changed: boolean }> {
+export async function resumeChannel(
+  deps: ApiDeps,
+  application: string,
+  channel: string,
+  meta: Metadata,
+): Promise<{ changed: boolean }> {
   await assertChannel(deps, application, channel);
-  const result = await handleCommand(deps.store, channelDecider, streams.channel(application, channel), { type: "ResumeChannel", application, channel }, meta);
+  const result = await handleCommand(
+    deps.store,
+    channelDecider,
+    streams.channel(application, channel),
+    { type: "ResumeChannel", application, channel },
+    meta,
+  );
   return { changed: result.events.length > 0 };
 }
 
 /** Rolls a service in a channel back to a release that converged there before, skipping the channel's gates. */
-export async function rollbackService(deps: ApiDeps, input: { application: string; channel: string; service: string; releaseId: string; reason?: string }, meta: Metadata): Promise<{ changed: boolean; instructions: string[] }> {
+export async function rollbackService(
+  deps: ApiDeps,
+  input: { application: string; channel: string; service: string; releaseId: string; reason?: string },
+  meta: Metadata,
+): Promise<{ changed: boolean; instructions: string[] }> {
   const { application, channel, service, releaseId, reason } = input;
   const { config, app } = await assertChannel(deps, application, channel);
   const serviceConfig = getConfig(config, "service", service);
@@ -50,18 +86,30 @@ export async function rollbackService(deps: ApiDeps, input: { application: strin
 export type ApplicationView = {
   application: string;
   version: number;
-  channels: { name: string; paused?: { reason?: string }; services: ChannelView["services"]; waiting: { releaseId: string; reasons: string[] }[] }[];
+  channels: {
+    name: string;
+    paused?: { reason?: string };
+    services: ChannelView["services"];
+    waiting: { releaseId: string; reasons: string[] }[];
+  }[];
 };
 
 /** An application's channels: per service the desired and converged release, per runtime what it applied, and what waits and why. */
 export async function applicationView(deps: ApiDeps, name: string): Promise<ApplicationView> {
   const application = getConfig(await readConfig(deps), "application", name);
   if (!application) throw notFound("application.not_found", `application "${name}" does not exist`);
-  const views = new Map((await deps.readModels.views<ChannelView>(`app#${name}`)).map((v) => [v.sk.slice("channel#".length), v.view]));
+  const views = new Map(
+    (await deps.readModels.views<ChannelView>(`app#${name}`)).map((v) => [v.sk.slice("channel#".length), v.view]),
+  );
   const channels = await Promise.all(
     application.spec.releaseChannels.map(async (ch) => {
       const view = views.get(ch.name);
-      return { name: ch.name, ...(view?.paused ? { paused: view.paused } : {}), services: view?.services ?? {}, waiting: await deps.readModels.waiting(name, ch.name) };
+      return {
+        name: ch.name,
+        ...(view?.paused ? { paused: view.paused } : {}),
+        services: view?.services ?? {},
+        waiting: await deps.readModels.waiting(name, ch.name),
+      };
     }),
   );
   return { application: name, version: application.version, channels };

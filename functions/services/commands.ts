@@ -16,9 +16,9 @@ const MAX_KNOWN_STREAMS = 2000;
 
 function knownStates(store: EventStore, decider: object): Map<string, Known> {
   let byDecider = known.get(store);
-  if (!byDecider) known.set(store, (byDecider = new WeakMap()));
+  if (!byDecider) known.set(store, (byDecider = new WeakMap<object, Map<string, Known>>()));
   let states = byDecider.get(decider);
-  if (!states) byDecider.set(decider, (states = new Map()));
+  if (!states) byDecider.set(decider, (states = new Map<string, Known>()));
   return states;
 }
 
@@ -42,7 +42,10 @@ export async function readState<Command, State, Event extends DomainEvent>(
   const states = knownStates(store, decider);
   const before = states.get(streamId);
   const newer = await store.read(streamId, (before?.version ?? 0) + 1);
-  const state = newer.reduce((s, e) => decider.evolve(s, e), (before?.state as State | undefined) ?? decider.initialState());
+  const state = newer.reduce(
+    (s, e) => decider.evolve(s, e),
+    (before?.state as State | undefined) ?? decider.initialState(),
+  );
   const version = newer.at(-1)?.version ?? before?.version ?? 0;
   remember(states, streamId, { version, state });
   return { state, version };
@@ -67,7 +70,13 @@ export async function handleCommand<Command, State, Event extends DomainEvent>(
     const decided = decider.decide(command, state);
     if (decided.length === 0) return { state, events: [], version };
     try {
-      const appended = await store.append(streamId, version, decided, metadata, options.commandId ? { commandId: options.commandId } : {});
+      const appended = await store.append(
+        streamId,
+        version,
+        decided,
+        metadata,
+        options.commandId ? { commandId: options.commandId } : {},
+      );
       if (appended.duplicate) return { state, events: appended.events, version: appended.version };
       let next = state;
       for (const e of appended.events) next = decider.evolve(next, e);

@@ -1,4 +1,12 @@
-import { configDecider, getConfig, listConfigs, streams, type ConfigKind, type ConfigState, type Runtime } from "../../core/index.js";
+import {
+  configDecider,
+  getConfig,
+  listConfigs,
+  streams,
+  type ConfigKind,
+  type ConfigState,
+  type Runtime,
+} from "../../core/index.js";
 import type { Metadata } from "../../events/index.js";
 import type { EventStore } from "../adapters/event-store.js";
 import { handleCommand, readState } from "./commands.js";
@@ -25,9 +33,21 @@ export function agentRuntimeOf(config: ConfigState, runtime: string): string {
  * Applies config documents as a whole. Returns what changed and which of the documents' objects
  * were already as given (applying an unchanged document changes nothing).
  */
-export async function applyConfig(deps: { store: EventStore }, documents: unknown[], meta: Metadata): Promise<{ applied: ObjectRef[]; unchanged: ObjectRef[] }> {
-  const result = await handleCommand(deps.store, configDecider, streams.config(), { type: "ApplyConfig", documents }, meta);
-  const applied = result.events.flatMap((e) => (e.type === "ConfigApplied" ? [{ kind: e.data.kind, name: e.data.name, version: e.data.version }] : []));
+export async function applyConfig(
+  deps: { store: EventStore },
+  documents: unknown[],
+  meta: Metadata,
+): Promise<{ applied: ObjectRef[]; unchanged: ObjectRef[] }> {
+  const result = await handleCommand(
+    deps.store,
+    configDecider,
+    streams.config(),
+    { type: "ApplyConfig", documents },
+    meta,
+  );
+  const applied = result.events.flatMap((e) =>
+    e.type === "ConfigApplied" ? [{ kind: e.data.kind, name: e.data.name, version: e.data.version }] : [],
+  );
   const appliedKeys = new Set(applied.map((a) => `${a.kind}/${a.name}`));
   const unchanged = Object.values(result.state.objects)
     .filter((o) => !appliedKeys.has(`${o.kind}/${o.name}`) && documents.some((d) => isDocumentFor(d, o.kind, o.name)))
@@ -35,8 +55,19 @@ export async function applyConfig(deps: { store: EventStore }, documents: unknow
   return { applied, unchanged };
 }
 
-export async function deleteConfig(deps: { store: EventStore }, kind: ConfigKind, name: string, meta: Metadata): Promise<ObjectRef> {
-  const result = await handleCommand(deps.store, configDecider, streams.config(), { type: "DeleteConfig", kind, name }, meta);
+export async function deleteConfig(
+  deps: { store: EventStore },
+  kind: ConfigKind,
+  name: string,
+  meta: Metadata,
+): Promise<ObjectRef> {
+  const result = await handleCommand(
+    deps.store,
+    configDecider,
+    streams.config(),
+    { type: "DeleteConfig", kind, name },
+    meta,
+  );
   const deleted = result.events.find((e) => e.type === "ConfigDeleted");
   return { kind, name, version: deleted?.type === "ConfigDeleted" ? deleted.data.version : 0 };
 }

@@ -66,11 +66,19 @@ export function slackSignature(secret: string, timestamp: string, body: string):
 }
 
 /** Why a Slack callback's signature is not acceptable, or undefined when it is. */
-export function slackSignatureProblem(secret: string, timestamp: string | undefined, signature: string | undefined, body: string, now: Date): string | undefined {
+export function slackSignatureProblem(
+  secret: string,
+  timestamp: string | undefined,
+  signature: string | undefined,
+  body: string,
+  now: Date,
+): string | undefined {
   if (!timestamp || !signature) return "X-Slack-Request-Timestamp and X-Slack-Signature are required";
   const ts = Number(timestamp);
   if (!Number.isInteger(ts)) return "X-Slack-Request-Timestamp must be a Unix time in seconds";
-  if (Math.abs(now.getTime() / 1000 - ts) > MAX_SLACK_SIGNATURE_AGE_S) return "the request is older than five minutes (or from the future); it may be a replay";
-  if (!safeEqual(signature, slackSignature(secret, timestamp, body))) return "X-Slack-Signature does not match the body";
+  if (Math.abs(now.getTime() / 1000 - ts) > MAX_SLACK_SIGNATURE_AGE_S)
+    return "the request is older than five minutes (or from the future); it may be a replay";
+  if (!safeEqual(signature, slackSignature(secret, timestamp, body)))
+    return "X-Slack-Signature does not match the body";
   return undefined;
 }

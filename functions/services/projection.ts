@@ -16,7 +16,11 @@ export type ProjectorDeps = { store: EventStore; readModels: ReadModels; log?: (
  * stream (the views in between would be overwritten at once), and the timeline lines go out in
  * batches of 25. Redelivering the batch writes the same items again.
  */
-export async function projectAll(deps: ProjectorDeps, events: StoredEvent[], cache = new ChannelStates()): Promise<void> {
+export async function projectAll(
+  deps: ProjectorDeps,
+  events: StoredEvent[],
+  cache = new ChannelStates(),
+): Promise<void> {
   const views = new Map<string, { pk: string; sk: string; version: number; view: object }>();
   const lines: Parameters<ReadModels["putTimelines"]>[0] = [];
   for (const e of events) {
@@ -24,12 +28,31 @@ export async function projectAll(deps: ProjectorDeps, events: StoredEvent[], cac
     if (kind === "channel") {
       const [application = "", channel = ""] = id.split("/");
       const state = await cache.at(deps.store, e);
-      views.set(e.streamId, { pk: `app#${application}`, sk: `channel#${channel}`, version: e.version, view: channelView(application, channel, state) });
+      views.set(e.streamId, {
+        pk: `app#${application}`,
+        sk: `channel#${channel}`,
+        version: e.version,
+        view: channelView(application, channel, state),
+      });
     }
     const releaseId = releaseOf(e);
-    if (releaseId) lines.push({ releaseId, entry: { streamId: e.streamId, version: e.version, type: e.type, occurredAt: e.occurredAt, actor: e.actor, data: e.data } });
+    if (releaseId)
+      lines.push({
+        releaseId,
+        entry: {
+          streamId: e.streamId,
+          version: e.version,
+          type: e.type,
+          occurredAt: e.occurredAt,
+          actor: e.actor,
+          data: e.data,
+        },
+      });
   }
-  await Promise.all([...[...views.values()].map((v) => deps.readModels.putView(v.pk, v.sk, v.version, v.view)), deps.readModels.putTimelines(lines)]);
+  await Promise.all([
+    ...[...views.values()].map((v) => deps.readModels.putView(v.pk, v.sk, v.version, v.view)),
+    deps.readModels.putTimelines(lines),
+  ]);
 }
 
 /**

@@ -1,4 +1,14 @@
-import { channelDecider, DomainError, getConfig, planPromotion, releaseDecider, streams, type ChannelCommand, type ChannelState, type PromotionPlan } from "../../core/index.js";
+import {
+  channelDecider,
+  DomainError,
+  getConfig,
+  planPromotion,
+  releaseDecider,
+  streams,
+  type ChannelCommand,
+  type ChannelState,
+  type PromotionPlan,
+} from "../../core/index.js";
 import type { Metadata, StoredEvent } from "../../events/index.js";
 import { MAX_EVENTS_PER_APPEND, type EventStore } from "../adapters/event-store.js";
 import { handleCommand, readState } from "./commands.js";
@@ -13,12 +23,21 @@ import { pushAll } from "./push.js";
  * retry after a crash anywhere in between has the effect of one run.
  */
 
-export async function readChannel(deps: { store: EventStore }, application: string, channel: string): Promise<ChannelState> {
+export async function readChannel(
+  deps: { store: EventStore },
+  application: string,
+  channel: string,
+): Promise<ChannelState> {
   return (await readState(deps.store, channelDecider, streams.channel(application, channel))).state;
 }
 
 /** Evaluates one release's gates in one channel and carries out the plan. */
-export async function evaluate(deps: BackendDeps, releaseId: string, channel: string, meta: Metadata): Promise<PromotionPlan> {
+export async function evaluate(
+  deps: BackendDeps,
+  releaseId: string,
+  channel: string,
+  meta: Metadata,
+): Promise<PromotionPlan> {
   const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
   if (release.status === "none") return { action: "none", reason: "the release does not exist" };
   const config = await readConfig(deps);
@@ -26,14 +45,32 @@ export async function evaluate(deps: BackendDeps, releaseId: string, channel: st
   const service = getConfig(config, "service", release.service);
   if (!application || !service) return { action: "none", reason: "the application or service is no longer configured" };
   const channels = Object.fromEntries(
-    await Promise.all(application.spec.releaseChannels.map(async (c) => [c.name, await readChannel(deps, release.application, c.name)] as const)),
+    await Promise.all(
+      application.spec.releaseChannels.map(
+        async (c) => [c.name, await readChannel(deps, release.application, c.name)] as const,
+      ),
+    ),
   );
   const now = nowOf(deps);
-  const plan = planPromotion({ now: now.toISOString(), application: application.spec, service: service.spec, runtimes: runtimesOf(config), release, channel, channels });
+  const plan = planPromotion({
+    now: now.toISOString(),
+    application: application.spec,
+    service: service.spec,
+    runtimes: runtimesOf(config),
+    release,
+    channel,
+    channels,
+  });
   const releaseStream = streams.release(releaseId);
 
   if (plan.action === "supersede") {
-    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "SupersedeRelease", channel, supersededBy: plan.supersededBy }, meta);
+    await handleCommand(
+      deps.store,
+      releaseDecider,
+      releaseStream,
+      { type: "SupersedeRelease", channel, supersededBy: plan.supersededBy },
+      meta,
+    );
     await deps.readModels.clearWaiting(release.application, channel, releaseId);
     return plan;
   }
@@ -43,29 +80,75 @@ export async function evaluate(deps: BackendDeps, releaseId: string, channel: st
   }
 
   for (const gate of plan.gates) {
-    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RecordPreconditionResult", channel, precondition: gate.key, result: gate.result }, meta);
+    await handleCommand(
+      deps.store,
+      releaseDecider,
+      releaseStream,
+      { type: "RecordPreconditionResult", channel, precondition: gate.key, result: gate.result },
+      meta,
+    );
   }
   // Whether the release can be rendered is a gate of its own: a config problem blocks it, visibly.
-  const rendered = plan.action === "deploy" ? { state: "satisfied" as const } : plan.renderProblem ? { state: "blocked" as const, reason: plan.renderProblem } : undefined;
+  const rendered =
+    plan.action === "deploy"
+      ? { state: "satisfied" as const }
+      : plan.renderProblem
+        ? { state: "blocked" as const, reason: plan.renderProblem }
+        : undefined;
   if (rendered && (rendered.state === "blocked" || release.gates[channel]?.preconditions.render)) {
-    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RecordPreconditionResult", channel, precondition: "render", result: rendered }, meta);
+    await handleCommand(
+      deps.store,
+      releaseDecider,
+      releaseStream,
+      { type: "RecordPreconditionResult", channel, precondition: "render", result: rendered },
+      meta,
+    );
   }
   for (const a of plan.requestApprovals) {
-    await handleCommand(deps.store, releaseDecider, releaseStream, { type: "RequestApproval", channel, approval: a.approval, minApprovers: a.minApprovers }, meta);
+    await handleCommand(
+      deps.store,
+      releaseDecider,
+      releaseStream,
+      { type: "RequestApproval", channel, approval: a.approval, minApprovers: a.minApprovers },
+      meta,
+    );
   }
   if (plan.action === "wait") {
-    const reasons = [...(plan.paused ? [plan.paused] : []), ...(plan.renderProblem ? [plan.renderProblem] : []), ...plan.gates.flatMap((g) => (g.result.state === "blocked" ? [g.result.reason] : []))];
+    const reasons = [
+      ...(plan.paused ? [plan.paused] : []),
+      ...(plan.renderProblem ? [plan.renderProblem] : []),
+      ...plan.gates.flatMap((g) => (g.result.state === "blocked" ? [g.result.reason] : [])),
+    ];
     await deps.readModels.markWaiting(release.application, channel, releaseId, reasons);
   }
   if (plan.action === "deploy" && plan.instructions) {
     try {
-      const dispatched = await dispatchInParts(deps.store, streams.channel(release.application, channel), { type: "DeployRelease", application: release.application, channel, service: release.service, releaseId, instructions: plan.instructions }, meta);
+      const dispatched = await dispatchInParts(
+        deps.store,
+        streams.channel(release.application, channel),
+        {
+          type: "DeployRelease",
+          application: release.application,
+          channel,
+          service: release.service,
+          releaseId,
+          instructions: plan.instructions,
+        },
+        meta,
+      );
       // Push at once rather than a stream hop later; the reactor pushes whatever this did not.
-      await pushAll(deps, dispatched.flatMap((e) => (e.type === "InstructionDispatched" ? [e.data] : [])), meta, config);
+      await pushAll(
+        deps,
+        dispatched.flatMap((e) => (e.type === "InstructionDispatched" ? [e.data] : [])),
+        meta,
+        config,
+      );
     } catch (err) {
       // Paused between planning and dispatching: resuming the channel evaluates it again.
       if (!(err instanceof DomainError && err.code === "channel.paused")) throw err;
-      await deps.readModels.markWaiting(release.application, channel, releaseId, [`release channel "${channel}" is paused`]);
+      await deps.readModels.markWaiting(release.application, channel, releaseId, [
+        `release channel "${channel}" is paused`,
+      ]);
       return plan;
     }
     await deps.readModels.clearWaiting(release.application, channel, releaseId);
@@ -75,18 +158,42 @@ export async function evaluate(deps: BackendDeps, releaseId: string, channel: st
 }
 
 /** Evaluates the releases waiting in a channel, newest first, so a newer one supersedes older ones. */
-export async function evaluateWaiting(deps: BackendDeps, application: string, channel: string, meta: Metadata, except?: string): Promise<void> {
-  const waiting = (await deps.readModels.waiting(application, channel)).map((w) => w.releaseId).filter((id) => id !== except);
+export async function evaluateWaiting(
+  deps: BackendDeps,
+  application: string,
+  channel: string,
+  meta: Metadata,
+  except?: string,
+): Promise<void> {
+  const waiting = (await deps.readModels.waiting(application, channel))
+    .map((w) => w.releaseId)
+    .filter((id) => id !== except);
   for (const releaseId of waiting.sort().reverse()) await evaluate(deps, releaseId, channel, meta);
 }
 
 /** A release enters a channel (its gates are evaluated as the PromotionStarted it appends is seen). */
-export async function enterChannel(deps: { store: EventStore }, releaseId: string, channel: string, meta: Metadata): Promise<void> {
-  await handleCommand(deps.store, releaseDecider, streams.release(releaseId), { type: "StartPromotion", channel }, meta);
+export async function enterChannel(
+  deps: { store: EventStore },
+  releaseId: string,
+  channel: string,
+  meta: Metadata,
+): Promise<void> {
+  await handleCommand(
+    deps.store,
+    releaseDecider,
+    streams.release(releaseId),
+    { type: "StartPromotion", channel },
+    meta,
+  );
 }
 
 /** Once a release converged in a channel it enters the next one, if there is one. */
-export async function enterNextChannel(deps: { store: EventStore }, releaseId: string, converged: string, meta: Metadata): Promise<void> {
+export async function enterNextChannel(
+  deps: { store: EventStore },
+  releaseId: string,
+  converged: string,
+  meta: Metadata,
+): Promise<void> {
   const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
   if (release.status === "none") return;
   const next = release.channels[release.channels.indexOf(converged) + 1];
@@ -94,7 +201,12 @@ export async function enterNextChannel(deps: { store: EventStore }, releaseId: s
 }
 
 /** A changed application or service may unblock releases waiting on it (say, one that could not render). */
-export async function evaluateAfterConfigChange(deps: BackendDeps, kind: "runtime" | "application" | "service", name: string, meta: Metadata): Promise<void> {
+export async function evaluateAfterConfigChange(
+  deps: BackendDeps,
+  kind: "runtime" | "application" | "service",
+  name: string,
+  meta: Metadata,
+): Promise<void> {
   if (kind === "runtime") return;
   const config = await readConfig(deps);
   const application = kind === "application" ? name : getConfig(config, "service", name)?.spec.application;
@@ -118,15 +230,24 @@ export const DISPATCH_PART = MAX_EVENTS_PER_APPEND - 8;
  * crash between parts is finished by the next evaluation (the decider dispatches only what is
  * missing). Returns the events appended.
  */
-export async function dispatchInParts(store: EventStore, stream: string, command: Extract<ChannelCommand, { type: "DeployRelease" | "RollbackService" }>, meta: Metadata): Promise<StoredEvent[]> {
+export async function dispatchInParts(
+  store: EventStore,
+  stream: string,
+  command: Extract<ChannelCommand, { type: "DeployRelease" | "RollbackService" }>,
+  meta: Metadata,
+): Promise<StoredEvent[]> {
   const parts: (typeof command.instructions)[] = [];
-  for (let i = 0; i < command.instructions.length; i += DISPATCH_PART) parts.push(command.instructions.slice(i, i + DISPATCH_PART));
+  for (let i = 0; i < command.instructions.length; i += DISPATCH_PART)
+    parts.push(command.instructions.slice(i, i + DISPATCH_PART));
   if (!parts.length) parts.push([]);
   const appended: StoredEvent[] = [];
   for (const instructions of parts) {
     const part = { ...command, instructions, ...(parts.length > 1 ? { total: command.instructions.length } : {}) };
-    const id = command.type === "DeployRelease" ? `deploy:${instructions[0]?.instructionId ?? command.releaseId}` : undefined;
-    appended.push(...(await handleCommand(store, channelDecider, stream, part, meta, id ? { commandId: id } : {})).events);
+    const id =
+      command.type === "DeployRelease" ? `deploy:${instructions[0]?.instructionId ?? command.releaseId}` : undefined;
+    appended.push(
+      ...(await handleCommand(store, channelDecider, stream, part, meta, id ? { commandId: id } : {})).events,
+    );
   }
   return appended;
 }

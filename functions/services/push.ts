@@ -1,4 +1,13 @@
-import { channelDecider, fold, listConfigs, PROTOCOL_VERSION, runtimeDecider, streams, type ConfigState, type InstructionMessage } from "../../core/index.js";
+import {
+  channelDecider,
+  fold,
+  listConfigs,
+  PROTOCOL_VERSION,
+  runtimeDecider,
+  streams,
+  type ConfigState,
+  type InstructionMessage,
+} from "../../core/index.js";
 import type { EventData, Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
 import { agentRuntimeOf, readConfig } from "./config.js";
@@ -24,10 +33,22 @@ const PUSH_CONCURRENCY = 16;
  */
 const pushes = new Map<string, Promise<unknown>>();
 
-async function pushOnce(deps: BackendDeps, instruction: EventData<"InstructionDispatched">, meta: Metadata, config: ConfigState): Promise<void> {
+async function pushOnce(
+  deps: BackendDeps,
+  instruction: EventData<"InstructionDispatched">,
+  meta: Metadata,
+  config: ConfigState,
+): Promise<void> {
   const id = instruction.instructionId;
   const earlier = pushes.get(id);
-  if (earlier && (await earlier.then(() => true, () => false))) return;
+  if (
+    earlier &&
+    (await earlier.then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
   const push = pushInstruction(deps, instruction, meta, config);
   pushes.set(id, push);
   if (pushes.size > 10_000) pushes.delete(pushes.keys().next().value!);
@@ -44,11 +65,20 @@ async function pushOnce(deps: BackendDeps, instruction: EventData<"InstructionDi
  * order given (a newer release must not overtake an older one), each at most once per container.
  * Pushing twice would be harmless — agents apply an instruction once per id — but costs a message.
  */
-export async function pushAll(deps: BackendDeps, instructions: EventData<"InstructionDispatched">[], meta: Metadata, config?: ConfigState): Promise<void> {
+export async function pushAll(
+  deps: BackendDeps,
+  instructions: EventData<"InstructionDispatched">[],
+  meta: Metadata,
+  config?: ConfigState,
+): Promise<void> {
   if (!instructions.length) return;
   const known = config ?? (await readConfig(deps));
   const runs = new Map<string, EventData<"InstructionDispatched">[]>();
-  for (const i of instructions) runs.set(i.runtime, runs.get(i.runtime) ?? []).get(i.runtime)!.push(i);
+  for (const i of instructions)
+    runs
+      .set(i.runtime, runs.get(i.runtime) ?? [])
+      .get(i.runtime)!
+      .push(i);
   const byRuntime = [...runs.values()];
   await pool(byRuntime.length, PUSH_CONCURRENCY, async (n) => {
     for (const i of byRuntime[n]!) await pushOnce(deps, i, meta, known);
@@ -56,7 +86,12 @@ export async function pushAll(deps: BackendDeps, instructions: EventData<"Instru
 }
 
 /** Pushes one instruction to the agent holding its runtime's lease, if one is connected. */
-export async function pushInstruction(deps: BackendDeps, instruction: EventData<"InstructionDispatched">, meta: Metadata, config?: ConfigState): Promise<"sent" | "no-agent" | "gone"> {
+export async function pushInstruction(
+  deps: BackendDeps,
+  instruction: EventData<"InstructionDispatched">,
+  meta: Metadata,
+  config?: ConfigState,
+): Promise<"sent" | "no-agent" | "gone"> {
   const agentRuntime = agentRuntimeOf(config ?? (await readConfig(deps)), instruction.runtime);
   const runtimeStream = streams.runtime(agentRuntime);
   const lease = (await readState(deps.store, runtimeDecider, runtimeStream)).state.lease;
@@ -77,11 +112,27 @@ export async function pushInstruction(deps: BackendDeps, instruction: EventData<
   // API Gateway refuses WebSocket messages over 128 KB: a larger instruction is fetched over HTTP.
   const { payload: _payload, ...reference } = inline;
   const message: InstructionMessage =
-    Buffer.byteLength(JSON.stringify(inline)) <= MAX_INLINE_INSTRUCTION_BYTES || !deps.apiUrl ? inline : { ...reference, payloadUrl: `${deps.apiUrl}/v1/agent/instructions/${encodeURIComponent(instruction.instructionId)}` };
+    Buffer.byteLength(JSON.stringify(inline)) <= MAX_INLINE_INSTRUCTION_BYTES || !deps.apiUrl
+      ? inline
+      : {
+          ...reference,
+          payloadUrl: `${deps.apiUrl}/v1/agent/instructions/${encodeURIComponent(instruction.instructionId)}`,
+        };
   const result = await deps.gateway.send(lease.connectionId, message);
   if (result === "gone") {
     // The instruction stays stored, unacknowledged: it goes out again when an agent connects.
-    await handleCommand(deps.store, runtimeDecider, runtimeStream, { type: "DisconnectAgent", runtime: agentRuntime, connectionId: lease.connectionId, reason: "the connection is gone (PostToConnection answered 410)" }, meta);
+    await handleCommand(
+      deps.store,
+      runtimeDecider,
+      runtimeStream,
+      {
+        type: "DisconnectAgent",
+        runtime: agentRuntime,
+        connectionId: lease.connectionId,
+        reason: "the connection is gone (PostToConnection answered 410)",
+      },
+      meta,
+    );
   }
   return result;
 }
@@ -95,12 +146,21 @@ export async function resendUnfinished(deps: BackendDeps, agentRuntime: string, 
       if (!channel.runtimes.some((r) => agentRuntimeOf(config, r.runtime) === agentRuntime)) continue;
       const history = await deps.store.read(streams.channel(app.name, channel.name));
       const state = fold(channelDecider, history);
-      const dispatched = new Map(history.flatMap((e) => (e.type === "InstructionDispatched" ? [[e.data.instructionId, e.data] as const] : [])));
+      const dispatched = new Map(
+        history.flatMap((e) => (e.type === "InstructionDispatched" ? [[e.data.instructionId, e.data] as const] : [])),
+      );
       for (const svc of Object.values(state.services)) {
         for (const id of svc.desired?.instructionIds ?? []) {
           const i = state.instructions[id];
           const data = dispatched.get(id);
-          if (!i || !data || i.status === "succeeded" || i.status === "failed" || agentRuntimeOf(config, i.runtime) !== agentRuntime) continue;
+          if (
+            !i ||
+            !data ||
+            i.status === "succeeded" ||
+            i.status === "failed" ||
+            agentRuntimeOf(config, i.runtime) !== agentRuntime
+          )
+            continue;
           if ((await pushInstruction(deps, data, meta, config)) === "sent") sent++;
         }
       }

@@ -1,5 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { fold, getConfig, notFound, releaseDecider, streams, type ChannelView, type GateResult, type Approval } from "../../core/index.js";
+import {
+  fold,
+  getConfig,
+  notFound,
+  releaseDecider,
+  streams,
+  type ChannelView,
+  type GateResult,
+  type Approval,
+} from "../../core/index.js";
 import type { Metadata, ParamValue, ReleaseSource } from "../../events/index.js";
 import type { TimelineEntry } from "../adapters/read-models.js";
 import { handleCommand } from "./commands.js";
@@ -13,24 +22,45 @@ export function newReleaseId(now: Date): string {
   return `rel-${now.getTime().toString(36).padStart(9, "0")}${randomBytes(5).toString("hex")}`;
 }
 
-export type NewRelease = { application: string; service: string; params: Record<string, unknown>; source?: ReleaseSource };
+export type NewRelease = {
+  application: string;
+  service: string;
+  params: Record<string, unknown>;
+  source?: ReleaseSource;
+};
 
 /**
  * Creates a release from CI. A delivery id makes a redelivered webhook idempotent: the release it
  * created the first time comes back, marked as a duplicate, and nothing is appended.
  */
-export async function createRelease(deps: ApiDeps, input: NewRelease, delivery: string | undefined, meta: Metadata): Promise<{ releaseId: string; duplicate: boolean }> {
+export async function createRelease(
+  deps: ApiDeps,
+  input: NewRelease,
+  delivery: string | undefined,
+  meta: Metadata,
+): Promise<{ releaseId: string; duplicate: boolean }> {
   const config = await readConfig(deps);
   const application = getConfig(config, "application", input.application);
   if (!application) throw notFound("application.not_found", `application "${input.application}" does not exist`);
   const service = getConfig(config, "service", input.service);
-  if (!service || service.spec.application !== input.application) throw notFound("service.not_found", `service "${input.service}" does not exist in application "${input.application}"`);
+  if (!service || service.spec.application !== input.application)
+    throw notFound(
+      "service.not_found",
+      `service "${input.service}" does not exist in application "${input.application}"`,
+    );
   const releaseId = newReleaseId(new Date());
   const result = await handleCommand(
     deps.store,
     releaseDecider,
     streams.release(releaseId),
-    { type: "CreateRelease", releaseId, application, service, params: input.params, ...(input.source ? { source: input.source } : {}) },
+    {
+      type: "CreateRelease",
+      releaseId,
+      application,
+      service,
+      params: input.params,
+      ...(input.source ? { source: input.source } : {}),
+    },
     meta,
     delivery ? { commandId: `ci-delivery:${delivery}` } : {},
   );
@@ -39,8 +69,19 @@ export async function createRelease(deps: ApiDeps, input: NewRelease, delivery: 
   return { releaseId: id, duplicate: id !== releaseId };
 }
 
-export async function abandonRelease(deps: ApiDeps, releaseId: string, reason: string | undefined, meta: Metadata): Promise<{ changed: boolean }> {
-  const result = await handleCommand(deps.store, releaseDecider, streams.release(releaseId), { type: "AbandonRelease", ...(reason ? { reason } : {}) }, meta);
+export async function abandonRelease(
+  deps: ApiDeps,
+  releaseId: string,
+  reason: string | undefined,
+  meta: Metadata,
+): Promise<{ changed: boolean }> {
+  const result = await handleCommand(
+    deps.store,
+    releaseDecider,
+    streams.release(releaseId),
+    { type: "AbandonRelease", ...(reason ? { reason } : {}) },
+    meta,
+  );
   return { changed: result.events.length > 0 };
 }
 
@@ -75,7 +116,12 @@ async function loadRelease(deps: ApiDeps, releaseId: string) {
 /** A release and the state of its gates in every channel, with what it waits for. */
 export async function releaseView(deps: ApiDeps, releaseId: string): Promise<ReleaseView> {
   const { state } = await loadRelease(deps, releaseId);
-  const views = new Map((await deps.readModels.views<ChannelView>(`app#${state.application}`)).map((v) => [v.sk.slice("channel#".length), v.view]));
+  const views = new Map(
+    (await deps.readModels.views<ChannelView>(`app#${state.application}`)).map((v) => [
+      v.sk.slice("channel#".length),
+      v.view,
+    ]),
+  );
   const channels = await Promise.all(
     state.channels.map(async (name) => {
       const g = state.gates[name];
@@ -85,10 +131,13 @@ export async function releaseView(deps: ApiDeps, releaseId: string): Promise<Rel
           ? svc.state === "idle"
             ? "none"
             : svc.state
-          : svc?.convergedReleaseId === state.releaseId || Object.values(svc?.runtimes ?? {}).some((r) => r.releaseId === state.releaseId)
+          : svc?.convergedReleaseId === state.releaseId ||
+              Object.values(svc?.runtimes ?? {}).some((r) => r.releaseId === state.releaseId)
             ? "replaced"
             : "none";
-      const waiting = (await deps.readModels.waiting(state.application, name)).find((w) => w.releaseId === state.releaseId);
+      const waiting = (await deps.readModels.waiting(state.application, name)).find(
+        (w) => w.releaseId === state.releaseId,
+      );
       return {
         name,
         started: g?.started ?? false,
@@ -108,7 +157,18 @@ export async function releaseView(deps: ApiDeps, releaseId: string): Promise<Rel
 export async function releaseHistory(deps: ApiDeps, releaseId: string): Promise<TimelineEntry[]> {
   const { history } = await loadRelease(deps, releaseId);
   // The release's own stream is read directly (it is always current); the channel events come from the timeline view.
-  const own = history.map(({ streamId, version, type, occurredAt, actor, data }) => ({ streamId, version, type, occurredAt, actor, data }));
-  const elsewhere = (await deps.readModels.timeline(releaseId)).filter((t) => t.streamId !== streams.release(releaseId));
-  return [...own, ...elsewhere].sort((a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.streamId.localeCompare(b.streamId) || a.version - b.version);
+  const own = history.map(({ streamId, version, type, occurredAt, actor, data }) => ({
+    streamId,
+    version,
+    type,
+    occurredAt,
+    actor,
+    data,
+  }));
+  const elsewhere = (await deps.readModels.timeline(releaseId)).filter(
+    (t) => t.streamId !== streams.release(releaseId),
+  );
+  return [...own, ...elsewhere].sort(
+    (a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.streamId.localeCompare(b.streamId) || a.version - b.version,
+  );
 }

@@ -1,4 +1,18 @@
-import { agentInstallManifest, conflict, getConfig, listConfigs, notFound, parseInstructionId, runtimeDecider, runtimeStatusView, runtimeType, streams, unauthorized, type RuntimeStatusView, type RuntimeType } from "../../core/index.js";
+import {
+  agentInstallManifest,
+  conflict,
+  getConfig,
+  listConfigs,
+  notFound,
+  parseInstructionId,
+  runtimeDecider,
+  runtimeStatusView,
+  runtimeType,
+  streams,
+  unauthorized,
+  type RuntimeStatusView,
+  type RuntimeType,
+} from "../../core/index.js";
 import type { InstructionPayload, Metadata } from "../../events/index.js";
 import type { ObservedService } from "../adapters/read-models.js";
 import { handleCommand, readState } from "./commands.js";
@@ -8,17 +22,39 @@ import { nowOf, type ApiDeps } from "./deps.js";
 
 /** Runtimes as operators see them: linking one to an agent, and whether its agent is there. */
 
-export type LinkedRuntime = { runtime: string; token: string; tokenId: string; serverUrl: string; installManifest: string };
+export type LinkedRuntime = {
+  runtime: string;
+  token: string;
+  tokenId: string;
+  serverUrl: string;
+  installManifest: string;
+};
 
 /** A fresh agent token and the Kubernetes YAML to run the agent; linking again rotates the token. */
 export async function linkRuntime(deps: ApiDeps, name: string, meta: Metadata): Promise<LinkedRuntime> {
   const runtime = getConfig(await readConfig(deps), "runtime", name);
   if (!runtime) throw notFound("runtime.not_found", `runtime "${name}" does not exist`);
-  if (runtime.spec.extension) throw conflict("runtime.is_extension", `runtime "${name}" is an extension; link its proxy runtime "${runtime.spec.extension.proxyRuntime.runtime}" instead`);
+  if (runtime.spec.extension)
+    throw conflict(
+      "runtime.is_extension",
+      `runtime "${name}" is an extension; link its proxy runtime "${runtime.spec.extension.proxyRuntime.runtime}" instead`,
+    );
   const { token, tokenId, tokenHash } = newAgentToken();
-  await handleCommand(deps.store, runtimeDecider, streams.runtime(name), { type: "IssueAgentToken", runtime: name, tokenId, tokenHash }, meta);
+  await handleCommand(
+    deps.store,
+    runtimeDecider,
+    streams.runtime(name),
+    { type: "IssueAgentToken", runtime: name, tokenId, tokenHash },
+    meta,
+  );
   const serverUrl = deps.agentsUrl ?? "";
-  return { runtime: name, token, tokenId, serverUrl, installManifest: agentInstallManifest({ runtime: name, token, serverUrl }) };
+  return {
+    runtime: name,
+    token,
+    tokenId,
+    serverUrl,
+    installManifest: agentInstallManifest({ runtime: name, token, serverUrl }),
+  };
 }
 
 export type RuntimeStatus = Omit<RuntimeStatusView, "runtime">;
@@ -38,10 +74,20 @@ export async function listRuntimes(deps: ApiDeps): Promise<RuntimeListItem[]> {
     listConfigs(config, "runtime").map(async (r) => {
       // An extension runs through its proxy runtime's agent: its status is the proxy's.
       const agentRuntime = r.spec.extension?.proxyRuntime.runtime ?? r.name;
-      const [history, observed] = await Promise.all([deps.store.read(streams.runtime(agentRuntime)), deps.readModels.observedState(agentRuntime)]);
-      const { runtime: _r, ...view } = runtimeStatusView(agentRuntime, history, nowOf(deps).toISOString(), deps.agentGraceSeconds ?? 180);
+      const [history, observed] = await Promise.all([
+        deps.store.read(streams.runtime(agentRuntime)),
+        deps.readModels.observedState(agentRuntime),
+      ]);
+      const { runtime: _r, ...view } = runtimeStatusView(
+        agentRuntime,
+        history,
+        nowOf(deps).toISOString(),
+        deps.agentGraceSeconds ?? 180,
+      );
       // The proxy's agent reports for its extensions too, each service under the runtime its instruction named.
-      const running = observed?.services.filter((s) => (s.runtime ?? agentRuntime) === r.name).map(({ runtime: _, ...s }) => s);
+      const running = observed?.services
+        .filter((s) => (s.runtime ?? agentRuntime) === r.name)
+        .map(({ runtime: _, ...s }) => s);
       return {
         name: r.name,
         type: runtimeType(r.spec),
@@ -58,13 +104,21 @@ export async function listRuntimes(deps: ApiDeps): Promise<RuntimeListItem[]> {
  * The payload of an instruction too large for one WebSocket message. Only the agent of the
  * instruction's runtime may fetch it, with its own agent token.
  */
-export async function instructionPayload(deps: ApiDeps, instructionId: string, agentToken: string): Promise<{ instructionId: string; payload: InstructionPayload }> {
+export async function instructionPayload(
+  deps: ApiDeps,
+  instructionId: string,
+  agentToken: string,
+): Promise<{ instructionId: string; payload: InstructionPayload }> {
   const target = parseInstructionId(instructionId);
   if (!target) throw notFound("instruction.not_found", `instruction ${instructionId} does not exist`);
   const agentRuntime = agentRuntimeOf(await readConfig(deps), target.runtime);
   const runtime = (await readState(deps.store, runtimeDecider, streams.runtime(agentRuntime))).state;
-  if (!runtime.token || !safeEqual(sha256(agentToken), runtime.token.tokenHash)) throw unauthorized("agent.bad_token", `the agent token is not valid for runtime "${agentRuntime}"`);
-  const dispatched = (await deps.store.read(streams.channel(target.application, target.channel))).find((e) => e.type === "InstructionDispatched" && e.data.instructionId === instructionId);
-  if (dispatched?.type !== "InstructionDispatched") throw notFound("instruction.not_found", `instruction ${instructionId} does not exist`);
+  if (!runtime.token || !safeEqual(sha256(agentToken), runtime.token.tokenHash))
+    throw unauthorized("agent.bad_token", `the agent token is not valid for runtime "${agentRuntime}"`);
+  const dispatched = (await deps.store.read(streams.channel(target.application, target.channel))).find(
+    (e) => e.type === "InstructionDispatched" && e.data.instructionId === instructionId,
+  );
+  if (dispatched?.type !== "InstructionDispatched")
+    throw notFound("instruction.not_found", `instruction ${instructionId} does not exist`);
   return { instructionId, payload: dispatched.data.payload };
 }

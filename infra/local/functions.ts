@@ -1,7 +1,17 @@
 import type { HandlerRef } from "../functions.js";
 import type { LambdaHandler } from "./lambda.js";
 
-export { functions, settings, eventRecordFilter, streamMapping, queueMapping, type FunctionManifest, type HandlerRef, type QueueSubscriber, type StreamSubscriber } from "../functions.js";
+export {
+  functions,
+  settings,
+  eventRecordFilter,
+  streamMapping,
+  queueMapping,
+  type FunctionManifest,
+  type HandlerRef,
+  type QueueSubscriber,
+  type StreamSubscriber,
+} from "../functions.js";
 
 /** Loads `functions/<file>.<export>` from the repository, or returns a function as it is. */
 export async function loadHandler<E, R>(ref: HandlerRef): Promise<LambdaHandler<E, R>> {

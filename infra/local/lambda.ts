@@ -31,7 +31,12 @@ export class LambdaTimeoutError extends Error {
  * Invokes a handler the way Lambda does: a fresh request id, a context that knows the deadline, and
  * an error when the deadline passes (the handler's work is abandoned, as when Lambda kills it).
  */
-export async function invoke<E, R>(functionName: string, handler: LambdaHandler<E, R>, event: E, timeoutMs = 30_000): Promise<R> {
+export async function invoke<E, R>(
+  functionName: string,
+  handler: LambdaHandler<E, R>,
+  event: E,
+  timeoutMs = 30_000,
+): Promise<R> {
   invocationCounts[functionName] = (invocationCounts[functionName] ?? 0) + 1;
   const deadline = Date.now() + timeoutMs;
   const context: LambdaContext = {
@@ -66,5 +71,10 @@ export type BatchResponse = { batchItemFailures?: { itemIdentifier: string }[] }
 export function failedItems(response: unknown): Set<string> {
   const failures = (response as { batchItemFailures?: unknown } | null | undefined)?.batchItemFailures;
   if (!Array.isArray(failures)) return new Set();
-  return new Set(failures.map((f: { itemIdentifier?: unknown }) => String(f?.itemIdentifier ?? "")));
+  return new Set(failures.map((f: { itemIdentifier?: unknown }) => textOf(f?.itemIdentifier)));
+}
+
+/** A field of a JSON request or response as text: strings as they are, anything else as empty. */
+export function textOf(value: unknown): string {
+  return typeof value === "string" ? value : typeof value === "number" ? String(value) : "";
 }

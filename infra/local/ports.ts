@@ -7,7 +7,9 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
     server.once("error", reject);
     server.listen(0, host, () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -26,7 +28,9 @@ export class PortInUseError extends Error {
 export function ensurePortFree(port: number, component: string, host = "127.0.0.1"): Promise<void> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once("error", (err: NodeJS.ErrnoException) => reject(err.code === "EADDRINUSE" ? new PortInUseError(port, component) : err));
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(err.code === "EADDRINUSE" ? new PortInUseError(port, component) : err),
+    );
     server.listen(port, host, () => server.close(() => resolve()));
   });
 }

@@ -4,7 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Secrets } from "../../functions/services/deps.js";
 
-const ENV = { adminApiKey: "SLIPWAY_ADMIN_API_KEY", webhookSecret: "SLIPWAY_WEBHOOK_SECRET", slackSigningSecret: "SLIPWAY_SLACK_SIGNING_SECRET" } as const;
+const ENV = {
+  adminApiKey: "SLIPWAY_ADMIN_API_KEY",
+  webhookSecret: "SLIPWAY_WEBHOOK_SECRET",
+  slackSigningSecret: "SLIPWAY_SLACK_SIGNING_SECRET",
+} as const;
 
 /**
  * The local stack's secrets: made on first start and kept in `<data dir>/secrets.json` (mode 0600),
@@ -26,6 +30,8 @@ export function loadLocalSecrets(dataDir?: string): { secrets: Secrets; path: st
     writeFileSync(path, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600 });
   }
   chmodSync(path, 0o600);
-  const secrets = Object.fromEntries(Object.entries(generated).map(([k, v]) => [k, process.env[ENV[k as keyof Secrets]] || v])) as Secrets;
+  const secrets = Object.fromEntries(
+    Object.entries(generated).map(([k, v]) => [k, process.env[ENV[k as keyof Secrets]] || v]),
+  ) as Secrets;
   return { secrets, path };
 }

@@ -50,7 +50,12 @@ export class SqsEventSourceMapping {
     while (this.running) {
       try {
         const { Messages = [] } = await this.sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: this.options.queueUrl, MaxNumberOfMessages: this.options.batchSize ?? 10, WaitTimeSeconds: 20, MessageSystemAttributeNames: ["All"] }),
+          new ReceiveMessageCommand({
+            QueueUrl: this.options.queueUrl,
+            MaxNumberOfMessages: this.options.batchSize ?? 10,
+            WaitTimeSeconds: 20,
+            MessageSystemAttributeNames: ["All"],
+          }),
           { abortSignal: this.abort.signal },
         );
         if (Messages.length === 0) continue;
@@ -62,7 +67,11 @@ export class SqsEventSourceMapping {
           messageAttributes: Object.fromEntries(
             Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [
               k,
-              { dataType: v.DataType ?? "String", ...(v.StringValue !== undefined ? { stringValue: v.StringValue } : {}), ...(v.BinaryValue ? { binaryValue: Buffer.from(v.BinaryValue).toString("base64") } : {}) },
+              {
+                dataType: v.DataType ?? "String",
+                ...(v.StringValue !== undefined ? { stringValue: v.StringValue } : {}),
+                ...(v.BinaryValue ? { binaryValue: Buffer.from(v.BinaryValue).toString("base64") } : {}),
+              },
             ]),
           ),
           md5OfBody: m.MD5OfBody ?? "",
@@ -72,14 +81,21 @@ export class SqsEventSourceMapping {
         }));
         let failed: Set<string>;
         try {
-          failed = failedItems(await invoke(this.options.functionName, this.options.handler, { Records: records }, this.options.timeoutMs));
+          failed = failedItems(
+            await invoke(this.options.functionName, this.options.handler, { Records: records }, this.options.timeoutMs),
+          );
         } catch (err) {
           this.options.onError?.(err);
           continue; // nothing is deleted: the whole batch comes back after its visibility timeout
         }
         const done = records.filter((r) => !failed.has(r.messageId));
         if (done.length > 0) {
-          await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.options.queueUrl, Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })) }));
+          await this.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: this.options.queueUrl,
+              Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+            }),
+          );
         }
       } catch (err) {
         if (!this.running) return;

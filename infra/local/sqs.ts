@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
+import { textOf } from "./lambda.js";
 
 /**
  * A local SQS speaking the JSON protocol the current `@aws-sdk/client-sqs` uses
@@ -38,12 +39,26 @@ type QueueAttributes = {
   RedrivePolicy?: { deadLetterTargetArn: string; maxReceiveCount: number };
 };
 
-type Queue = { name: string; createdAt: number; attributes: QueueAttributes; messages: Map<string, Message>; waiters: Set<() => void> };
+type Queue = {
+  name: string;
+  createdAt: number;
+  attributes: QueueAttributes;
+  messages: Map<string, Message>;
+  waiters: Set<() => void>;
+};
 
 type JournalEntry =
   | { op: "create"; name: string; createdAt: number; attributes: QueueAttributes }
   | { op: "send"; queue: string; message: Message }
-  | { op: "update"; queue: string; id: string; visibleAt: number; receiveCount: number; firstReceivedAt?: number; receipt?: string }
+  | {
+      op: "update";
+      queue: string;
+      id: string;
+      visibleAt: number;
+      receiveCount: number;
+      firstReceivedAt?: number;
+      receipt?: string;
+    }
   | { op: "delete"; queue: string; id: string }
   | { op: "move"; from: string; to: string; id: string };
 
@@ -141,14 +156,29 @@ export class LocalSqs {
     const operation = target.startsWith("AmazonSQS.") ? target.slice("AmazonSQS.".length) : "";
     let status = 200;
     let payload: unknown;
-    const headers: Record<string, string> = { "content-type": "application/x-amz-json-1.0", "x-amzn-requestid": randomUUID() };
+    const headers: Record<string, string> = {
+      "content-type": "application/x-amz-json-1.0",
+      "x-amzn-requestid": randomUUID(),
+    };
     try {
-      if (req.method !== "POST" || !operation) throw new SqsError("UnsupportedOperation", "only the SQS JSON protocol (POST with X-Amz-Target: AmazonSQS.*) is served here", "AWS.SimpleQueueService.UnsupportedOperation");
+      if (req.method !== "POST" || !operation)
+        throw new SqsError(
+          "UnsupportedOperation",
+          "only the SQS JSON protocol (POST with X-Amz-Target: AmazonSQS.*) is served here",
+          "AWS.SimpleQueueService.UnsupportedOperation",
+        );
       this.requestCounts[operation] = (this.requestCounts[operation] ?? 0) + 1;
-      const input = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>) : {};
+      const input = chunks.length
+        ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>)
+        : {};
       payload = await this.dispatch(operation, input);
     } catch (err) {
-      const e = err instanceof SqsError ? err : err instanceof SyntaxError ? new SqsError("MalformedInput", "the request body is not JSON", "MalformedInput") : new SqsError("InternalError", String(err), "InternalError", 500);
+      const e =
+        err instanceof SqsError
+          ? err
+          : err instanceof SyntaxError
+            ? new SqsError("MalformedInput", "the request body is not JSON", "MalformedInput")
+            : new SqsError("InternalError", String(err), "InternalError", 500);
       status = e.status;
       payload = { __type: `com.amazonaws.sqs#${e.type}`, message: e.message };
       headers["x-amzn-query-error"] = `${e.queryError};${e.status >= 500 ? "Receiver" : "Sender"}`;
@@ -159,13 +189,22 @@ export class LocalSqs {
   private dispatch(operation: string, input: Record<string, unknown>): unknown {
     switch (operation) {
       case "CreateQueue":
-        return this.createQueue(String(input.QueueName ?? ""), (input.Attributes ?? {}) as Record<string, string>);
+        return this.createQueue(textOf(input.QueueName), (input.Attributes ?? {}) as Record<string, string>);
       case "GetQueueUrl":
-        return { QueueUrl: this.queueUrl(this.queueNamed(String(input.QueueName ?? "")).name) };
+        return { QueueUrl: this.queueUrl(this.queueNamed(textOf(input.QueueName)).name) };
       case "ListQueues":
-        return { QueueUrls: [...this.queues.keys()].filter((n) => n.startsWith(String(input.QueueNamePrefix ?? ""))).map((n) => this.queueUrl(n)) };
+        return {
+          QueueUrls: [...this.queues.keys()]
+            .filter((n) => n.startsWith(textOf(input.QueueNamePrefix)))
+            .map((n) => this.queueUrl(n)),
+        };
       case "GetQueueAttributes":
-        return { Attributes: this.attributesOf(this.queueAt(input.QueueUrl), (input.AttributeNames as string[] | undefined) ?? ["All"]) };
+        return {
+          Attributes: this.attributesOf(
+            this.queueAt(input.QueueUrl),
+            (input.AttributeNames as string[] | undefined) ?? ["All"],
+          ),
+        };
       case "SendMessage":
         return this.send(this.queueAt(input.QueueUrl), input);
       case "SendMessageBatch":
@@ -176,15 +215,15 @@ export class LocalSqs {
       case "ReceiveMessage":
         return this.receive(this.queueAt(input.QueueUrl), input);
       case "DeleteMessage":
-        this.deleteMessage(this.queueAt(input.QueueUrl), String(input.ReceiptHandle ?? ""));
+        this.deleteMessage(this.queueAt(input.QueueUrl), textOf(input.ReceiptHandle));
         return {};
       case "DeleteMessageBatch":
         return this.batch(input, (q, entry) => {
-          this.deleteMessage(q, String(entry.ReceiptHandle ?? ""));
+          this.deleteMessage(q, textOf(entry.ReceiptHandle));
           return {};
         });
       case "ChangeMessageVisibility":
-        this.changeVisibility(this.queueAt(input.QueueUrl), String(input.ReceiptHandle ?? ""), input.VisibilityTimeout);
+        this.changeVisibility(this.queueAt(input.QueueUrl), textOf(input.ReceiptHandle), input.VisibilityTimeout);
         return {};
       case "PurgeQueue": {
         const q = this.queueAt(input.QueueUrl);
@@ -192,17 +231,32 @@ export class LocalSqs {
         return {};
       }
       default:
-        throw new SqsError("UnsupportedOperation", `${operation} is not supported by the local SQS`, "AWS.SimpleQueueService.UnsupportedOperation");
+        throw new SqsError(
+          "UnsupportedOperation",
+          `${operation} is not supported by the local SQS`,
+          "AWS.SimpleQueueService.UnsupportedOperation",
+        );
     }
   }
 
   private batch(input: Record<string, unknown>, each: (q: Queue, entry: Record<string, unknown>) => object) {
     const q = this.queueAt(input.QueueUrl);
     const entries = (input.Entries as Record<string, unknown>[] | undefined) ?? [];
-    if (entries.length === 0) throw new SqsError("EmptyBatchRequest", "the batch holds no entries", "AWS.SimpleQueueService.EmptyBatchRequest");
-    if (entries.length > 10) throw new SqsError("TooManyEntriesInBatchRequest", `a batch holds at most 10 entries, not ${entries.length}`, "AWS.SimpleQueueService.TooManyEntriesInBatchRequest");
+    if (entries.length === 0)
+      throw new SqsError("EmptyBatchRequest", "the batch holds no entries", "AWS.SimpleQueueService.EmptyBatchRequest");
+    if (entries.length > 10)
+      throw new SqsError(
+        "TooManyEntriesInBatchRequest",
+        `a batch holds at most 10 entries, not ${entries.length}`,
+        "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+      );
     const ids = new Set(entries.map((e) => e.Id));
-    if (ids.size !== entries.length) throw new SqsError("BatchEntryIdsNotDistinct", "batch entry ids must be distinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct");
+    if (ids.size !== entries.length)
+      throw new SqsError(
+        "BatchEntryIdsNotDistinct",
+        "batch entry ids must be distinct",
+        "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+      );
     const Successful: object[] = [];
     const Failed: object[] = [];
     for (const entry of entries) {
@@ -219,13 +273,22 @@ export class LocalSqs {
   // ── queues ────────────────────────────────────────────────────────────────────────────
 
   createQueue(name: string, raw: Record<string, string> = {}): { QueueUrl: string } {
-    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw invalidParameter("QueueName must be 1 to 80 letters, digits, '-' or '_'");
-    if (name.endsWith(".fifo") || raw.FifoQueue === "true") throw invalidParameter("FIFO queues are not supported by the local SQS");
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name))
+      throw invalidParameter("QueueName must be 1 to 80 letters, digits, '-' or '_'");
+    if (name.endsWith(".fifo") || raw.FifoQueue === "true")
+      throw invalidParameter("FIFO queues are not supported by the local SQS");
     const attributes = parseQueueAttributes(raw);
     const existing = this.queues.get(name);
     if (existing) {
-      if (JSON.stringify(existing.attributes) !== JSON.stringify({ ...existing.attributes, ...pickGiven(attributes, raw) }))
-        throw new SqsError("QueueNameExists", `queue ${name} already exists with different attributes`, "QueueAlreadyExists");
+      if (
+        JSON.stringify(existing.attributes) !==
+        JSON.stringify({ ...existing.attributes, ...pickGiven(attributes, raw) })
+      )
+        throw new SqsError(
+          "QueueNameExists",
+          `queue ${name} already exists with different attributes`,
+          "QueueAlreadyExists",
+        );
       return { QueueUrl: this.queueUrl(name) };
     }
     this.apply({ op: "create", name, createdAt: this.clock(), attributes });
@@ -234,7 +297,12 @@ export class LocalSqs {
 
   private queueNamed(name: string): Queue {
     const q = this.queues.get(name);
-    if (!q) throw new SqsError("QueueDoesNotExist", `the queue ${name} does not exist`, "AWS.SimpleQueueService.NonExistentQueue");
+    if (!q)
+      throw new SqsError(
+        "QueueDoesNotExist",
+        `the queue ${name} does not exist`,
+        "AWS.SimpleQueueService.NonExistentQueue",
+      );
     return q;
   }
 
@@ -273,24 +341,50 @@ export class LocalSqs {
 
   private send(q: Queue, input: Record<string, unknown>) {
     const body = input.MessageBody;
-    if (typeof body !== "string" || body.length === 0) throw new SqsError("MissingParameter", "MessageBody is required and must not be empty", "AWS.SimpleQueueService.MissingParameter");
-    if (Buffer.byteLength(body) > MAX_MESSAGE_BYTES) throw invalidParameter(`MessageBody is ${Buffer.byteLength(body)} bytes; at most ${MAX_MESSAGE_BYTES} are allowed`);
+    if (typeof body !== "string" || body.length === 0)
+      throw new SqsError(
+        "MissingParameter",
+        "MessageBody is required and must not be empty",
+        "AWS.SimpleQueueService.MissingParameter",
+      );
+    if (Buffer.byteLength(body) > MAX_MESSAGE_BYTES)
+      throw invalidParameter(
+        `MessageBody is ${Buffer.byteLength(body)} bytes; at most ${MAX_MESSAGE_BYTES} are allowed`,
+      );
     const delay = input.DelaySeconds === undefined ? q.attributes.DelaySeconds : Number(input.DelaySeconds);
-    if (!Number.isInteger(delay) || delay < 0 || delay > 900) throw invalidParameter("DelaySeconds must be an integer from 0 to 900");
+    if (!Number.isInteger(delay) || delay < 0 || delay > 900)
+      throw invalidParameter("DelaySeconds must be an integer from 0 to 900");
     const attributes = input.MessageAttributes as Record<string, MessageAttributeValue> | undefined;
     const now = this.clock();
-    const message: Message = { id: randomUUID(), body, md5: md5(body), sentAt: now, visibleAt: now + delay * 1000, receiveCount: 0, ...(attributes && Object.keys(attributes).length ? { attributes } : {}) };
+    const message: Message = {
+      id: randomUUID(),
+      body,
+      md5: md5(body),
+      sentAt: now,
+      visibleAt: now + delay * 1000,
+      receiveCount: 0,
+      ...(attributes && Object.keys(attributes).length ? { attributes } : {}),
+    };
     this.apply({ op: "send", queue: q.name, message });
-    return { MessageId: message.id, MD5OfMessageBody: message.md5, ...(message.attributes ? { MD5OfMessageAttributes: md5OfMessageAttributes(message.attributes) } : {}) };
+    return {
+      MessageId: message.id,
+      MD5OfMessageBody: message.md5,
+      ...(message.attributes ? { MD5OfMessageAttributes: md5OfMessageAttributes(message.attributes) } : {}),
+    };
   }
 
   private async receive(q: Queue, input: Record<string, unknown>) {
     const max = input.MaxNumberOfMessages === undefined ? 1 : Number(input.MaxNumberOfMessages);
-    if (!Number.isInteger(max) || max < 1 || max > 10) throw invalidParameter("MaxNumberOfMessages must be an integer from 1 to 10");
-    const wait = input.WaitTimeSeconds === undefined ? q.attributes.ReceiveMessageWaitTimeSeconds : Number(input.WaitTimeSeconds);
-    if (!Number.isInteger(wait) || wait < 0 || wait > 20) throw invalidParameter("WaitTimeSeconds must be an integer from 0 to 20");
-    const visibility = input.VisibilityTimeout === undefined ? q.attributes.VisibilityTimeout : Number(input.VisibilityTimeout);
-    if (!Number.isInteger(visibility) || visibility < 0 || visibility > 43200) throw invalidParameter("VisibilityTimeout must be an integer from 0 to 43200");
+    if (!Number.isInteger(max) || max < 1 || max > 10)
+      throw invalidParameter("MaxNumberOfMessages must be an integer from 1 to 10");
+    const wait =
+      input.WaitTimeSeconds === undefined ? q.attributes.ReceiveMessageWaitTimeSeconds : Number(input.WaitTimeSeconds);
+    if (!Number.isInteger(wait) || wait < 0 || wait > 20)
+      throw invalidParameter("WaitTimeSeconds must be an integer from 0 to 20");
+    const visibility =
+      input.VisibilityTimeout === undefined ? q.attributes.VisibilityTimeout : Number(input.VisibilityTimeout);
+    if (!Number.isInteger(visibility) || visibility < 0 || visibility > 43200)
+      throw invalidParameter("VisibilityTimeout must be an integer from 0 to 43200");
     const deadline = this.clock() + wait * 1000;
     for (;;) {
       const messages = this.take(q, max, visibility);
@@ -305,7 +399,9 @@ export class LocalSqs {
     const now = this.clock();
     const out: object[] = [];
     const redrive = q.attributes.RedrivePolicy;
-    const ready = [...q.messages.values()].filter((m) => m.visibleAt <= now).sort((a, b) => a.visibleAt - b.visibleAt || a.sentAt - b.sentAt);
+    const ready = [...q.messages.values()]
+      .filter((m) => m.visibleAt <= now)
+      .sort((a, b) => a.visibleAt - b.visibleAt || a.sentAt - b.sentAt);
     for (const m of ready) {
       if (out.length >= max) break;
       if (now - m.sentAt > q.attributes.MessageRetentionPeriod * 1000) {
@@ -323,7 +419,15 @@ export class LocalSqs {
       }
       const receipt = Buffer.from(`${q.name}:${m.id}:${randomUUID()}`).toString("base64url");
       const firstReceivedAt = m.firstReceivedAt ?? now;
-      this.apply({ op: "update", queue: q.name, id: m.id, visibleAt: now + visibility * 1000, receiveCount: m.receiveCount + 1, firstReceivedAt, receipt });
+      this.apply({
+        op: "update",
+        queue: q.name,
+        id: m.id,
+        visibleAt: now + visibility * 1000,
+        receiveCount: m.receiveCount + 1,
+        firstReceivedAt,
+        receipt,
+      });
       out.push({
         MessageId: m.id,
         ReceiptHandle: receipt,
@@ -335,7 +439,9 @@ export class LocalSqs {
           ApproximateFirstReceiveTimestamp: String(firstReceivedAt),
           SenderId: ACCOUNT_ID,
         },
-        ...(m.attributes ? { MessageAttributes: m.attributes, MD5OfMessageAttributes: md5OfMessageAttributes(m.attributes) } : {}),
+        ...(m.attributes
+          ? { MessageAttributes: m.attributes, MD5OfMessageAttributes: md5OfMessageAttributes(m.attributes) }
+          : {}),
       });
     }
     return out;
@@ -358,7 +464,12 @@ export class LocalSqs {
 
   private byReceipt(q: Queue, receipt: string): Message | undefined {
     const decoded = Buffer.from(receipt, "base64url").toString("utf8").split(":");
-    if (decoded.length !== 3 || decoded[0] !== q.name) throw new SqsError("ReceiptHandleIsInvalid", "the receipt handle is not valid for this queue", "ReceiptHandleIsInvalid");
+    if (decoded.length !== 3 || decoded[0] !== q.name)
+      throw new SqsError(
+        "ReceiptHandleIsInvalid",
+        "the receipt handle is not valid for this queue",
+        "ReceiptHandleIsInvalid",
+      );
     return q.messages.get(decoded[1]!);
   }
 
@@ -370,11 +481,24 @@ export class LocalSqs {
 
   private changeVisibility(q: Queue, receipt: string, timeout: unknown): void {
     const seconds = Number(timeout);
-    if (!Number.isInteger(seconds) || seconds < 0 || seconds > 43200) throw invalidParameter("VisibilityTimeout must be an integer from 0 to 43200");
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > 43200)
+      throw invalidParameter("VisibilityTimeout must be an integer from 0 to 43200");
     const m = this.byReceipt(q, receipt);
     if (!m || m.receipt !== receipt || m.visibleAt <= this.clock())
-      throw new SqsError("MessageNotInflight", "the message is not in flight under this receipt handle", "AWS.SimpleQueueService.MessageNotInflight");
-    this.apply({ op: "update", queue: q.name, id: m.id, visibleAt: this.clock() + seconds * 1000, receiveCount: m.receiveCount, ...(m.firstReceivedAt ? { firstReceivedAt: m.firstReceivedAt } : {}), receipt });
+      throw new SqsError(
+        "MessageNotInflight",
+        "the message is not in flight under this receipt handle",
+        "AWS.SimpleQueueService.MessageNotInflight",
+      );
+    this.apply({
+      op: "update",
+      queue: q.name,
+      id: m.id,
+      visibleAt: this.clock() + seconds * 1000,
+      receiveCount: m.receiveCount,
+      ...(m.firstReceivedAt ? { firstReceivedAt: m.firstReceivedAt } : {}),
+      receipt,
+    });
   }
 
   // ── state and journal ─────────────────────────────────────────────────────────────────
@@ -382,7 +506,13 @@ export class LocalSqs {
   private apply(entry: JournalEntry, persist = true): void {
     switch (entry.op) {
       case "create":
-        this.queues.set(entry.name, { name: entry.name, createdAt: entry.createdAt, attributes: entry.attributes, messages: new Map(), waiters: new Set() });
+        this.queues.set(entry.name, {
+          name: entry.name,
+          createdAt: entry.createdAt,
+          attributes: entry.attributes,
+          messages: new Map(),
+          waiters: new Set(),
+        });
         break;
       case "send": {
         const q = this.queues.get(entry.queue);
@@ -391,7 +521,13 @@ export class LocalSqs {
       }
       case "update": {
         const m = this.queues.get(entry.queue)?.messages.get(entry.id);
-        if (m) Object.assign(m, { visibleAt: entry.visibleAt, receiveCount: entry.receiveCount, firstReceivedAt: entry.firstReceivedAt, receipt: entry.receipt });
+        if (m)
+          Object.assign(m, {
+            visibleAt: entry.visibleAt,
+            receiveCount: entry.receiveCount,
+            firstReceivedAt: entry.firstReceivedAt,
+            receipt: entry.receipt,
+          });
         break;
       }
       case "delete":
@@ -404,7 +540,15 @@ export class LocalSqs {
         if (!from || !to || !m) break;
         from.messages.delete(entry.id);
         // In the dead-letter queue the message starts over: visible now, never received there.
-        to.messages.set(m.id, { id: m.id, body: m.body, md5: m.md5, ...(m.attributes ? { attributes: m.attributes } : {}), sentAt: m.sentAt, visibleAt: this.clock(), receiveCount: 0 });
+        to.messages.set(m.id, {
+          id: m.id,
+          body: m.body,
+          md5: m.md5,
+          ...(m.attributes ? { attributes: m.attributes } : {}),
+          sentAt: m.sentAt,
+          visibleAt: this.clock(),
+          receiveCount: 0,
+        });
         break;
       }
     }
@@ -443,7 +587,8 @@ function parseQueueAttributes(raw: Record<string, string>): QueueAttributes {
   const int = (name: string, fallback: number, min: number, max: number) => {
     if (raw[name] === undefined) return fallback;
     const n = Number(raw[name]);
-    if (!Number.isInteger(n) || n < min || n > max) throw invalidParameter(`${name} must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw invalidParameter(`${name} must be an integer from ${min} to ${max}`);
     return n;
   };
   const attributes: QueueAttributes = {

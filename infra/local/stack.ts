@@ -7,13 +7,27 @@ import { eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import type { HealthCheck } from "../../functions/adapters/health.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "./dynamodb.js";
-import { eventRecordFilter, functions as defaultFunctions, loadHandler, matchesFilter, queueMapping, settings, streamMapping, type FunctionManifest } from "./functions.js";
+import {
+  eventRecordFilter,
+  functions as defaultFunctions,
+  loadHandler,
+  matchesFilter,
+  queueMapping,
+  settings,
+  streamMapping,
+  type FunctionManifest,
+} from "./functions.js";
 import { ensurePortFree } from "./ports.js";
 import { loadLocalSecrets } from "./secrets.js";
 import { SqsEventSourceMapping, type SqsEvent } from "./sqs-mapping.js";
 import { LocalSqs } from "./sqs.js";
 import { StreamEventSourceMapping, type DynamoStreamEvent } from "./stream-poller.js";
-import { LocalWebSocketGateway, type WebSocketEvent, type WebSocketResult, type WebSocketRoutes } from "./websocket-gateway.js";
+import {
+  LocalWebSocketGateway,
+  type WebSocketEvent,
+  type WebSocketResult,
+  type WebSocketRoutes,
+} from "./websocket-gateway.js";
 
 export type LocalStackOptions = {
   /** Where the stack keeps its data; undefined keeps everything in memory. */
@@ -67,7 +81,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
-    const dynamo = await startDynamoDbLocal({ ...(dataDir ? { dataDir: resolve(dataDir, "dynamodb") } : {}), ...(options.dynamoPort ? { port: options.dynamoPort } : {}) });
+    const dynamo = await startDynamoDbLocal({
+      ...(dataDir ? { dataDir: resolve(dataDir, "dynamodb") } : {}),
+      ...(options.dynamoPort ? { port: options.dynamoPort } : {}),
+    });
     stops.push(dynamo.stop);
     const aws = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
 
@@ -76,26 +93,36 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(async () => admin.destroy());
     await ensureTable(admin, eventTableDefinition(tables.events));
     await ensureTable(admin, readModelTableDefinition(tables.readModels));
-    const streamArn = (await admin.send(new DescribeTableCommand({ TableName: tables.events }))).Table!.LatestStreamArn!;
+    const streamArn = (await admin.send(new DescribeTableCommand({ TableName: tables.events }))).Table!
+      .LatestStreamArn!;
 
     const sqs = new LocalSqs(dataDir ? resolve(dataDir, "sqs.jsonl") : undefined);
     await sqs.listen();
     stops.push(() => sqs.close());
     const sqsClient = new SQSClient({ ...aws, endpoint: sqs.endpoint });
     stops.push(async () => sqsClient.destroy());
-    const queueUrl = async (name: string, attributes: Record<string, string> = {}) => (await sqsClient.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
-    const preconditionsDlq = await queueUrl(`slipway-${stage}-preconditions-dlq`, { MessageRetentionPeriod: String(settings.dlqRetentionSeconds) });
+    const queueUrl = async (name: string, attributes: Record<string, string> = {}) =>
+      (await sqsClient.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
+    const preconditionsDlq = await queueUrl(`slipway-${stage}-preconditions-dlq`, {
+      MessageRetentionPeriod: String(settings.dlqRetentionSeconds),
+    });
     const queues = {
       preconditionsDlq,
       preconditions: await queueUrl(`slipway-${stage}-preconditions`, {
         VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: LocalSqs.arnOf(`slipway-${stage}-preconditions-dlq`), maxReceiveCount: settings.maxReceiveCount }),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: LocalSqs.arnOf(`slipway-${stage}-preconditions-dlq`),
+          maxReceiveCount: settings.maxReceiveCount,
+        }),
       }),
-      streamDlq: await queueUrl(`slipway-${stage}-stream-dlq`, { MessageRetentionPeriod: String(settings.dlqRetentionSeconds) }),
+      streamDlq: await queueUrl(`slipway-${stage}-stream-dlq`, {
+        MessageRetentionPeriod: String(settings.dlqRetentionSeconds),
+      }),
     };
 
     const routes: WebSocketRoutes = {};
-    for (const [route, ref] of Object.entries(fns.websocketRoutes)) routes[route] = await loadHandler<WebSocketEvent, WebSocketResult>(ref);
+    for (const [route, ref] of Object.entries(fns.websocketRoutes))
+      routes[route] = await loadHandler<WebSocketEvent, WebSocketResult>(ref);
     const gateway = new LocalWebSocketGateway({ routes, stage, functionTimeoutMs: 29_000, log, ...options.websocket });
     await gateway.listen(options.wsPort ?? 0);
     stops.push(() => gateway.close());
@@ -105,7 +132,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // The HTTP server listens first, so its URL can be handed to the handlers like any resource.
     let httpApp: { fetch: (request: Request) => Response | Promise<Response> } | undefined;
     const server = await new Promise<ServerType>((ready, fail) => {
-      const s = serve({ fetch: (request) => (httpApp ? httpApp.fetch(request) : new Response("starting", { status: 503 })), port: options.httpPort ?? 0, hostname: "127.0.0.1" }, () => ready(s));
+      const s = serve(
+        {
+          fetch: (request) => (httpApp ? httpApp.fetch(request) : new Response("starting", { status: 503 })),
+          port: options.httpPort ?? 0,
+          hostname: "127.0.0.1",
+        },
+        () => ready(s),
+      );
       s.once("error", fail);
     });
     stops.push(() => new Promise<void>((done) => server.close(() => done())));
@@ -177,7 +211,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const checks: Record<string, HealthCheck> = {
       ...deps.checks,
       queues: async () => {
-        const depth = await sqsClient.send(new GetQueueAttributesCommand({ QueueUrl: queues.preconditions, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"] }));
+        const depth = await sqsClient.send(
+          new GetQueueAttributesCommand({
+            QueueUrl: queues.preconditions,
+            AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+          }),
+        );
         return `preconditions queue: ${depth.Attributes?.ApproximateNumberOfMessages ?? 0} ready, ${depth.Attributes?.ApproximateNumberOfMessagesDelayed ?? 0} delayed`;
       },
       websocket: async () => `${gateway.url}: ${gateway.connectionCount} connection(s)`,

@@ -19,7 +19,9 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`usage: npm start -- [--data-dir <path>] [--in-memory] [--port <port>] [--ws-port <port>] [--dynamodb-port <port>]`);
+  console.log(
+    `usage: npm start -- [--data-dir <path>] [--in-memory] [--port <port>] [--ws-port <port>] [--dynamodb-port <port>]`,
+  );
   process.exit(0);
 }
 
@@ -40,7 +42,13 @@ const dynamoPort = port(values["dynamodb-port"], "--dynamodb-port");
 
 let stack: Awaited<ReturnType<typeof startLocalStack>>;
 try {
-  stack = await startLocalStack({ httpPort, wsPort, log: (line) => console.error(`slipway: ${line}`), ...(dataDir ? { dataDir } : {}), ...(dynamoPort ? { dynamoPort } : {}) });
+  stack = await startLocalStack({
+    httpPort,
+    wsPort,
+    log: (line) => console.error(`slipway: ${line}`),
+    ...(dataDir ? { dataDir } : {}),
+    ...(dynamoPort ? { dynamoPort } : {}),
+  });
 } catch (err) {
   console.error(`slipway: could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);

@@ -20,7 +20,12 @@ type LambdaStreamRecord = StreamEvent["Records"][number];
 
 /** A DynamoDB stream record exactly as Lambda hands it to a function (the shape the handlers declare), every field set. */
 export type DynamoStreamRecord = Required<Omit<LambdaStreamRecord, "userIdentity" | "dynamodb">> & {
-  dynamodb: Required<Pick<NonNullable<LambdaStreamRecord["dynamodb"]>, "ApproximateCreationDateTime" | "Keys" | "SequenceNumber" | "SizeBytes" | "StreamViewType">> & { NewImage?: Image; OldImage?: Image };
+  dynamodb: Required<
+    Pick<
+      NonNullable<LambdaStreamRecord["dynamodb"]>,
+      "ApproximateCreationDateTime" | "Keys" | "SequenceNumber" | "SizeBytes" | "StreamViewType"
+    >
+  > & { NewImage?: Image; OldImage?: Image };
 };
 export type DynamoStreamEvent = { Records: DynamoStreamRecord[] };
 
@@ -129,7 +134,9 @@ export class StreamEventSourceMapping {
   private async describe(): Promise<void> {
     let start: string | undefined;
     do {
-      const { StreamDescription } = await this.client.send(new DescribeStreamCommand({ StreamArn: this.options.streamArn, ExclusiveStartShardId: start }));
+      const { StreamDescription } = await this.client.send(
+        new DescribeStreamCommand({ StreamArn: this.options.streamArn, ExclusiveStartShardId: start }),
+      );
       for (const shard of StreamDescription?.Shards ?? []) {
         if (!this.shards.has(shard.ShardId!)) this.shards.set(shard.ShardId!, { shard, buffer: [], done: false });
       }
@@ -144,7 +151,9 @@ export class StreamEventSourceMapping {
       new GetShardIteratorCommand({
         StreamArn: this.options.streamArn,
         ShardId: state.shard.ShardId,
-        ...(after ? { ShardIteratorType: "AFTER_SEQUENCE_NUMBER", SequenceNumber: after } : { ShardIteratorType: "TRIM_HORIZON" }),
+        ...(after
+          ? { ShardIteratorType: "AFTER_SEQUENCE_NUMBER", SequenceNumber: after }
+          : { ShardIteratorType: "TRIM_HORIZON" }),
       }),
     );
     return ShardIterator;
@@ -201,7 +210,9 @@ export class StreamEventSourceMapping {
       let functionError = false;
       try {
         this.invocations += 1;
-        const failed = failedItems(await invoke(this.options.functionName, this.options.handler, { Records: batch }, this.options.timeoutMs));
+        const failed = failedItems(
+          await invoke(this.options.functionName, this.options.handler, { Records: batch }, this.options.timeoutMs),
+        );
         if (failed.size === 0) {
           this.checkpoint(state, batch.at(-1)!.dynamodb.SequenceNumber);
           return;
@@ -233,11 +244,20 @@ export class StreamEventSourceMapping {
     }
   }
 
-  private async sendToFailureDestination(state: ShardState, batch: DynamoStreamRecord[], invokeCount: number): Promise<void> {
+  private async sendToFailureDestination(
+    state: ShardState,
+    batch: DynamoStreamRecord[],
+    invokeCount: number,
+  ): Promise<void> {
     const first = batch[0]!;
     const last = batch.at(-1)!;
     const description = {
-      requestContext: { requestId: randomUUID(), functionArn: `arn:aws:lambda:us-east-1:000000000000:function:${this.options.functionName}`, condition: "RetryAttemptsExhausted", approximateInvokeCount: invokeCount },
+      requestContext: {
+        requestId: randomUUID(),
+        functionArn: `arn:aws:lambda:us-east-1:000000000000:function:${this.options.functionName}`,
+        condition: "RetryAttemptsExhausted",
+        approximateInvokeCount: invokeCount,
+      },
       responseContext: { statusCode: 200, executedVersion: "$LATEST", functionError: "Unhandled" },
       version: "1.0",
       timestamp: new Date().toISOString(),
@@ -252,9 +272,15 @@ export class StreamEventSourceMapping {
       },
     };
     if (this.options.onFailure) {
-      await this.options.onFailure.sqs.send(new SendMessageCommand({ QueueUrl: this.options.onFailure.queueUrl, MessageBody: JSON.stringify(description) }));
+      await this.options.onFailure.sqs.send(
+        new SendMessageCommand({ QueueUrl: this.options.onFailure.queueUrl, MessageBody: JSON.stringify(description) }),
+      );
     } else {
-      this.options.onError?.(new Error(`dropped ${batch.length} stream record(s) after retries: ${JSON.stringify(description.DDBStreamBatchInfo)}`));
+      this.options.onError?.(
+        new Error(
+          `dropped ${batch.length} stream record(s) after retries: ${JSON.stringify(description.DDBStreamBatchInfo)}`,
+        ),
+      );
     }
   }
 
@@ -278,14 +304,15 @@ export class StreamEventSourceMapping {
       eventSource: "aws:dynamodb",
       awsRegion: r.awsRegion ?? "us-east-1",
       dynamodb: {
-        ApproximateCreationDateTime: created instanceof Date ? Math.floor(created.getTime() / 1000) : Number(created ?? 0),
+        ApproximateCreationDateTime:
+          created instanceof Date ? Math.floor(created.getTime() / 1000) : Number(created ?? 0),
         // The SDK's and Lambda's AttributeValue types differ only in how TypeScript spells them.
         Keys: d.Keys as Image,
         ...(d.NewImage ? { NewImage: d.NewImage as Image } : {}),
         ...(d.OldImage ? { OldImage: d.OldImage as Image } : {}),
         SequenceNumber: d.SequenceNumber!,
         SizeBytes: d.SizeBytes ?? 0,
-        StreamViewType: (d.StreamViewType ?? "NEW_IMAGE") as DynamoStreamRecord["dynamodb"]["StreamViewType"],
+        StreamViewType: d.StreamViewType ?? "NEW_IMAGE",
       },
       eventSourceARN: this.options.streamArn,
     };

@@ -63,7 +63,11 @@ export class LocalWebSocketGateway {
   constructor(private readonly options: GatewayOptions) {
     this.stage = options.stage ?? "local";
     this.apiId = options.apiId ?? "local";
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes ?? 128 * 1024, perMessageDeflate: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes ?? 128 * 1024,
+      perMessageDeflate: false,
+    });
   }
 
   get url(): string {
@@ -101,15 +105,28 @@ export class LocalWebSocketGateway {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? "/", "http://local");
-    if (url.pathname.replace(/\/$/, "") !== `/${this.stage}`) return reject(socket, 404, `no WebSocket API at ${url.pathname}; connect to /${this.stage}`);
+    if (url.pathname.replace(/\/$/, "") !== `/${this.stage}`)
+      return reject(socket, 404, `no WebSocket API at ${url.pathname}; connect to /${this.stage}`);
     if (!this.admit()) return reject(socket, 429, "too many new connections per second");
 
     const now = Date.now();
     const connectionId = Buffer.from(randomUUID().replace(/-/g, "").slice(0, 12), "hex").toString("base64");
-    const headers = Object.fromEntries(Object.entries(req.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(",") : v]])));
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).flatMap(([k, v]) =>
+        v === undefined ? [] : [[k, Array.isArray(v) ? v.join(",") : v]],
+      ),
+    );
     const query = [...url.searchParams.keys()];
     const event: WebSocketEvent = {
-      requestContext: this.context("$connect", "CONNECT", connectionId, now, now, req.socket.remoteAddress ?? "127.0.0.1", headers["user-agent"]),
+      requestContext: this.context(
+        "$connect",
+        "CONNECT",
+        connectionId,
+        now,
+        now,
+        req.socket.remoteAddress ?? "127.0.0.1",
+        headers["user-agent"],
+      ),
       headers,
       multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
       ...(query.length
@@ -138,10 +155,22 @@ export class LocalWebSocketGateway {
     if (status < 200 || status > 299) return reject(socket, status, body);
 
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const connection: Connection = { id: connectionId, socket: ws, connectedAt: now, lastActiveAt: now, sourceIp: req.socket.remoteAddress ?? "127.0.0.1", headers, closing: false, ...(headers["user-agent"] ? { userAgent: headers["user-agent"] } : {}) };
+      const connection: Connection = {
+        id: connectionId,
+        socket: ws,
+        connectedAt: now,
+        lastActiveAt: now,
+        sourceIp: req.socket.remoteAddress ?? "127.0.0.1",
+        headers,
+        closing: false,
+        ...(headers["user-agent"] ? { userAgent: headers["user-agent"] } : {}),
+      };
       this.connections.set(connectionId, connection);
       this.touch(connection);
-      connection.ageTimer = setTimeout(() => void this.disconnect(connection, GOING_AWAY, "Going away"), this.options.maxConnectionMs ?? 2 * 60 * 60 * 1000);
+      connection.ageTimer = setTimeout(
+        () => void this.disconnect(connection, GOING_AWAY, "Going away"),
+        this.options.maxConnectionMs ?? 2 * 60 * 60 * 1000,
+      );
       ws.on("message", (data, isBinary) => {
         this.touch(connection);
         void this.message(connection, data, isBinary);
@@ -163,7 +192,10 @@ export class LocalWebSocketGateway {
   private touch(connection: Connection): void {
     connection.lastActiveAt = Date.now();
     clearTimeout(connection.idleTimer);
-    connection.idleTimer = setTimeout(() => void this.disconnect(connection, GOING_AWAY, "Going away"), this.options.idleTimeoutMs ?? 10 * 60 * 1000);
+    connection.idleTimer = setTimeout(
+      () => void this.disconnect(connection, GOING_AWAY, "Going away"),
+      this.options.idleTimeoutMs ?? 10 * 60 * 1000,
+    );
   }
 
   // ── messages ──────────────────────────────────────────────────────────────────────────
@@ -179,7 +211,8 @@ export class LocalWebSocketGateway {
         action = undefined;
       }
     }
-    const routeKey = typeof action === "string" && action in this.options.routes && !action.startsWith("$") ? action : "$default";
+    const routeKey =
+      typeof action === "string" && action in this.options.routes && !action.startsWith("$") ? action : "$default";
     const handler = this.options.routes[routeKey];
     const requestId = randomUUID();
     if (!handler) {
@@ -187,7 +220,19 @@ export class LocalWebSocketGateway {
       return;
     }
     const event: WebSocketEvent = {
-      requestContext: { ...this.context(routeKey, "MESSAGE", connection.id, connection.connectedAt, Date.now(), connection.sourceIp, connection.userAgent), messageId: randomUUID(), requestId },
+      requestContext: {
+        ...this.context(
+          routeKey,
+          "MESSAGE",
+          connection.id,
+          connection.connectedAt,
+          Date.now(),
+          connection.sourceIp,
+          connection.userAgent,
+        ),
+        messageId: randomUUID(),
+        requestId,
+      },
       body,
       isBase64Encoded: isBinary,
     };
@@ -195,7 +240,10 @@ export class LocalWebSocketGateway {
       await invoke(`ws-${routeKey.replace("$", "")}`, handler, event, this.options.functionTimeoutMs);
     } catch (err) {
       this.options.log?.(`${routeKey} failed: ${err instanceof Error ? err.message : String(err)}`);
-      this.sendIfOpen(connection, JSON.stringify({ message: "Internal server error", connectionId: connection.id, requestId }));
+      this.sendIfOpen(
+        connection,
+        JSON.stringify({ message: "Internal server error", connectionId: connection.id, requestId }),
+      );
     }
   }
 
@@ -226,7 +274,19 @@ export class LocalWebSocketGateway {
     const handler = this.options.routes.$disconnect;
     if (!handler) return;
     const event: WebSocketEvent = {
-      requestContext: { ...this.context("$disconnect", "DISCONNECT", connection.id, connection.connectedAt, Date.now(), connection.sourceIp, connection.userAgent), disconnectStatusCode: code, disconnectReason: reason },
+      requestContext: {
+        ...this.context(
+          "$disconnect",
+          "DISCONNECT",
+          connection.id,
+          connection.connectedAt,
+          Date.now(),
+          connection.sourceIp,
+          connection.userAgent,
+        ),
+        disconnectStatusCode: code,
+        disconnectReason: reason,
+      },
       headers: connection.headers,
       multiValueHeaders: Object.fromEntries(Object.entries(connection.headers).map(([k, v]) => [k, [v]])),
       isBase64Encoded: false,
@@ -251,19 +311,26 @@ export class LocalWebSocketGateway {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const connection = this.connections.get(id);
-    if (!connection || connection.closing || connection.socket.readyState !== connection.socket.OPEN) return json(res, 410, { message: null }, "GoneException");
+    if (!connection || connection.closing || connection.socket.readyState !== connection.socket.OPEN)
+      return json(res, 410, { message: null }, "GoneException");
     switch (method) {
       case "POST": {
         const data = Buffer.concat(chunks);
-        if (data.length > (this.options.maxMessageBytes ?? 128 * 1024)) return json(res, 413, { message: "Message too long" }, "PayloadTooLargeException");
-        await new Promise<void>((resolve, reject) => connection.socket.send(data.toString("utf8"), (err) => (err ? reject(err) : resolve()))).catch(() => undefined);
+        if (data.length > (this.options.maxMessageBytes ?? 128 * 1024))
+          return json(res, 413, { message: "Message too long" }, "PayloadTooLargeException");
+        await new Promise<void>((resolve, reject) =>
+          connection.socket.send(data.toString("utf8"), (err) => (err ? reject(err) : resolve())),
+        ).catch(() => undefined);
         return json(res, 200, undefined);
       }
       case "GET":
         return json(res, 200, {
           connectedAt: new Date(connection.connectedAt).toISOString(),
           lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
-          identity: { sourceIp: connection.sourceIp, ...(connection.userAgent ? { userAgent: connection.userAgent } : {}) },
+          identity: {
+            sourceIp: connection.sourceIp,
+            ...(connection.userAgent ? { userAgent: connection.userAgent } : {}),
+          },
         });
       case "DELETE":
         await this.disconnect(connection, 1000, "Connection closed by the server");
@@ -273,7 +340,15 @@ export class LocalWebSocketGateway {
     }
   }
 
-  private context(routeKey: string, eventType: WebSocketEvent["requestContext"]["eventType"], connectionId: string, connectedAt: number, now: number, sourceIp: string, userAgent?: string): WebSocketEvent["requestContext"] {
+  private context(
+    routeKey: string,
+    eventType: WebSocketEvent["requestContext"]["eventType"],
+    connectionId: string,
+    connectedAt: number,
+    now: number,
+    sourceIp: string,
+    userAgent?: string,
+  ): WebSocketEvent["requestContext"] {
     return {
       routeKey,
       eventType,
@@ -300,7 +375,18 @@ function json(res: ServerResponse, status: number, body: unknown, errorType?: st
 
 /** Refuses a handshake with an HTTP status and a body the client can read. */
 function reject(socket: Duplex, status: number, body: string): void {
-  const reason = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error" }[status] ?? "Error";
+  const reason =
+    {
+      400: "Bad Request",
+      401: "Unauthorized",
+      403: "Forbidden",
+      404: "Not Found",
+      426: "Upgrade Required",
+      429: "Too Many Requests",
+      500: "Internal Server Error",
+    }[status] ?? "Error";
   const payload = Buffer.from(body);
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n${payload.toString("utf8")}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n${payload.toString("utf8")}`,
+  );
 }

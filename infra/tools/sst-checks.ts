@@ -15,59 +15,101 @@ export function checkDeployment(model: DeploymentModel): string[] {
   for (const f of model.functions) {
     const exportName = f.handler.slice(f.handler.lastIndexOf(".") + 1);
     if (f.exportTypes[exportName] !== "function")
-      problems.push(`function ${f.functionID}: ${f.handler} does not resolve to an exported function (${f.bundle.file}.ts exports ${Object.keys(f.exportTypes).join(", ") || "nothing"})`);
-    for (const name of f.reads.filter((r) => !f.links.includes(r))) problems.push(`function ${f.functionID}: its code reads Resource.${name} but it does not link ${name}`);
-    for (const name of f.links.filter((l) => !f.reads.includes(l))) problems.push(`function ${f.functionID}: links ${name}, which its code never reads (least privilege)`);
+      problems.push(
+        `function ${f.functionID}: ${f.handler} does not resolve to an exported function (${f.bundle.file}.ts exports ${Object.keys(f.exportTypes).join(", ") || "nothing"})`,
+      );
+    for (const name of f.reads.filter((r) => !f.links.includes(r)))
+      problems.push(`function ${f.functionID}: its code reads Resource.${name} but it does not link ${name}`);
+    for (const name of f.links.filter((l) => !f.reads.includes(l)))
+      problems.push(`function ${f.functionID}: links ${name}, which its code never reads (least privilege)`);
   }
   const handlers = new Set(model.functions.map((f) => f.handler));
-  for (const h of handlerRefs(manifest)) if (typeof h === "string" && !handlers.has(h)) problems.push(`handler ${h} (infra/functions.ts) is deployed by no function`);
+  for (const h of handlerRefs(manifest))
+    if (typeof h === "string" && !handlers.has(h))
+      problems.push(`handler ${h} (infra/functions.ts) is deployed by no function`);
 
   // ── tables ──────────────────────────────────────────────────────────────────────────────
   const tables = ofType("aws:dynamodb/table:Table");
   const events = tables.find((t) => t.name.startsWith("Events"));
   if (!events) problems.push("the event log table (Events) is missing");
-  else if (!inputs(events).streamEnabled || inputs(events).streamViewType !== "NEW_IMAGE") problems.push(`table ${events.name}: needs a NEW_IMAGE stream`);
-  for (const t of tables) if (inputs(t).pointInTimeRecovery?.enabled !== true) problems.push(`table ${t.name}: point-in-time recovery is off`);
-  if (model.stage === "production" && (model.app.removal !== "retain" || !model.app.protect)) problems.push(`stage production: removal is "${model.app.removal}" and protect ${model.app.protect}; production must retain its data`);
+  else if (!inputs(events).streamEnabled || inputs(events).streamViewType !== "NEW_IMAGE")
+    problems.push(`table ${events.name}: needs a NEW_IMAGE stream`);
+  for (const t of tables)
+    if (inputs(t).pointInTimeRecovery?.enabled !== true)
+      problems.push(`table ${t.name}: point-in-time recovery is off`);
+  if (model.stage === "production" && (model.app.removal !== "retain" || !model.app.protect))
+    problems.push(
+      `stage production: removal is "${model.app.removal}" and protect ${model.app.protect}; production must retain its data`,
+    );
 
   // ── event source mappings ───────────────────────────────────────────────────────────────
-  const fnTimeout = (arn: string) => inputs(ofType("aws:lambda/function:Function").find((f) => arn.endsWith(`:${inputs(f).name}`)) ?? { type: "", name: "", inputs: {} }).timeout as number | undefined;
+  const fnTimeout = (arn: string) =>
+    inputs(
+      ofType("aws:lambda/function:Function").find((f) => arn.endsWith(`:${inputs(f).name}`)) ?? {
+        type: "",
+        name: "",
+        inputs: {},
+      },
+    ).timeout as number | undefined;
   const mappings = ofType("aws:lambda/eventSourceMapping:EventSourceMapping");
   const streamMappings = mappings.filter((m) => String(inputs(m).eventSourceArn).includes("/stream/"));
   const queueMappings = mappings.filter((m) => String(inputs(m).eventSourceArn).startsWith("arn:aws:sqs:"));
-  if (streamMappings.length !== manifest.streamSubscribers.length) problems.push(`expected ${manifest.streamSubscribers.length} stream subscribers, found ${streamMappings.length}`);
-  if (queueMappings.length !== manifest.queueSubscribers.length) problems.push(`expected ${manifest.queueSubscribers.length} queue subscribers, found ${queueMappings.length}`);
+  if (streamMappings.length !== manifest.streamSubscribers.length)
+    problems.push(`expected ${manifest.streamSubscribers.length} stream subscribers, found ${streamMappings.length}`);
+  if (queueMappings.length !== manifest.queueSubscribers.length)
+    problems.push(`expected ${manifest.queueSubscribers.length} queue subscribers, found ${queueMappings.length}`);
   for (const m of streamMappings) {
     const a = inputs(m);
     const want = (ok: boolean, what: string) => void (ok || problems.push(`stream mapping ${m.name}: ${what}`));
-    want(a.startingPosition === "TRIM_HORIZON", `startingPosition must be TRIM_HORIZON, not ${a.startingPosition} (LATEST loses events written before it starts)`);
-    want(a.parallelizationFactor === 1, `parallelizationFactor must be 1 to keep per-item order, not ${a.parallelizationFactor}`);
+    want(
+      a.startingPosition === "TRIM_HORIZON",
+      `startingPosition must be TRIM_HORIZON, not ${a.startingPosition} (LATEST loses events written before it starts)`,
+    );
+    want(
+      a.parallelizationFactor === 1,
+      `parallelizationFactor must be 1 to keep per-item order, not ${a.parallelizationFactor}`,
+    );
     want(a.bisectBatchOnFunctionError === true, "bisectBatchOnFunctionError must be on");
-    want((a.functionResponseTypes ?? []).includes("ReportBatchItemFailures"), "functionResponseTypes must include ReportBatchItemFailures");
-    want(Number.isInteger(a.maximumRetryAttempts) && a.maximumRetryAttempts >= 0, `maximumRetryAttempts must be bounded, not ${a.maximumRetryAttempts ?? "unset (infinite)"}`);
+    want(
+      (a.functionResponseTypes ?? []).includes("ReportBatchItemFailures"),
+      "functionResponseTypes must include ReportBatchItemFailures",
+    );
+    want(
+      Number.isInteger(a.maximumRetryAttempts) && a.maximumRetryAttempts >= 0,
+      `maximumRetryAttempts must be bounded, not ${a.maximumRetryAttempts ?? "unset (infinite)"}`,
+    );
     want(typeof a.destinationConfig?.onFailure?.destinationArn === "string", "needs an on-failure destination");
     want((a.filterCriteria?.filters ?? []).length > 0, "needs the filter that drops command markers");
   }
   const queues = ofType("aws:sqs/queue:Queue");
   for (const m of queueMappings) {
     const a = inputs(m);
-    if (!(a.functionResponseTypes ?? []).includes("ReportBatchItemFailures")) problems.push(`queue mapping ${m.name}: partial batch responses (ReportBatchItemFailures) must be on`);
+    if (!(a.functionResponseTypes ?? []).includes("ReportBatchItemFailures"))
+      problems.push(`queue mapping ${m.name}: partial batch responses (ReportBatchItemFailures) must be on`);
     const queue = queues.find((q) => String(a.eventSourceArn).endsWith(`:${inputs(q).name}`));
     const timeout = fnTimeout(String(a.functionName));
     if (!queue) problems.push(`queue mapping ${m.name}: its queue is not declared`);
     else {
       if (timeout === undefined || inputs(queue).visibilityTimeoutSeconds < 6 * timeout)
-        problems.push(`queue ${queue.name}: visibility timeout ${inputs(queue).visibilityTimeoutSeconds} s must be at least 6× its consumer's timeout (${timeout} s)`);
+        problems.push(
+          `queue ${queue.name}: visibility timeout ${inputs(queue).visibilityTimeoutSeconds} s must be at least 6× its consumer's timeout (${timeout} s)`,
+        );
       if (!inputs(queue).redrivePolicy) problems.push(`queue ${queue.name}: needs a dead-letter queue`);
     }
   }
 
   // ── dead-letter queues are watched ──────────────────────────────────────────────────────
   const dlqArns = [
-    ...queues.flatMap((q) => (inputs(q).redrivePolicy ? [JSON.parse(inputs(q).redrivePolicy).deadLetterTargetArn as string] : [])),
-    ...streamMappings.flatMap((m) => [inputs(m).destinationConfig?.onFailure?.destinationArn as string | undefined].filter((x): x is string => !!x)),
+    ...queues.flatMap((q) =>
+      inputs(q).redrivePolicy ? [JSON.parse(inputs(q).redrivePolicy).deadLetterTargetArn as string] : [],
+    ),
+    ...streamMappings.flatMap((m) =>
+      [inputs(m).destinationConfig?.onFailure?.destinationArn as string | undefined].filter((x): x is string => !!x),
+    ),
   ];
-  const alarmed = new Set(ofType("aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => inputs(a).dimensions?.QueueName as string));
+  const alarmed = new Set(
+    ofType("aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => inputs(a).dimensions?.QueueName as string),
+  );
   for (const arn of new Set(dlqArns)) {
     const name = arn.slice(arn.lastIndexOf(":") + 1);
     if (!alarmed.has(name)) problems.push(`dead-letter queue ${name}: no alarm on its depth`);
@@ -77,15 +119,27 @@ export function checkDeployment(model: DeploymentModel): string[] {
   const apis = ofType("aws:apigatewayv2/api:Api");
   const routesOf = (protocol: string) => {
     const api = apis.find((a) => inputs(a).protocolType === protocol);
-    return new Set(ofType("aws:apigatewayv2/route:Route").filter((r) => api && inputs(r).apiId === `${api.name}-id`).map((r) => inputs(r).routeKey as string));
+    return new Set(
+      ofType("aws:apigatewayv2/route:Route")
+        .filter((r) => api && inputs(r).apiId === `${api.name}-id`)
+        .map((r) => inputs(r).routeKey as string),
+    );
   };
   const ws = routesOf("WEBSOCKET");
-  for (const route of Object.keys(manifest.websocketRoutes)) if (!ws.has(route)) problems.push(`the WebSocket API has no ${route} route`);
-  if (apis.find((a) => inputs(a).protocolType === "WEBSOCKET") && inputs(apis.find((a) => inputs(a).protocolType === "WEBSOCKET")!).routeSelectionExpression !== "$request.body.action")
+  for (const route of Object.keys(manifest.websocketRoutes))
+    if (!ws.has(route)) problems.push(`the WebSocket API has no ${route} route`);
+  if (
+    apis.find((a) => inputs(a).protocolType === "WEBSOCKET") &&
+    inputs(apis.find((a) => inputs(a).protocolType === "WEBSOCKET")!).routeSelectionExpression !==
+      "$request.body.action"
+  )
     problems.push("the WebSocket API must select routes on $request.body.action");
   if (!routesOf("HTTP").has("$default")) problems.push("the HTTP API has no $default route to the Hono app");
   const secrets = new Set(ofType("sst:sst:Secret").map((s) => s.name));
-  for (const name of ["AdminApiKey", "WebhookSecret", "SlackSigningSecret"]) if (!secrets.has(name)) problems.push(`secret ${name} is not declared as an sst.Secret`);
-  for (const f of ofType("aws:lambda/function:Function")) if (inputs(f).timeout > settings.timeoutSeconds) problems.push(`function ${f.name}: timeout ${inputs(f).timeout} s is over ${settings.timeoutSeconds} s`);
+  for (const name of ["AdminApiKey", "WebhookSecret", "SlackSigningSecret"])
+    if (!secrets.has(name)) problems.push(`secret ${name} is not declared as an sst.Secret`);
+  for (const f of ofType("aws:lambda/function:Function"))
+    if (inputs(f).timeout > settings.timeoutSeconds)
+      problems.push(`function ${f.name}: timeout ${inputs(f).timeout} s is over ${settings.timeoutSeconds} s`);
   return problems;
 }

@@ -29,10 +29,23 @@ export type ModelFunction = {
   /** `typeof` each export of the bundle, imported in this process as Lambda would. */
   exportTypes: Record<string, string>;
 };
-export type DeploymentModel = { stage: string; app: { name: string; removal: string; protect: boolean }; resources: ModelResource[]; functions: ModelFunction[] };
+export type DeploymentModel = {
+  stage: string;
+  app: { name: string; removal: string; protect: boolean };
+  resources: ModelResource[];
+  functions: ModelFunction[];
+};
 
 /** SST components a function can link, by their Pulumi type. */
-const LINKABLE_TYPES = ["sst:aws:Dynamo", "sst:aws:Queue", "sst:sst:Secret", "sst:aws:ApiGatewayV2", "sst:aws:ApiGatewayWebSocket", "sst:aws:Bucket", "sst:aws:Function"];
+const LINKABLE_TYPES = [
+  "sst:aws:Dynamo",
+  "sst:aws:Queue",
+  "sst:sst:Secret",
+  "sst:aws:ApiGatewayV2",
+  "sst:aws:ApiGatewayWebSocket",
+  "sst:aws:Bucket",
+  "sst:aws:Function",
+];
 
 const platform = resolve(REPO_ROOT, ".sst/platform");
 const load = (path: string) => import(pathToFileURL(resolve(platform, path)).href) as Promise<Record<string, any>>;
@@ -46,31 +59,62 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
 
   // ── the CLI's RPCs ──────────────────────────────────────────────────────────────────────
   const rpcs: Record<string, (args: any) => Promise<unknown>> = {
-    "Provider.Aws.Bootstrap": async () => ({ asset: "sst-asset-bucket", assetEcrRegistryId: "123456789012", assetEcrUrl: "123456789012.dkr.ecr.us-east-1.amazonaws.com/sst-asset", state: "sst-state-bucket", appsyncHttp: "", appsyncRealtime: "" }),
+    "Provider.Aws.Bootstrap": async () => ({
+      asset: "sst-asset-bucket",
+      assetEcrRegistryId: "123456789012",
+      assetEcrUrl: "123456789012.dkr.ecr.us-east-1.amazonaws.com/sst-asset",
+      state: "sst-state-bucket",
+      appsyncHttp: "",
+      appsyncRealtime: "",
+    }),
     "Runtime.Build": async (input: { functionID: string; handler: string; links?: Record<string, unknown> }) => {
       const key = input.handler;
       if (!built.has(key)) built.set(key, bundleHandler(input.handler, join(bundles, input.functionID)));
       const bundle = await built.get(key)!;
       const module = (await import(pathToFileURL(bundle.outfile).href)) as Record<string, unknown>;
       const exportTypes = Object.fromEntries(Object.entries(module).map(([k, v]) => [k, typeof v]));
-      functions.push({ functionID: input.functionID, handler: input.handler, links: Object.keys(input.links ?? {}).sort(), reads: [], bundle, exportTypes });
+      functions.push({
+        functionID: input.functionID,
+        handler: input.handler,
+        links: Object.keys(input.links ?? {}).sort(),
+        reads: [],
+        bundle,
+        exportTypes,
+      });
       const out = bundle.outfile.slice(0, bundle.outfile.lastIndexOf("/"));
-      return { handler: `${bundle.outfile.slice(out.length + 1).replace(/\.mjs$/, "")}.${bundle.exportName}`, out, errors: [], sourcemaps: [] };
+      return {
+        handler: `${bundle.outfile.slice(out.length + 1).replace(/\.mjs$/, "")}.${bundle.exportName}`,
+        out,
+        errors: [],
+        sourcemaps: [],
+      };
     },
   };
   const server = createServer((req, res) => {
     let body = "";
     req.on("data", (d: Buffer) => (body += d.toString()));
-    req.on("end", async () => {
+    // A reply is always sent: an RPC that throws answers with its error instead of hanging the CLI.
+    req.on(
+      "end",
+      () =>
+        void answer().catch((err: unknown) => res.writeHead(500).end(err instanceof Error ? err.message : String(err))),
+    );
+    const answer = async () => {
       const { method, params, id } = JSON.parse(body) as { method: string; params: unknown[]; id: unknown };
       const call = rpcs[method];
-      const reply = call ? await call(params[0]).then((result) => ({ result, error: null }), (err: Error) => ({ result: null, error: err.message })) : { result: null, error: `rpc: can't find method ${method}` };
+      const reply = call
+        ? await call(params[0]).then(
+            (result) => ({ result, error: null }),
+            (err: Error) => ({ result: null, error: err.message }),
+          )
+        : { result: null, error: `rpc: can't find method ${method}` };
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id, ...reply }));
-    });
+    };
   });
   await new Promise<void>((ready) => server.listen(0, "127.0.0.1", ready));
   process.env.SST_SERVER = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  for (const name of ["AdminApiKey", "WebhookSecret", "SlackSigningSecret"]) process.env[`SST_SECRET_${name}`] ??= `placeholder-${name}`;
+  for (const name of ["AdminApiKey", "WebhookSecret", "SlackSigningSecret"])
+    process.env[`SST_SECRET_${name}`] ??= `placeholder-${name}`;
 
   // ── Pulumi on mocks ─────────────────────────────────────────────────────────────────────
   const pulumi = await load("node_modules/@pulumi/pulumi/index.js");
@@ -82,7 +126,7 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
       newResource(args: { type: string; name: string; inputs: Record<string, unknown> }) {
         resources.push({ type: args.type, name: args.name, inputs: args.inputs });
         const service = args.type.split(":")[1]?.split("/")[0] ?? "x";
-        const physical = String(args.inputs.name ?? args.name);
+        const physical = typeof args.inputs.name === "string" ? args.inputs.name : args.name;
         const arn = `arn:aws:${service}:${region}:${account}:${physical}`;
         return {
           id: `${args.name}-id`,
@@ -101,7 +145,8 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
       },
       call(args: { token: string; inputs: Record<string, unknown> }) {
         if (args.token.includes("getRegion")) return { name: region, region, id: region };
-        if (args.token.includes("getCallerIdentity")) return { accountId: account, arn: `arn:aws:iam::${account}:user/ci`, userId: "ci" };
+        if (args.token.includes("getCallerIdentity"))
+          return { accountId: account, arn: `arn:aws:iam::${account}:user/ci`, userId: "ci" };
         if (args.token.includes("getPartition")) return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
         if (args.token.includes("getPolicyDocument")) return { json: JSON.stringify(args.inputs) };
         return args.inputs;
@@ -115,18 +160,34 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
   // ── the globals the SST CLI gives sst.config.ts ───────────────────────────────────────────
   const g = globalThis as Record<string, unknown>;
   g.$config = (await load("src/config.ts")).$config;
-  g.$cli = { command: "deploy", rpc: process.env.SST_SERVER, home: "aws", paths: { home: work, root: REPO_ROOT, work, platform }, state: { version: {} } };
+  g.$cli = {
+    command: "deploy",
+    rpc: process.env.SST_SERVER,
+    home: "aws",
+    paths: { home: work, root: REPO_ROOT, work, platform },
+    state: { version: {} },
+  };
   g.$dev = false;
-  const appConfig = ((await import(pathToFileURL(resolve(REPO_ROOT, "sst.config.ts")).href)) as { default: { app: (input: { stage: string }) => { name: string; removal: string; protect: boolean }; run: () => Promise<unknown> } }).default;
+  const appConfig = (
+    (await import(pathToFileURL(resolve(REPO_ROOT, "sst.config.ts")).href)) as {
+      default: {
+        app: (input: { stage: string }) => { name: string; removal: string; protect: boolean };
+        run: () => Promise<unknown>;
+      };
+    }
+  ).default;
   const app = appConfig.app({ stage });
   g.$app = { name: app.name, stage, removal: app.removal, protect: app.protect, providers: {} };
-  Object.assign(g, await load("src/shim/run.js"), { sst: await load("src/components/index.ts"), aws: await load("node_modules/@pulumi/aws/index.js") });
+  Object.assign(g, await load("src/shim/run.js"), {
+    sst: await load("src/components/index.ts"),
+    aws: await load("node_modules/@pulumi/aws/index.js"),
+  });
 
   await appConfig.run();
   // Let every output resolve — every function built, nothing new registered for a while — before
   // reading the mocks' records.
   const settled = () => functions.length === resources.filter((r) => r.type === "sst:aws:Function").length;
-  for (let seen = -1, quiet = 0; quiet < 4 || !settled(); ) {
+  for (let seen = -1, quiet = 0; quiet < 4 || !settled();) {
     await new Promise((r) => setTimeout(r, 250));
     quiet = seen === resources.length + functions.length ? quiet + 1 : 0;
     seen = resources.length + functions.length;

@@ -7,7 +7,10 @@
 import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 
-const { url, agents } = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as { url: string; agents: { runtime: string; token: string }[] };
+const { url, agents } = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as {
+  url: string;
+  agents: { runtime: string; token: string }[];
+};
 const now = () => (performance.timeOrigin + performance.now()).toFixed(3);
 const sockets: WebSocket[] = [];
 
@@ -17,7 +20,9 @@ for (let i = 0; i < agents.length; i += 40) {
     agents.slice(i, i + 40).map(
       ({ runtime, token }) =>
         new Promise<void>((resolve, reject) => {
-          const ws = new WebSocket(`${url}?runtime=${runtime}`, { headers: { authorization: `Bearer ${token}`, "x-slipway-agent-version": "1.0.0" } });
+          const ws = new WebSocket(`${url}?runtime=${runtime}`, {
+            headers: { authorization: `Bearer ${token}`, "x-slipway-agent-version": "1.0.0" },
+          });
           ws.once("open", () => resolve());
           ws.once("error", reject);
           ws.on("message", (data) => {
@@ -25,7 +30,14 @@ for (let i = 0; i < agents.length; i += 40) {
             process.stdout.write(`${message.type ?? "raw"} ${runtime} ${now()}\n`);
             if (message.type === "instruction") {
               ws.send(JSON.stringify({ action: "ack", instructionId: message.instructionId }));
-              ws.send(JSON.stringify({ action: "report", instructionId: message.instructionId, status: "succeeded", message: "rolled out" }));
+              ws.send(
+                JSON.stringify({
+                  action: "report",
+                  instructionId: message.instructionId,
+                  status: "succeeded",
+                  message: "rolled out",
+                }),
+              );
             }
           });
           sockets.push(ws);

@@ -38,7 +38,14 @@ export async function coldStarts(runs: number, log: (line: string) => void) {
   return {
     runsEach: runs,
     emptyNodeMs,
-    functions: out.map((f) => ({ handler: f.handler, bytes: f.bytes, kb: Math.round(f.bytes / 1024), processMs: f.medianMs, initOverEmptyMs: Math.round((f.medianMs - emptyNodeMs) * 10) / 10, met: f.bytes <= 300 * 1024 && f.medianMs - emptyNodeMs <= 150 })),
+    functions: out.map((f) => ({
+      handler: f.handler,
+      bytes: f.bytes,
+      kb: Math.round(f.bytes / 1024),
+      processMs: f.medianMs,
+      initOverEmptyMs: Math.round((f.medianMs - emptyNodeMs) * 10) / 10,
+      met: f.bytes <= 300 * 1024 && f.medianMs - emptyNodeMs <= 150,
+    })),
     targets: { maxKb: 300, maxInitOverEmptyMs: 150 },
   };
 }

@@ -12,12 +12,24 @@ import { summarize, type Summary } from "./stats.js";
  * The floors every figure is set against, measured in the same run on the same stand-ins: what one
  * conditional PutItem to DynamoDB Local and one WebSocket round trip through the local gateway cost.
  */
-export async function dynamoFloor(endpoint: string, samples: number, concurrency: number, rateWrites: number): Promise<{ putLatencyMs: Summary; putsPerSecond: number }> {
+export async function dynamoFloor(
+  endpoint: string,
+  samples: number,
+  concurrency: number,
+  rateWrites: number,
+): Promise<{ putLatencyMs: Summary; putsPerSecond: number }> {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   const table = `bench-floor-${randomUUID().slice(0, 8)}`;
   await ensureTable(client, eventTableDefinition(table));
   const put = (stream: string, version: number) =>
-    client.send(new PutItemCommand({ TableName: table, Item: { stream: { S: stream }, version: { N: String(version) }, type: { S: "Floor" }, data: { S: "{}" } }, ConditionExpression: "attribute_not_exists(#v)", ExpressionAttributeNames: { "#v": "version" } }));
+    client.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: { stream: { S: stream }, version: { N: String(version) }, type: { S: "Floor" }, data: { S: "{}" } },
+        ConditionExpression: "attribute_not_exists(#v)",
+        ExpressionAttributeNames: { "#v": "version" },
+      }),
+    );
   for (let i = 0; i < 20; i++) await put("warmup", i + 1);
   const latencies: number[] = [];
   for (let i = 0; i < samples; i++) {
@@ -26,7 +38,9 @@ export async function dynamoFloor(endpoint: string, samples: number, concurrency
     latencies.push(performance.now() - t);
   }
   const started = performance.now();
-  await pool(rateWrites, concurrency, (i) => put(`rate-${i % concurrency}`, Math.floor(i / concurrency) + 1).then(() => undefined));
+  await pool(rateWrites, concurrency, (i) =>
+    put(`rate-${i % concurrency}`, Math.floor(i / concurrency) + 1).then(() => undefined),
+  );
   const putsPerSecond = rateWrites / ((performance.now() - started) / 1000);
   await client.send(new DeleteTableCommand({ TableName: table }));
   client.destroy();
@@ -40,13 +54,19 @@ export async function webSocketFloor(samples: number): Promise<Summary> {
     stage: "floor",
     routes: {
       $default: async (event) => {
-        await management!.send(new PostToConnectionCommand({ ConnectionId: event.requestContext.connectionId, Data: event.body ?? "" }));
+        await management!.send(
+          new PostToConnectionCommand({ ConnectionId: event.requestContext.connectionId, Data: event.body ?? "" }),
+        );
         return { statusCode: 200 };
       },
     },
   });
   await gateway.listen(0);
-  management = new ApiGatewayManagementApiClient({ endpoint: gateway.managementEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  management = new ApiGatewayManagementApiClient({
+    endpoint: gateway.managementEndpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
   const ws = new WebSocket(gateway.url);
   await new Promise((r) => ws.once("open", r));
   const roundTrip = () =>

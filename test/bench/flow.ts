@@ -35,7 +35,7 @@ export class Flow {
       });
     });
     await new Promise<void>((r) => this.slack!.listen(0, "127.0.0.1", () => r()));
-    process.env.SLIPWAY_SLACK_WEBHOOK_URL = `http://127.0.0.1:${(this.slack!.address() as AddressInfo).port}/hook`;
+    process.env.SLIPWAY_SLACK_WEBHOOK_URL = `http://127.0.0.1:${(this.slack.address() as AddressInfo).port}/hook`;
   }
 
   use(stack: LocalStack): void {
@@ -43,8 +43,20 @@ export class Flow {
     this.secrets = JSON.parse(readFileSync(stack.secretsPath, "utf8")) as Secrets;
   }
 
-  async api(path: string, method = "GET", body?: string, contentType = "application/json"): Promise<Record<string, unknown>> {
-    const res = await fetch(`${this.stack.httpUrl}${path}`, { method, headers: { authorization: `Bearer ${this.secrets.adminApiKey}`, ...(body ? { "content-type": contentType } : {}) }, ...(body ? { body } : {}) });
+  async api(
+    path: string,
+    method = "GET",
+    body?: string,
+    contentType = "application/json",
+  ): Promise<Record<string, unknown>> {
+    const res = await fetch(`${this.stack.httpUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.secrets.adminApiKey}`,
+        ...(body ? { "content-type": contentType } : {}),
+      },
+      ...(body ? { body } : {}),
+    });
     const json = (await res.json()) as Record<string, unknown>;
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;
@@ -88,9 +100,20 @@ export class Flow {
 
   /** A signed CI webhook: the build of `tag`. Resolves with the release id and the time it was sent. */
   async webhook(application: string, service: string, tag: string): Promise<{ releaseId: string; sentAt: number }> {
-    const body = JSON.stringify({ application, service, params: { image: `registry.example.com/${application}/${service}:${tag}` } });
+    const body = JSON.stringify({
+      application,
+      service,
+      params: { image: `registry.example.com/${application}/${service}:${tag}` },
+    });
     const sentAt = performance.now();
-    const res = await fetch(`${this.stack.httpUrl}/v1/webhooks/ci`, { method: "POST", body, headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(this.secrets.webhookSecret, body) } });
+    const res = await fetch(`${this.stack.httpUrl}/v1/webhooks/ci`, {
+      method: "POST",
+      body,
+      headers: {
+        "content-type": "application/json",
+        "x-slipway-signature-256": signBody(this.secrets.webhookSecret, body),
+      },
+    });
     if (res.status !== 202) throw new Error(`webhook: ${res.status} ${await res.text()}`);
     return { releaseId: ((await res.json()) as { releaseId: string }).releaseId, sentAt };
   }
@@ -101,8 +124,12 @@ export class Flow {
     for (;;) {
       for (const post of this.slackPosts) {
         if (!post.includes(releaseId)) continue;
-        const blocks = (JSON.parse(post) as { blocks: { type: string; elements?: { action_id: string; value: string }[] }[] }).blocks;
-        const approve = blocks.find((b) => b.type === "actions")?.elements?.find((e) => e.action_id === "slipway_approve");
+        const blocks = (
+          JSON.parse(post) as { blocks: { type: string; elements?: { action_id: string; value: string }[] }[] }
+        ).blocks;
+        const approve = blocks
+          .find((b) => b.type === "actions")
+          ?.elements?.find((e) => e.action_id === "slipway_approve");
         if (approve) return approve.value;
       }
       if (Date.now() > deadline) throw new Error(`no approval request for ${releaseId}`);
@@ -112,10 +139,24 @@ export class Flow {
 
   /** A signed click on Approve, as Slack sends it. Resolves with the time it was sent. */
   async approve(value: string): Promise<number> {
-    const form = new URLSearchParams({ payload: JSON.stringify({ type: "block_actions", user: { id: "U0BENCH", username: "bench" }, actions: [{ action_id: "slipway_approve", value }] }) }).toString();
+    const form = new URLSearchParams({
+      payload: JSON.stringify({
+        type: "block_actions",
+        user: { id: "U0BENCH", username: "bench" },
+        actions: [{ action_id: "slipway_approve", value }],
+      }),
+    }).toString();
     const timestamp = String(Math.floor(Date.now() / 1000));
     const sentAt = performance.now();
-    const res = await fetch(`${this.stack.httpUrl}/v1/callbacks/slack`, { method: "POST", body: form, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp, "x-slack-signature": slackSignature(this.secrets.slackSigningSecret, timestamp, form) } });
+    const res = await fetch(`${this.stack.httpUrl}/v1/callbacks/slack`, {
+      method: "POST",
+      body: form,
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": slackSignature(this.secrets.slackSigningSecret, timestamp, form),
+      },
+    });
     if (res.status !== 200) throw new Error(`slack callback: ${res.status} ${await res.text()}`);
     await res.text();
     return sentAt;

@@ -9,7 +9,13 @@ import { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagem
  * consumed (ReturnConsumedCapacity TOTAL) and tallies it, with the SQS requests and the
  * PostToConnection calls. DynamoDB Streams reads are Lambda's and not billed, so they are left out.
  */
-export type Usage = { readUnits: number; writeUnits: number; dynamoRequests: number; sqsRequests: number; postToConnection: number };
+export type Usage = {
+  readUnits: number;
+  writeUnits: number;
+  dynamoRequests: number;
+  sqsRequests: number;
+  postToConnection: number;
+};
 
 export const usage: Usage = { readUnits: 0, writeUnits: 0, dynamoRequests: 0, sqsRequests: 0, postToConnection: 0 };
 const READS = /^(Get|BatchGet|Query|Scan|TransactGet)/;
@@ -36,7 +42,8 @@ export function installMeter(): void {
   const owners = new Set<{ send: (...args: unknown[]) => Promise<unknown> }>();
   for (const cls of [DynamoDBClient, DynamoDBDocumentClient, SQSClient, ApiGatewayManagementApiClient]) {
     let proto = cls.prototype as object | null;
-    while (proto && !Object.prototype.hasOwnProperty.call(proto, "send")) proto = Object.getPrototypeOf(proto) as object | null;
+    while (proto && !Object.prototype.hasOwnProperty.call(proto, "send"))
+      proto = Object.getPrototypeOf(proto) as object | null;
     if (proto) owners.add(proto as never);
   }
   for (const owner of owners) {
@@ -45,15 +52,22 @@ export function installMeter(): void {
       const command = args[0] as { constructor: { name: string }; input: Record<string, unknown> };
       const name = command.constructor.name.replace(/Command$/, "");
       const service = this.config?.serviceId;
-      if (service === "DynamoDB" && !/^(CreateTable|DeleteTable|DescribeTable|ListTables|UpdateTimeToLive)$/.test(name)) command.input.ReturnConsumedCapacity = "TOTAL";
+      if (service === "DynamoDB" && !/^(CreateTable|DeleteTable|DescribeTable|ListTables|UpdateTimeToLive)$/.test(name))
+        command.input.ReturnConsumedCapacity = "TOTAL";
       const output = (await send.apply(this, args)) as Record<string, unknown>;
       if (service === "DynamoDB" && command.input.ReturnConsumedCapacity) {
         usage.dynamoRequests += 1;
         tally(name, output);
       } else if (service === "SQS") {
         // Lambda's poller long-polls all the time; a receive costs per release only when it brings messages.
-        const empty = name === "ReceiveMessage" && !((output.Messages as unknown[] | undefined)?.length);
-        if (!empty && /^(SendMessage|SendMessageBatch|ReceiveMessage|DeleteMessage|DeleteMessageBatch|ChangeMessageVisibility)$/.test(name)) usage.sqsRequests += 1;
+        const empty = name === "ReceiveMessage" && !(output.Messages as unknown[] | undefined)?.length;
+        if (
+          !empty &&
+          /^(SendMessage|SendMessageBatch|ReceiveMessage|DeleteMessage|DeleteMessageBatch|ChangeMessageVisibility)$/.test(
+            name,
+          )
+        )
+          usage.sqsRequests += 1;
       } else if (service === "ApiGatewayManagementApi" && name === "PostToConnection") usage.postToConnection += 1;
       return output;
     };
@@ -65,5 +79,7 @@ export function snapshot(): Usage {
 }
 
 export function since(before: Usage): Usage {
-  return Object.fromEntries(Object.entries(usage).map(([k, v]) => [k, Math.round((v - before[k as keyof Usage]) * 1000) / 1000])) as Usage;
+  return Object.fromEntries(
+    Object.entries(usage).map(([k, v]) => [k, Math.round((v - before[k as keyof Usage]) * 1000) / 1000]),
+  ) as Usage;
 }

@@ -22,11 +22,19 @@ export async function rebuild(total: number, log: (line: string) => void) {
   const aws = { endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
   const admin = new DynamoDBClient(aws);
   const db = documentClient(aws);
-  const tables = { events: `rebuild-events-${randomUUID().slice(0, 8)}`, views: `rebuild-views-${randomUUID().slice(0, 8)}` };
+  const tables = {
+    events: `rebuild-events-${randomUUID().slice(0, 8)}`,
+    views: `rebuild-views-${randomUUID().slice(0, 8)}`,
+  };
   await ensureTable(admin, eventTableDefinition(tables.events));
   await ensureTable(admin, readModelTableDefinition(tables.views));
   const store = new EventStore(db, tables.events);
-  const meta = { occurredAt: "2026-11-23T10:00:00.000Z", actor: { kind: "system" as const, id: "bench" }, correlationId: "bench", causationId: "bench" };
+  const meta = {
+    occurredAt: "2026-11-23T10:00:00.000Z",
+    actor: { kind: "system" as const, id: "bench" },
+    correlationId: "bench",
+    causationId: "bench",
+  };
 
   // A realistic log: releases of 20 applications through staging and production, 11 events each.
   const versions = new Map<string, number>();
@@ -43,12 +51,25 @@ export async function rebuild(total: number, log: (line: string) => void) {
     const application = `app${a}`;
     const pending: Record<string, DomainEvent[]> = { staging: [], production: [] };
     const flush = async (min: number) => {
-      for (const channel of ["staging", "production"]) if (pending[channel]!.length >= min) await append(streams.channel(application, channel), pending[channel]!.splice(0));
+      for (const channel of ["staging", "production"])
+        if (pending[channel]!.length >= min)
+          await append(streams.channel(application, channel), pending[channel]!.splice(0));
     };
     for (let r = a; r < releases; r += 20) {
       const releaseId = `r${String(r).padStart(7, "0")}`;
       await append(streams.release(releaseId), [
-        { type: "ReleaseCreated", data: { releaseId, application, service: "api", params: { image: `registry.example.com/api:${r}` }, source: {}, channels: ["staging", "production"], configVersions: { application: 1, service: 1 } } },
+        {
+          type: "ReleaseCreated",
+          data: {
+            releaseId,
+            application,
+            service: "api",
+            params: { image: `registry.example.com/api:${r}` },
+            source: {},
+            channels: ["staging", "production"],
+            configVersions: { application: 1, service: 1 },
+          },
+        },
         { type: "PromotionStarted", data: { releaseId, channel: "staging" } },
         { type: "PromotionStarted", data: { releaseId, channel: "production" } },
       ]);
@@ -56,10 +77,25 @@ export async function rebuild(total: number, log: (line: string) => void) {
         const instructionId = `${application}.${channel}.${releaseId}.k8s-${channel}`;
         const runtime = `k8s-${channel}`;
         pending[channel]!.push(
-          { type: "InstructionDispatched", data: { application, channel, service: "api", releaseId, runtime, instructionId, payload: { kind: "kubernetes", manifests: [`image: registry.example.com/api:${r}`] }, rollback: false } },
+          {
+            type: "InstructionDispatched",
+            data: {
+              application,
+              channel,
+              service: "api",
+              releaseId,
+              runtime,
+              instructionId,
+              payload: { kind: "kubernetes", manifests: [`image: registry.example.com/api:${r}`] },
+              rollback: false,
+            },
+          },
           { type: "InstructionAcknowledged", data: { instructionId, runtime, connectionId: "c1", leaseGeneration: 1 } },
           { type: "ApplySucceeded", data: { instructionId, runtime, releaseId } },
-          { type: "ChannelConverged", data: { application, channel, service: "api", releaseId, convergedAt: meta.occurredAt } },
+          {
+            type: "ChannelConverged",
+            data: { application, channel, service: "api", releaseId, convergedAt: meta.occurredAt },
+          },
         );
       }
       await flush(88);
@@ -73,7 +109,15 @@ export async function rebuild(total: number, log: (line: string) => void) {
   const query = async function* (stream: string) {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
-      const page = await db.send(new QueryCommand({ TableName: tables.events, KeyConditionExpression: "#s = :s", ExpressionAttributeNames: { "#s": "stream" }, ExpressionAttributeValues: { ":s": stream }, ExclusiveStartKey }));
+      const page = await db.send(
+        new QueryCommand({
+          TableName: tables.events,
+          KeyConditionExpression: "#s = :s",
+          ExpressionAttributeNames: { "#s": "stream" },
+          ExpressionAttributeValues: { ":s": stream },
+          ExclusiveStartKey,
+        }),
+      );
       yield page.Items ?? [];
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
@@ -94,9 +138,14 @@ export async function rebuild(total: number, log: (line: string) => void) {
   await pool(written.length, 16, async (i) => {
     for await (const items of query(written[i]!)) {
       for (let k = 0; k < items.length; k += 100) {
-        const batch: StreamEvent = { Records: items.slice(k, k + 100).map((item, j) => ({ dynamodb: { NewImage: marshall(item) as StreamImage, SequenceNumber: String(projected + j) } })) };
+        const batch: StreamEvent = {
+          Records: items.slice(k, k + 100).map((item, j) => ({
+            dynamodb: { NewImage: marshall(item) as StreamImage, SequenceNumber: String(projected + j) },
+          })),
+        };
         const result = await project(batch);
-        if (result.batchItemFailures.length) throw new Error(`rebuild: ${result.batchItemFailures.length} records failed`);
+        if (result.batchItemFailures.length)
+          throw new Error(`rebuild: ${result.batchItemFailures.length} records failed`);
         projected += batch.Records.length;
       }
     }
@@ -108,5 +157,14 @@ export async function rebuild(total: number, log: (line: string) => void) {
   await dynamo.stop();
   const eventsPerSecond = Math.round(projected / rebuildSeconds);
   const rawQueryEventsPerSecond = Math.round(read / rawSeconds);
-  return { events, streams: written.length, rawQueryEventsPerSecond, eventsPerSecond, rebuildSeconds: Math.round(rebuildSeconds * 10) / 10, ratio: Math.round((eventsPerSecond / rawQueryEventsPerSecond) * 1000) / 1000, target: 0.5, met: eventsPerSecond / rawQueryEventsPerSecond >= 0.5 };
+  return {
+    events,
+    streams: written.length,
+    rawQueryEventsPerSecond,
+    eventsPerSecond,
+    rebuildSeconds: Math.round(rebuildSeconds * 10) / 10,
+    ratio: Math.round((eventsPerSecond / rawQueryEventsPerSecond) * 1000) / 1000,
+    target: 0.5,
+    met: eventsPerSecond / rawQueryEventsPerSecond >= 0.5,
+  };
 }

@@ -20,10 +20,21 @@ import { pool } from "../../functions/services/pool.js";
 import { summarize } from "./stats.js";
 
 const quick = process.argv.includes("--quick");
-const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const only = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice(7)
+  .split(",");
 const counts = quick
   ? { releases: 30, floorSamples: 100, throughput: 64, floorWrites: 1000, fanOut: 100, rebuild: 10_000, coldRuns: 3 }
-  : { releases: 200, floorSamples: 300, throughput: 320, floorWrites: 4000, fanOut: 1000, rebuild: 100_000, coldRuns: 10 };
+  : {
+      releases: 200,
+      floorSamples: 300,
+      throughput: 320,
+      floorWrites: 4000,
+      fanOut: 1000,
+      rebuild: 100_000,
+      coldRuns: 10,
+    };
 const CONCURRENCY = 16;
 const wants = (figure: string) => !only || only.includes(figure);
 const log = (line: string) => console.error(`bench: ${line}`);
@@ -43,7 +54,8 @@ const LAMBDA_MEMORY_GB = 0.5;
 
 const results: Record<string, unknown> = {};
 const rows: [string, string, string, string, string][] = [];
-const row = (figure: string, value: string, floor: string, ratio: string, target: string) => rows.push([figure, value, floor, ratio, target]);
+const row = (figure: string, value: string, floor: string, ratio: string, target: string) =>
+  rows.push([figure, value, floor, ratio, target]);
 
 installMeter();
 const flow = new Flow();
@@ -57,14 +69,37 @@ try {
   const dynamo = await dynamoFloor(stack.dynamoEndpoint, counts.floorSamples, CONCURRENCY, counts.floorWrites);
   const ws = await webSocketFloor(counts.floorSamples);
   const floorMs = dynamo.putLatencyMs.p50 + ws.p50;
-  results.floors = { conditionalPutItemMs: dynamo.putLatencyMs, webSocketRoundTripMs: ws, latencyFloorMs: round(floorMs, 3), conditionalPutItemsPerSecondAt16: round(dynamo.putsPerSecond, 1) };
-  log(`floors: PutItem p50 ${dynamo.putLatencyMs.p50} ms + WebSocket round trip p50 ${ws.p50} ms = ${round(floorMs, 3)} ms; ${round(dynamo.putsPerSecond)} PutItem/s at ${CONCURRENCY}`);
+  results.floors = {
+    conditionalPutItemMs: dynamo.putLatencyMs,
+    webSocketRoundTripMs: ws,
+    latencyFloorMs: round(floorMs, 3),
+    conditionalPutItemsPerSecondAt16: round(dynamo.putsPerSecond, 1),
+  };
+  log(
+    `floors: PutItem p50 ${dynamo.putLatencyMs.p50} ms + WebSocket round trip p50 ${ws.p50} ms = ${round(floorMs, 3)} ms; ${round(dynamo.putsPerSecond)} PutItem/s at ${CONCURRENCY}`,
+  );
 
   const staging = { runtime: { name: "k8s-staging", kubernetes: {} } };
   const production = { runtime: { name: "k8s-production", kubernetes: {} } };
-  const manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{.Builtins.Service}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: \"{{.Params.image}}\"\n";
-  const service = (name: string, application: string) => ({ service: { name, application, parameters: [{ name: "image", type: "dockerImage", required: true }], kubernetesConfig: { manifests: [manifest] } } });
-  const shop = { application: { name: "shop", releaseChannels: [{ name: "staging", runtimes: [{ runtime: "k8s-staging" }] }, { name: "production", runtimes: [{ runtime: "k8s-production" }], preconditions: [{ manualApproval: {} }] }] } };
+  const manifest =
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{.Builtins.Service}}\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: "{{.Params.image}}"\n';
+  const service = (name: string, application: string) => ({
+    service: {
+      name,
+      application,
+      parameters: [{ name: "image", type: "dockerImage", required: true }],
+      kubernetesConfig: { manifests: [manifest] },
+    },
+  });
+  const shop = {
+    application: {
+      name: "shop",
+      releaseChannels: [
+        { name: "staging", runtimes: [{ runtime: "k8s-staging" }] },
+        { name: "production", runtimes: [{ runtime: "k8s-production" }], preconditions: [{ manualApproval: {} }] },
+      ],
+    },
+  };
   await flow.applyConfigs([staging, production, shop, service("api", "shop")]);
   await flow.agent("k8s-staging");
   await flow.agent("k8s-production");
@@ -81,18 +116,38 @@ try {
       approval.push((await flow.instructionAt("production", releaseId, "k8s-production")) - clicked);
       if ((i + 1) % 50 === 0) log(`latency: ${i + 1}/${counts.releases} releases`);
     }
-    for (const [key, label, samples] of [["webhookToInstruction", "1. CI webhook → instruction at agent", webhook], ["slackApprovalToInstruction", "2. Slack approval → production instruction", approval]] as const) {
+    for (const [key, label, samples] of [
+      ["webhookToInstruction", "1. CI webhook → instruction at agent", webhook],
+      ["slackApprovalToInstruction", "2. Slack approval → production instruction", approval],
+    ] as const) {
       const s = summarize(samples);
       const ratios = { p50: round(s.p50 / floorMs), p95: round(s.p95 / floorMs), p99: round(s.p99 / floorMs) };
-      results[key] = { ms: s, floorMs: round(floorMs, 3), ratios, targets: { p50: 4, p99: 10 }, met: ratios.p50 <= 4 && ratios.p99 <= 10 };
-      row(label, `p50 ${s.p50} / p95 ${s.p95} / p99 ${s.p99} ms`, `${round(floorMs, 3)} ms`, `${ratios.p50}× / ${ratios.p95}× / ${ratios.p99}×`, "p50 ≤ 4×, p99 ≤ 10×");
+      results[key] = {
+        ms: s,
+        floorMs: round(floorMs, 3),
+        ratios,
+        targets: { p50: 4, p99: 10 },
+        met: ratios.p50 <= 4 && ratios.p99 <= 10,
+      };
+      row(
+        label,
+        `p50 ${s.p50} / p95 ${s.p95} / p99 ${s.p99} ms`,
+        `${round(floorMs, 3)} ms`,
+        `${ratios.p50}× / ${ratios.p95}× / ${ratios.p99}×`,
+        "p50 ≤ 4×, p99 ≤ 10×",
+      );
     }
   }
 
   // ── 3: sustained throughput at concurrency 16 ─────────────────────────────────────────────
   if (wants("throughput")) {
     const apps = Array.from({ length: CONCURRENCY }, (_, i) => `tp${String(i).padStart(2, "0")}`);
-    await flow.applyConfigs(apps.flatMap((a) => [{ application: { name: a, releaseChannels: [{ name: "staging", runtimes: [{ runtime: "k8s-staging" }] }] } }, service(`svc-${a}`, a)]));
+    await flow.applyConfigs(
+      apps.flatMap((a) => [
+        { application: { name: a, releaseChannels: [{ name: "staging", runtimes: [{ runtime: "k8s-staging" }] }] } },
+        service(`svc-${a}`, a),
+      ]),
+    );
     const started = performance.now();
     await pool(counts.throughput, CONCURRENCY, async (i) => {
       const app = apps[i % CONCURRENCY]!;
@@ -101,8 +156,22 @@ try {
     });
     const perSecond = counts.throughput / ((performance.now() - started) / 1000);
     const ratio = perSecond / dynamo.putsPerSecond;
-    results.throughput = { releases: counts.throughput, concurrency: CONCURRENCY, releasesPerSecond: round(perSecond), floorPutItemsPerSecond: round(dynamo.putsPerSecond), ratio: round(ratio, 4), target: 0.25, met: ratio >= 0.25 };
-    row("3. Releases dispatched/s at 16", `${round(perSecond)} /s`, `${round(dynamo.putsPerSecond)} PutItem/s`, `${round(ratio, 4)}`, "≥ 0.25");
+    results.throughput = {
+      releases: counts.throughput,
+      concurrency: CONCURRENCY,
+      releasesPerSecond: round(perSecond),
+      floorPutItemsPerSecond: round(dynamo.putsPerSecond),
+      ratio: round(ratio, 4),
+      target: 0.25,
+      met: ratio >= 0.25,
+    };
+    row(
+      "3. Releases dispatched/s at 16",
+      `${round(perSecond)} /s`,
+      `${round(dynamo.putsPerSecond)} PutItem/s`,
+      `${round(ratio, 4)}`,
+      "≥ 0.25",
+    );
   }
 
   // ── 4: cost of one full two-channel release ──────────────────────────────────────────────
@@ -126,10 +195,13 @@ try {
     await flow.instructionAt("production", releaseId, "k8s-production");
     await new Promise((r) => setTimeout(r, 3000)); // acks, reports, convergence and projections
     const used = since(usage);
-    const lambdaInvocations = Object.entries(invocationCounts).reduce((n, [k, v]) => n + v - (invocations[k] ?? 0), 0) + httpRequests;
+    const lambdaInvocations =
+      Object.entries(invocationCounts).reduce((n, [k, v]) => n + v - (invocations[k] ?? 0), 0) + httpRequests;
     const lambdaMs = Object.entries(invocationMillis).reduce((n, [k, v]) => n + v - (millis[k] ?? 0), 0) + httpMillis;
     // Each message an agent sends is one WebSocket message and one invocation of its route.
-    const socketInvocations = Object.entries(invocationCounts).filter(([k]) => k.startsWith("ws-") && k !== "ws-connect" && k !== "ws-disconnect").reduce((n, [k, v]) => n + v - (invocations[k] ?? 0), 0);
+    const socketInvocations = Object.entries(invocationCounts)
+      .filter(([k]) => k.startsWith("ws-") && k !== "ws-connect" && k !== "ws-disconnect")
+      .reduce((n, [k, v]) => n + v - (invocations[k] ?? 0), 0);
     const cost = {
       dynamoWrites: used.writeUnits * PRICES.dynamoWriteRequestUnit,
       dynamoReads: used.readUnits * PRICES.dynamoReadRequestUnit,
@@ -141,7 +213,13 @@ try {
     };
     const total = Object.values(cost).reduce((a, b) => a + b, 0);
     results.costPerRelease = {
-      counted: { ...used, lambdaInvocations, lambdaMs: round(lambdaMs, 1), httpApiRequests: httpRequests, agentMessagesIn: socketInvocations },
+      counted: {
+        ...used,
+        lambdaInvocations,
+        lambdaMs: round(lambdaMs, 1),
+        httpApiRequests: httpRequests,
+        agentMessagesIn: socketInvocations,
+      },
       usd: Object.fromEntries(Object.entries(cost).map(([k, v]) => [k, Number(v.toPrecision(3))])),
       totalUsd: Number(total.toPrecision(3)),
       prices: PRICES,
@@ -157,8 +235,20 @@ try {
     try {
       const f = await fanOut(flow, counts.fanOut, log);
       results.fanOut = f;
-      row(`5. Fan-out to ${counts.fanOut} agents`, f.error ? `FAILED: ${f.instructed} instructed` : `${f.allInstructedMs} ms`, `${f.rawSendsMs} ms raw`, `${f.ratio}`, "≤ 3");
-      row("   gateway memory per idle connection", `${f.heapBytesPerIdleConnection} B heap (RSS Δ ${f.bytesPerIdleConnection} B, noisy)`, "—", "—", "report");
+      row(
+        `5. Fan-out to ${counts.fanOut} agents`,
+        f.error ? `FAILED: ${f.instructed} instructed` : `${f.allInstructedMs} ms`,
+        `${f.rawSendsMs} ms raw`,
+        `${f.ratio}`,
+        "≤ 3",
+      );
+      row(
+        "   gateway memory per idle connection",
+        `${f.heapBytesPerIdleConnection} B heap (RSS Δ ${f.bytesPerIdleConnection} B, noisy)`,
+        "—",
+        "—",
+        "report",
+      );
     } catch (err) {
       results.fanOut = { error: String(err) };
       row(`5. Fan-out to ${counts.fanOut} agents`, "FAILED (see results.json)", "—", "—", "≤ 3");
@@ -174,23 +264,52 @@ try {
 if (wants("coldstart")) {
   const c = await coldStarts(counts.coldRuns, log);
   results.coldStart = c;
-  for (const f of c.functions) row(`6. Cold start ${f.handler}`, `${f.kb} KB, +${f.initOverEmptyMs} ms`, `${c.emptyNodeMs} ms empty node`, "—", "≤ 300 KB, ≤ 150 ms");
+  for (const f of c.functions)
+    row(
+      `6. Cold start ${f.handler}`,
+      `${f.kb} KB, +${f.initOverEmptyMs} ms`,
+      `${c.emptyNodeMs} ms empty node`,
+      "—",
+      "≤ 300 KB, ≤ 150 ms",
+    );
 }
 
 // ── 7: rebuild ─────────────────────────────────────────────────────────────────────────────
 if (wants("rebuild")) {
   const r = await rebuild(counts.rebuild, log);
   results.rebuild = r;
-  row(`7. Rebuild of ${counts.rebuild} events`, `${r.eventsPerSecond} ev/s`, `${r.rawQueryEventsPerSecond} ev/s Query`, `${r.ratio}`, "≥ 0.5");
+  row(
+    `7. Rebuild of ${counts.rebuild} events`,
+    `${r.eventsPerSecond} ev/s`,
+    `${r.rawQueryEventsPerSecond} ev/s Query`,
+    `${r.ratio}`,
+    "≥ 0.5",
+  );
 }
 
-const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGb: round(totalmem() / 2 ** 30, 1), node: process.version, os: execFileSync("uname", ["-sr"]).toString().trim() };
-const output = { command: `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`, date: new Date().toISOString(), machine, counts, ...results };
+const machine = {
+  cpu: cpus()[0]?.model ?? "unknown",
+  cores: cpus().length,
+  memoryGb: round(totalmem() / 2 ** 30, 1),
+  node: process.version,
+  os: execFileSync("uname", ["-sr"]).toString().trim(),
+};
+const output = {
+  command: `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+  date: new Date().toISOString(),
+  machine,
+  counts,
+  ...results,
+};
 writeFileSync(resolve(import.meta.dirname, "results.json"), `${JSON.stringify(output, null, 2)}\n`);
 
-const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...[["figure", "value", "floor", "ratio", "target"], ...rows].map((r) => r[i]!.length)));
+const widths = [0, 1, 2, 3, 4].map((i) =>
+  Math.max(...[["figure", "value", "floor", "ratio", "target"], ...rows].map((r) => r[i]!.length)),
+);
 const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ");
-console.log(`\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${quick ? " — QUICK RUN, small counts" : ""}\n`);
+console.log(
+  `\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${quick ? " — QUICK RUN, small counts" : ""}\n`,
+);
 console.log(line(["figure", "value", "floor", "ratio", "target"]));
 console.log(widths.map((w) => "─".repeat(w)).join("  "));
 for (const r of rows) console.log(line(r));

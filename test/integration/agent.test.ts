@@ -41,8 +41,16 @@ if [ "$1" = "get" ]; then printf '1|1|1|%s' "$(cat "${dir}/cluster-image")"; fi
   chmodSync(kubectl, 0o755);
   stack = await startLocalStack({ stage: "agents", websocket: { idleTimeoutMs: 1500 } });
   secrets = JSON.parse(readFileSync(stack.secretsPath, "utf8")) as Secrets;
-  store = new EventStore(documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }), stack.tables.events);
-  const app = { application: { name: "shop", releaseChannels: [{ name: "staging", runtimes: [{ runtime: "k8s-staging" }], constants: { replicas: 1 } }] } };
+  store = new EventStore(
+    documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+    stack.tables.events,
+  );
+  const app = {
+    application: {
+      name: "shop",
+      releaseChannels: [{ name: "staging", runtimes: [{ runtime: "k8s-staging" }], constants: { replicas: 1 } }],
+    },
+  };
   await api("/v1/configs", "PUT", [docs.staging, app, docs.api]);
 });
 
@@ -53,7 +61,14 @@ afterAll(async () => {
 });
 
 async function api(path: string, method = "GET", body?: unknown) {
-  const res = await fetch(`${stack.httpUrl}${path}`, { method, headers: { authorization: `Bearer ${secrets.adminApiKey}`, ...(body ? { "content-type": "application/json" } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  const res = await fetch(`${stack.httpUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${secrets.adminApiKey}`,
+      ...(body ? { "content-type": "application/json" } : {}),
+    },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
   return (await res.json()) as Record<string, unknown>;
 }
 
@@ -64,21 +79,48 @@ async function link(): Promise<string> {
 type Running = { process: ChildProcess; output: () => string; exited: Promise<number | null> };
 
 function startAgent(token: string, stateFile: string, env: Record<string, string> = {}, args: string[] = []): Running {
-  const child = spawn(process.execPath, ["agent/bin.mjs", "--server", stack.wsUrl, "--runtime", "k8s-staging", "--token", token, "--state-file", stateFile, "--kubectl", kubectl, "--heartbeat-seconds", "0.4", ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      "agent/bin.mjs",
+      "--server",
+      stack.wsUrl,
+      "--runtime",
+      "k8s-staging",
+      "--token",
+      token,
+      "--state-file",
+      stateFile,
+      "--kubectl",
+      kubectl,
+      "--heartbeat-seconds",
+      "0.4",
+      ...args,
+    ],
+    {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   processes.push(child);
   let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { process: child, output: () => output, exited };
 }
 
 async function release(tag: string): Promise<string> {
-  const body = JSON.stringify({ application: "shop", service: "api", params: { image: `registry.example.com/shop/api:${tag}` } });
-  const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, { method: "POST", body, headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, body) } });
+  const body = JSON.stringify({
+    application: "shop",
+    service: "api",
+    params: { image: `registry.example.com/shop/api:${tag}` },
+  });
+  const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, body) },
+  });
   return ((await res.json()) as { releaseId: string }).releaseId;
 }
 
@@ -98,16 +140,25 @@ async function stop(agent: Running): Promise<void> {
 
 /** Waits until the release converged in staging, then: applied once, converged once. */
 async function convergedOnce(releaseId: string): Promise<void> {
-  await eventually(async () => (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === releaseId));
+  await eventually(async () =>
+    (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === releaseId),
+  );
   const events = (await channelEvents()).filter((e) => "releaseId" in e.data && e.data.releaseId === releaseId);
   expect(events.filter((e) => e.type === "ApplySucceeded")).toHaveLength(1);
   expect(events.filter((e) => e.type === "ChannelConverged")).toHaveLength(1);
 }
 
-const kubectlCalls = () => readdirSync(calls, { withFileTypes: true }).map((f) => readFileSync(join(calls, f.name), "utf8"));
+const kubectlCalls = () =>
+  readdirSync(calls, { withFileTypes: true }).map((f) => readFileSync(join(calls, f.name), "utf8"));
 const channelEvents = () => store.read(streams.channel("shop", "staging"));
-type RuntimeItem = { name: string; status: string; leaseGeneration?: number; running?: { service: string; releaseId?: string; images?: string[]; healthy: boolean }[] };
-const connected = async () => ((await api("/v1/runtimes")).items as RuntimeItem[]).find((r) => r.name === "k8s-staging")!;
+type RuntimeItem = {
+  name: string;
+  status: string;
+  leaseGeneration?: number;
+  running?: { service: string; releaseId?: string; images?: string[]; healthy: boolean }[];
+};
+const connected = async () =>
+  ((await api("/v1/runtimes")).items as RuntimeItem[]).find((r) => r.name === "k8s-staging")!;
 
 describe("the reference agent", () => {
   it("applies with kubectl apply --server-side, waits for the rollout, reports, and never logs its token", async () => {
@@ -115,7 +166,9 @@ describe("the reference agent", () => {
     const agent = startAgent(token, join(dir, "state-1.json"));
     await eventually(async () => (await connected()).status === "connected");
     const id = await release("1.0.0");
-    await eventually(async () => (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id));
+    await eventually(async () =>
+      (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id),
+    );
     const applied = kubectlCalls().find((c) => c.startsWith("apply --server-side"))!;
     expect(applied).toContain('image: "registry.example.com/shop/api:1.0.0"');
     expect(kubectlCalls().some((c) => c.startsWith("rollout status deployment/api"))).toBe(true);
@@ -124,13 +177,17 @@ describe("the reference agent", () => {
     expect(agent.output()).not.toContain(token);
     // After the apply it reports what runs, read back from the cluster.
     await eventually(async () => (await connected()).running?.[0]?.releaseId === id);
-    expect((await connected()).running).toEqual([{ service: "api", releaseId: id, images: ["registry.example.com/shop/api:1.0.0"], healthy: true }]);
+    expect((await connected()).running).toEqual([
+      { service: "api", releaseId: id, images: ["registry.example.com/shop/api:1.0.0"], healthy: true },
+    ]);
     await stop(agent);
 
     // Someone changes the image by hand while the agent is away; on connect it reports what it finds.
     writeFileSync(join(dir, "cluster-image"), "registry.example.com/shop/api:hand-edited");
     const again = startAgent(token, join(dir, "state-1.json"));
-    await eventually(async () => (await connected()).running?.[0]?.images?.[0] === "registry.example.com/shop/api:hand-edited");
+    await eventually(
+      async () => (await connected()).running?.[0]?.images?.[0] === "registry.example.com/shop/api:hand-edited",
+    );
     expect(kubectlCalls().filter((c) => c.startsWith("apply")).length).toBe(1);
     await stop(again);
   });
@@ -142,28 +199,73 @@ describe("the reference agent", () => {
         name: "vm-runtime",
         extension: {
           proxyRuntime: { runtime: "k8s-staging" },
-          apply: { taskConfig: { image: "registry.example.com/tools/vm:1", program: { cmd: ["bash", "-c", `echo "change {{.Params.changeId}} to {{.Builtins.ReleaseChannel}}" > ${out}; echo done; exit {{.Params.exitCode}}`] } } },
-          parameters: [{ name: "changeId", required: true }, { name: "exitCode", type: "number", default: 0 }],
+          apply: {
+            taskConfig: {
+              image: "registry.example.com/tools/vm:1",
+              program: {
+                cmd: [
+                  "bash",
+                  "-c",
+                  `echo "change {{.Params.changeId}} to {{.Builtins.ReleaseChannel}}" > ${out}; echo done; exit {{.Params.exitCode}}`,
+                ],
+              },
+            },
+          },
+          parameters: [
+            { name: "changeId", required: true },
+            { name: "exitCode", type: "number", default: 0 },
+          ],
         },
       },
     };
-    const app = { application: { name: "infra", releaseChannels: [{ name: "staging", runtimes: [{ runtime: "vm-runtime", type: "extension" }] }] } };
-    const service = { service: { name: "vms", application: "infra", parameters: [{ name: "change", required: true }, { name: "code", type: "number", default: 0 }], runtimeExtension: { parameterValues: [{ name: "changeId", value: "{{.Params.change}}" }, { name: "exitCode", value: "{{.Params.code}}" }] } } };
+    const app = {
+      application: {
+        name: "infra",
+        releaseChannels: [{ name: "staging", runtimes: [{ runtime: "vm-runtime", type: "extension" }] }],
+      },
+    };
+    const service = {
+      service: {
+        name: "vms",
+        application: "infra",
+        parameters: [
+          { name: "change", required: true },
+          { name: "code", type: "number", default: 0 },
+        ],
+        runtimeExtension: {
+          parameterValues: [
+            { name: "changeId", value: "{{.Params.change}}" },
+            { name: "exitCode", value: "{{.Params.code}}" },
+          ],
+        },
+      },
+    };
     expect(await api("/v1/configs", "PUT", [runtime, app, service])).toMatchObject({ applied: expect.any(Array) });
     const token = await link();
     const agent = startAgent(token, join(dir, "state-ext.json"));
     await eventually(async () => (await connected()).status === "connected");
     const send = async (params: object) => {
       const body = JSON.stringify({ application: "infra", service: "vms", params });
-      const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, { method: "POST", body, headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, body) } });
+      const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
+        method: "POST",
+        body,
+        headers: {
+          "content-type": "application/json",
+          "x-slipway-signature-256": signBody(secrets.webhookSecret, body),
+        },
+      });
       return ((await res.json()) as { releaseId: string }).releaseId;
     };
     const ok = await send({ change: "chg-42" });
     const events = () => store.read(streams.channel("infra", "staging"));
-    await eventually(async () => (await events()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === ok));
+    await eventually(async () =>
+      (await events()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === ok),
+    );
     expect(readFileSync(out, "utf8")).toBe("change chg-42 to staging\n");
     const failing = await send({ change: "chg-43", code: 7 });
-    await eventually(async () => (await events()).some((e) => e.type === "ApplyFailed" && e.data.releaseId === failing));
+    await eventually(async () =>
+      (await events()).some((e) => e.type === "ApplyFailed" && e.data.releaseId === failing),
+    );
     const failed = (await events()).find((e) => e.type === "ApplyFailed" && e.data.releaseId === failing);
     expect(failed?.type === "ApplyFailed" && failed.data.message).toBe("exit code 7: done");
     await stop(agent);
@@ -187,7 +289,11 @@ describe("the reference agent", () => {
     await eventually(async () => (await connected()).status === "connected");
     const before = kubectlCalls().length;
     const id = await release("2.0.0");
-    await eventually(() => kubectlCalls().slice(before).some((c) => c.startsWith("rollout status")));
+    await eventually(() =>
+      kubectlCalls()
+        .slice(before)
+        .some((c) => c.startsWith("rollout status")),
+    );
     first.process.kill("SIGKILL");
     await first.exited;
     const second = startAgent(token, state, { ROLLOUT_SECONDS: "0" });
@@ -199,7 +305,10 @@ describe("the reference agent", () => {
     const token = await link();
     // Connections live 1.5 s here instead of just under 2 hours; the rollout takes 3 s, so the
     // outcome is reported on a later connection than the one the instruction came on.
-    const agent = startAgent(token, join(dir, "state-renew.json"), { ROLLOUT_SECONDS: "3" }, ["--max-connection-seconds", "1.5"]);
+    const agent = startAgent(token, join(dir, "state-renew.json"), { ROLLOUT_SECONDS: "3" }, [
+      "--max-connection-seconds",
+      "1.5",
+    ]);
     await eventually(async () => (await connected()).status === "connected");
     const firstGeneration = (await connected()).leaseGeneration!;
     const id = await release("3.0.0");
@@ -217,7 +326,9 @@ describe("the reference agent", () => {
     const agent = startAgent(old, join(dir, "state-4.json"));
     await eventually(async () => (await connected()).status === "connected");
     await link();
-    await eventually(() => agent.output().includes("connection refused (401): the agent token is not valid for this runtime"));
+    await eventually(() =>
+      agent.output().includes("connection refused (401): the agent token is not valid for this runtime"),
+    );
     // Told why before the 401: by the rotation notice, or — when its heartbeat gets there first — by
     // the fencing of its messages.
     expect(agent.output()).toMatch(/agent\.token_rotated|agent\.fenced/);

@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runtimeDecider, streams } from "../../core/index.js";
 import type { DomainEvent, Metadata } from "../../events/index.js";
 import { handleCommand } from "../../functions/services/commands.js";
-import { ConcurrencyError, EventStore, EventTooLargeError, MAX_EVENTS_PER_APPEND, TooManyEventsError } from "../../functions/adapters/event-store.js";
+import {
+  ConcurrencyError,
+  EventStore,
+  EventTooLargeError,
+  MAX_EVENTS_PER_APPEND,
+  TooManyEventsError,
+} from "../../functions/adapters/event-store.js";
 import { isolatedEventStore } from "../support/dynamo.js";
 
 let store: EventStore;
@@ -72,7 +78,9 @@ describe("event store on DynamoDB Local", () => {
   it("appends several events atomically: a conflict writes none of them", async () => {
     const id = stream();
     await store.append(id, 0, [started("a"), started("b")], meta());
-    await expect(store.append(id, 1, [started("c"), started("d"), started("e")], meta())).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(store.append(id, 1, [started("c"), started("d"), started("e")], meta())).rejects.toBeInstanceOf(
+      ConcurrencyError,
+    );
     expect((await store.read(id)).map((e) => e.data)).toEqual([
       { releaseId: "r1", channel: "a" },
       { releaseId: "r1", channel: "b" },
@@ -112,7 +120,8 @@ describe("event store on DynamoDB Local", () => {
       for (const loser of losers) expect(loser.reason).toBeInstanceOf(ConcurrencyError);
       conflicts += losers.length;
       // A writer that read an older version always fails, however late it arrives.
-      if (round > 0) await expect(store.append(id, round - 1, [started("stale")], meta())).rejects.toBeInstanceOf(ConcurrencyError);
+      if (round > 0)
+        await expect(store.append(id, round - 1, [started("stale")], meta())).rejects.toBeInstanceOf(ConcurrencyError);
     }
     expect(conflicts).toBe(rounds * (writers - 1));
     const events = await store.read(id);
@@ -125,7 +134,9 @@ describe("event store on DynamoDB Local", () => {
     for (let round = 0; round < 20; round++) {
       const version = (await store.read(id)).length;
       const results = await Promise.allSettled(
-        Array.from({ length: 4 }, (_, w) => store.append(id, version, [started(`a${w}`), started(`b${w}`)], meta(), { commandId: `${id}-${round}-${w}` })),
+        Array.from({ length: 4 }, (_, w) =>
+          store.append(id, version, [started(`a${w}`), started(`b${w}`)], meta(), { commandId: `${id}-${round}-${w}` }),
+        ),
       );
       expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     }
@@ -150,7 +161,9 @@ describe("event store on DynamoDB Local", () => {
     };
     const error = await store.append(id, 0, [started("a"), huge], meta()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EventTooLargeError);
-    expect((error as EventTooLargeError).message).toMatch(/InstructionDispatched is \d+ bytes; DynamoDB stores at most 409600 bytes/);
+    expect((error as EventTooLargeError).message).toMatch(
+      /InstructionDispatched is \d+ bytes; DynamoDB stores at most 409600 bytes/,
+    );
     expect(await store.read(id)).toEqual([]);
   });
 
@@ -201,7 +214,14 @@ describe("event store on DynamoDB Local", () => {
       schemaVersion: 2,
       data: { params: { image: "registry.example.com/api:1.0.0" }, source: { commit: "abc123" } },
     });
-    const raw = await db.send(new QueryCommand({ TableName: store.tableName, KeyConditionExpression: "#s = :s", ExpressionAttributeNames: { "#s": "stream" }, ExpressionAttributeValues: { ":s": id } }));
+    const raw = await db.send(
+      new QueryCommand({
+        TableName: store.tableName,
+        KeyConditionExpression: "#s = :s",
+        ExpressionAttributeNames: { "#s": "stream" },
+        ExpressionAttributeValues: { ":s": id },
+      }),
+    );
     expect(raw.Items?.[0]?.schemaVersion).toBe(1);
   });
 
@@ -210,10 +230,18 @@ describe("event store on DynamoDB Local", () => {
     const id = streams.runtime(runtime);
     const results = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
-        handleCommand(store, runtimeDecider, id, { type: "IssueAgentToken", runtime, tokenId: `t${i}`, tokenHash: "a".repeat(64) }, meta(`issue-${i}`)),
+        handleCommand(
+          store,
+          runtimeDecider,
+          id,
+          { type: "IssueAgentToken", runtime, tokenId: `t${i}`, tokenHash: "a".repeat(64) },
+          meta(`issue-${i}`),
+        ),
       ),
     );
-    const generations = results.map((r) => (r.events[0]?.type === "AgentTokenIssued" ? r.events[0].data.tokenGeneration : 0));
+    const generations = results.map((r) =>
+      r.events[0]?.type === "AgentTokenIssued" ? r.events[0].data.tokenGeneration : 0,
+    );
     expect(generations.sort()).toEqual([1, 2, 3, 4, 5]);
     expect((await store.read(id)).map((e) => e.version)).toEqual([1, 2, 3, 4, 5]);
   });

@@ -9,7 +9,11 @@ import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import { docs, IMAGE } from "../support/fixtures.js";
 
-const secrets = { adminApiKey: "admin-key-for-tests-0123456789", webhookSecret: "webhook-secret-for-tests", slackSigningSecret: "slack-secret" };
+const secrets = {
+  adminApiKey: "admin-key-for-tests-0123456789",
+  webhookSecret: "webhook-secret-for-tests",
+  slackSigningSecret: "slack-secret",
+};
 let store: EventStore;
 let drop: () => Promise<void>;
 let app: ReturnType<typeof createHttpApp>;
@@ -23,23 +27,47 @@ beforeAll(async () => {
     await s.table.drop();
     await rm.drop();
   };
-  app = createHttpApp({ store, readModels: new ReadModels(s.db, rm.name), secrets, checks: { eventLog: async () => "ok" }, log: (l) => logged.push(l) });
+  app = createHttpApp({
+    store,
+    readModels: new ReadModels(s.db, rm.name),
+    secrets,
+    checks: { eventLog: async () => "ok" },
+    log: (l) => logged.push(l),
+  });
 });
 afterAll(() => drop());
 
 const admin = { authorization: `Bearer ${secrets.adminApiKey}` };
 const yamlBody = (...documents: object[]) => documents.map((d) => stringify(d)).join("---\n");
 const putConfig = (body: string, headers: Record<string, string> = {}) =>
-  app.request("/v1/configs", { method: "PUT", body, headers: { "content-type": "application/yaml", ...admin, ...headers } });
+  app.request("/v1/configs", {
+    method: "PUT",
+    body,
+    headers: { "content-type": "application/yaml", ...admin, ...headers },
+  });
 const webhook = (payload: object, headers: Record<string, string> = {}, secret = secrets.webhookSecret) => {
   const body = JSON.stringify(payload);
-  return app.request("/v1/webhooks/ci", { method: "POST", body, headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secret, body), ...headers } });
+  return app.request("/v1/webhooks/ci", {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secret, body), ...headers },
+  });
 };
-const release = { application: "shop", service: "api", params: { image: IMAGE }, source: { commit: "abc123", branch: "main" } };
+const release = {
+  application: "shop",
+  service: "api",
+  params: { image: IMAGE },
+  source: { commit: "abc123", branch: "main" },
+};
 
 async function problemOf(res: Response) {
   expect(res.headers.get("content-type")).toContain("application/problem+json");
-  return (await res.json()) as { status: number; code: string; detail: string; errors?: { path: string; message: string }[] };
+  return (await res.json()) as {
+    status: number;
+    code: string;
+    detail: string;
+    errors?: { path: string; message: string }[];
+  };
 }
 
 describe("HTTP API", () => {
@@ -55,13 +83,21 @@ describe("HTTP API", () => {
       expect(missing.status).toBe(401);
       expect(missing.headers.get("www-authenticate")).toContain("Bearer");
       expect((await problemOf(missing)).code).toBe("auth.missing");
-      expect((await problemOf(await app.request("/v1/configs", { headers: { authorization: "Basic abc" } }))).code).toBe("auth.malformed");
-      const unknown = await app.request("/v1/configs", { headers: { authorization: "Bearer slw_0123456789ab_" + "x".repeat(43) } });
+      expect(
+        (await problemOf(await app.request("/v1/configs", { headers: { authorization: "Basic abc" } }))).code,
+      ).toBe("auth.malformed");
+      const unknown = await app.request("/v1/configs", {
+        headers: { authorization: "Bearer slw_0123456789ab_" + "x".repeat(43) },
+      });
       expect((await problemOf(unknown)).code).toBe("auth.invalid_key");
     });
 
     it("issues scoped keys, enforces their scopes, and stops accepting a revoked key", async () => {
-      const issued = await app.request("/v1/api-keys", { method: "POST", headers: { ...admin, "content-type": "application/json" }, body: JSON.stringify({ name: "viewer", scopes: ["read"] }) });
+      const issued = await app.request("/v1/api-keys", {
+        method: "POST",
+        headers: { ...admin, "content-type": "application/json" },
+        body: JSON.stringify({ name: "viewer", scopes: ["read"] }),
+      });
       expect(issued.status).toBe(201);
       const { key, keyId } = (await issued.json()) as { key: string; keyId: string };
       const viewer = { authorization: `Bearer ${key}` };
@@ -100,16 +136,37 @@ describe("HTTP API", () => {
     it("accepts JSON too, and returns each object with its version", async () => {
       const changed = structuredClone(docs.shop);
       changed.application.releaseChannels[0]!.constants = { replicas: 2 };
-      const res = await app.request("/v1/configs", { method: "PUT", body: JSON.stringify([changed]), headers: { ...admin, "content-type": "application/json" } });
+      const res = await app.request("/v1/configs", {
+        method: "PUT",
+        body: JSON.stringify([changed]),
+        headers: { ...admin, "content-type": "application/json" },
+      });
       expect(await res.json()).toEqual({ applied: [{ kind: "application", name: "shop", version: 2 }], unchanged: [] });
       const one = await app.request("/v1/configs/application/shop", { headers: admin });
       const shop = (await one.json()) as { spec: { releaseChannels: { preconditions: unknown[] }[] } };
-      expect(shop).toMatchObject({ kind: "application", name: "shop", version: 2, spec: { releaseChannels: [{ constants: { replicas: 2 } }, {}] } });
+      expect(shop).toMatchObject({
+        kind: "application",
+        name: "shop",
+        version: 2,
+        spec: { releaseChannels: [{ constants: { replicas: 2 } }, {}] },
+      });
       // Preconditions come back as they were written, so what GET returns can be applied again.
-      expect(shop.spec.releaseChannels[1]!.preconditions).toEqual([{ releaseChannelStable: { releaseChannel: "staging", duration: "10m" } }, { manualApproval: { minApprovers: 1 } }]);
-      const all = (await (await app.request("/v1/configs", { headers: admin })).json()) as { items: { kind: string; name: string }[] };
-      expect(all.items.map((i) => `${i.kind}/${i.name}`).sort()).toEqual(["application/shop", "runtime/k8s-production", "runtime/k8s-staging", "service/api"]);
-      expect((await problemOf(await app.request("/v1/configs/service/nope", { headers: admin }))).code).toBe("config.not_found");
+      expect(shop.spec.releaseChannels[1]!.preconditions).toEqual([
+        { releaseChannelStable: { releaseChannel: "staging", duration: "10m" } },
+        { manualApproval: { minApprovers: 1 } },
+      ]);
+      const all = (await (await app.request("/v1/configs", { headers: admin })).json()) as {
+        items: { kind: string; name: string }[];
+      };
+      expect(all.items.map((i) => `${i.kind}/${i.name}`).sort()).toEqual([
+        "application/shop",
+        "runtime/k8s-production",
+        "runtime/k8s-staging",
+        "service/api",
+      ]);
+      expect((await problemOf(await app.request("/v1/configs/service/nope", { headers: admin }))).code).toBe(
+        "config.not_found",
+      );
     });
 
     it("lists every validation error with its path and appends nothing", async () => {
@@ -127,7 +184,9 @@ describe("HTTP API", () => {
         ]),
       );
       const crossObject = await problemOf(await putConfig(yamlBody(bad)));
-      expect(crossObject.errors).toEqual([{ path: "application.releaseChannels[1].runtimes[0].runtime", message: 'runtime "k8s-mars" does not exist' }]);
+      expect(crossObject.errors).toEqual([
+        { path: "application.releaseChannels[1].runtimes[0].runtime", message: 'runtime "k8s-mars" does not exist' },
+      ]);
       expect((await store.read(streams.config())).length).toBe(before);
     });
 
@@ -138,7 +197,9 @@ describe("HTTP API", () => {
     });
 
     it("refuses to delete what is still referenced", async () => {
-      const p = await problemOf(await app.request("/v1/configs/runtime/k8s-staging", { method: "DELETE", headers: admin }));
+      const p = await problemOf(
+        await app.request("/v1/configs/runtime/k8s-staging", { method: "DELETE", headers: admin }),
+      );
       expect(p.status).toBe(409);
       expect(p.code).toBe("config.in_use");
     });
@@ -151,8 +212,18 @@ describe("HTTP API", () => {
       const { releaseId, duplicate } = (await res.json()) as { releaseId: string; duplicate: boolean };
       expect(duplicate).toBe(false);
       const view = await app.request(`/v1/releases/${releaseId}`, { headers: admin });
-      expect(await view.json()).toMatchObject({ releaseId, status: "active", application: "shop", service: "api", params: { image: IMAGE }, source: { commit: "abc123", branch: "main" }, channels: [{ name: "staging" }, { name: "production" }] });
-      const history = (await (await app.request(`/v1/releases/${releaseId}/events`, { headers: admin })).json()) as { items: { type: string; actor: object }[] };
+      expect(await view.json()).toMatchObject({
+        releaseId,
+        status: "active",
+        application: "shop",
+        service: "api",
+        params: { image: IMAGE },
+        source: { commit: "abc123", branch: "main" },
+        channels: [{ name: "staging" }, { name: "production" }],
+      });
+      const history = (await (await app.request(`/v1/releases/${releaseId}/events`, { headers: admin })).json()) as {
+        items: { type: string; actor: object }[];
+      };
       expect(history.items).toEqual([
         expect.objectContaining({ version: 1, type: "ReleaseCreated", actor: { kind: "ci", id: "ci-webhook" } }),
         expect.objectContaining({ version: 2, type: "PromotionStarted", data: { releaseId, channel: "staging" } }),
@@ -160,21 +231,37 @@ describe("HTTP API", () => {
     });
 
     it("returns the same release for a redelivery and appends nothing", async () => {
-      const first = (await (await webhook(release, { "x-slipway-delivery": "delivery-42" })).json()) as { releaseId: string };
+      const first = (await (await webhook(release, { "x-slipway-delivery": "delivery-42" })).json()) as {
+        releaseId: string;
+      };
       const again = await webhook(release, { "x-slipway-delivery": "delivery-42" });
       expect(again.status).toBe(202);
       expect(await again.json()).toEqual({ releaseId: first.releaseId, duplicate: true });
-      expect((await store.read(streams.release(first.releaseId))).map((e) => e.type)).toEqual(["ReleaseCreated", "PromotionStarted"]);
+      expect((await store.read(streams.release(first.releaseId))).map((e) => e.type)).toEqual([
+        "ReleaseCreated",
+        "PromotionStarted",
+      ]);
     });
 
     it("refuses forged and missing signatures without appending", async () => {
       const forged = await webhook(release, {}, "not-the-secret");
       expect(forged.status).toBe(401);
       expect((await problemOf(forged)).code).toBe("webhook.bad_signature");
-      const unsigned = await app.request("/v1/webhooks/ci", { method: "POST", body: JSON.stringify(release), headers: { "content-type": "application/json" } });
+      const unsigned = await app.request("/v1/webhooks/ci", {
+        method: "POST",
+        body: JSON.stringify(release),
+        headers: { "content-type": "application/json" },
+      });
       expect(unsigned.status).toBe(401);
       const tampered = JSON.stringify(release);
-      const res = await app.request("/v1/webhooks/ci", { method: "POST", body: tampered.replace("1.4.2", "6.6.6"), headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, tampered) } });
+      const res = await app.request("/v1/webhooks/ci", {
+        method: "POST",
+        body: tampered.replace("1.4.2", "6.6.6"),
+        headers: {
+          "content-type": "application/json",
+          "x-slipway-signature-256": signBody(secrets.webhookSecret, tampered),
+        },
+      });
       expect(res.status).toBe(401);
       const body = await res.text();
       expect(body).not.toContain(secrets.webhookSecret);
@@ -182,32 +269,79 @@ describe("HTTP API", () => {
 
     it("names unknown applications and services, missing and mistyped params", async () => {
       const unknownApp = await problemOf(await webhook({ ...release, application: "bank" }));
-      expect(unknownApp).toMatchObject({ status: 404, code: "application.not_found", detail: 'application "bank" does not exist' });
+      expect(unknownApp).toMatchObject({
+        status: 404,
+        code: "application.not_found",
+        detail: 'application "bank" does not exist',
+      });
       const unknownService = await problemOf(await webhook({ ...release, service: "web" }));
       expect(unknownService).toMatchObject({ status: 404, code: "service.not_found" });
       const missing = await problemOf(await webhook({ ...release, params: {} }));
-      expect(missing).toMatchObject({ status: 400, code: "release.invalid_params", errors: [{ path: "params.image", message: "params.image is required" }] });
+      expect(missing).toMatchObject({
+        status: 400,
+        code: "release.invalid_params",
+        errors: [{ path: "params.image", message: "params.image is required" }],
+      });
       const mistyped = await problemOf(await webhook({ ...release, params: { image: 42 } }));
-      expect(mistyped.errors?.[0]).toEqual({ path: "params.image", message: "params.image must be a docker image reference (a string)" });
+      expect(mistyped.errors?.[0]).toEqual({
+        path: "params.image",
+        message: "params.image must be a docker image reference (a string)",
+      });
       const malformed = await problemOf(await webhook({ application: "shop" }));
-      expect(malformed).toMatchObject({ status: 400, code: "request.invalid", errors: [{ path: "service", message: "service is required" }] });
+      expect(malformed).toMatchObject({
+        status: 400,
+        code: "request.invalid",
+        errors: [{ path: "service", message: "service is required" }],
+      });
     });
 
     it("accepts a release-scoped API key instead of a signature, and refuses other scopes", async () => {
       const issue = async (name: string, scopes: string[]) =>
-        ((await (await app.request("/v1/api-keys", { method: "POST", headers: { ...admin, "content-type": "application/json" }, body: JSON.stringify({ name, scopes }) })).json()) as { key: string }).key;
+        (
+          (await (
+            await app.request("/v1/api-keys", {
+              method: "POST",
+              headers: { ...admin, "content-type": "application/json" },
+              body: JSON.stringify({ name, scopes }),
+            })
+          ).json()) as { key: string }
+        ).key;
       const ci = await issue("jenkins", ["release"]);
       const approver = await issue("approver", ["approve"]);
-      const send = (key: string) => app.request("/v1/webhooks/ci", { method: "POST", body: JSON.stringify(release), headers: { "content-type": "application/json", authorization: `Bearer ${key}` } });
+      const send = (key: string) =>
+        app.request("/v1/webhooks/ci", {
+          method: "POST",
+          body: JSON.stringify(release),
+          headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        });
       expect((await send(ci)).status).toBe(202);
       expect((await send(approver)).status).toBe(403);
     });
   });
 
   describe("Slack callback", () => {
-    const form = new URLSearchParams({ payload: JSON.stringify({ type: "block_actions", user: { id: "U1" }, actions: [{ action_id: "slipway_approve", value: JSON.stringify({ releaseId: "rel-x", channel: "production", approval: "approval" }) }] }) }).toString();
+    const form = new URLSearchParams({
+      payload: JSON.stringify({
+        type: "block_actions",
+        user: { id: "U1" },
+        actions: [
+          {
+            action_id: "slipway_approve",
+            value: JSON.stringify({ releaseId: "rel-x", channel: "production", approval: "approval" }),
+          },
+        ],
+      }),
+    }).toString();
     const send = (timestamp: string, signature: string) =>
-      app.request("/v1/callbacks/slack", { method: "POST", body: form, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp, "x-slack-signature": signature } });
+      app.request("/v1/callbacks/slack", {
+        method: "POST",
+        body: form,
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "x-slack-request-timestamp": timestamp,
+          "x-slack-signature": signature,
+        },
+      });
 
     it("refuses a stale timestamp even with a valid signature, and a forged signature", async () => {
       const stale = String(Math.floor(Date.now() / 1000) - 6 * 60);
@@ -215,7 +349,9 @@ describe("HTTP API", () => {
       expect(res.status).toBe(401);
       expect((await problemOf(res)).detail).toContain("older than five minutes");
       const now = String(Math.floor(Date.now() / 1000));
-      expect((await problemOf(await send(now, slackSignature("not-the-secret", now, form)))).code).toBe("slack.bad_signature");
+      expect((await problemOf(await send(now, slackSignature("not-the-secret", now, form)))).code).toBe(
+        "slack.bad_signature",
+      );
     });
 
     it("answers a signed click on an unknown release with a message for Slack, appending nothing", async () => {
@@ -228,9 +364,21 @@ describe("HTTP API", () => {
   });
 
   it("serves an OpenAPI document generated from the schemas", async () => {
-    const doc = (await (await app.request("/openapi.json")).json()) as { openapi: string; paths: Record<string, object> };
+    const doc = (await (await app.request("/openapi.json")).json()) as {
+      openapi: string;
+      paths: Record<string, object>;
+    };
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/configs", "/v1/configs/{kind}/{name}", "/v1/webhooks/ci", "/v1/releases/{id}", "/v1/releases/{id}/events", "/v1/api-keys"]));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        "/v1/configs",
+        "/v1/configs/{kind}/{name}",
+        "/v1/webhooks/ci",
+        "/v1/releases/{id}",
+        "/v1/releases/{id}/events",
+        "/v1/api-keys",
+      ]),
+    );
   });
 
   it("answers unknown routes with a problem, and never logs or returns a secret", async () => {

@@ -53,22 +53,46 @@ describe("local SQS with the real SQS client", () => {
   it("sends and receives with correct MD5 digests, then deletes", async () => {
     const url = await queue();
     const body = JSON.stringify({ hello: "wörld" });
-    const sent = await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageAttributes: { kind: { DataType: "String", StringValue: "evaluate" } } }));
+    const sent = await client.send(
+      new SendMessageCommand({
+        QueueUrl: url,
+        MessageBody: body,
+        MessageAttributes: { kind: { DataType: "String", StringValue: "evaluate" } },
+      }),
+    );
     expect(sent.MD5OfMessageBody).toBe(md5(body));
     expect(sent.MD5OfMessageAttributes).toMatch(/^[a-f0-9]{32}$/);
-    const { Messages } = await client.send(new ReceiveMessageCommand({ QueueUrl: url, MessageAttributeNames: ["All"] }));
-    expect(Messages?.[0]).toMatchObject({ MessageId: sent.MessageId, Body: body, MD5OfBody: md5(body), MessageAttributes: { kind: { StringValue: "evaluate" } } });
+    const { Messages } = await client.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MessageAttributeNames: ["All"] }),
+    );
+    expect(Messages?.[0]).toMatchObject({
+      MessageId: sent.MessageId,
+      Body: body,
+      MD5OfBody: md5(body),
+      MessageAttributes: { kind: { StringValue: "evaluate" } },
+    });
     await client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: Messages![0]!.ReceiptHandle! }));
     const after = await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["All"] }));
-    expect(after.Attributes).toMatchObject({ ApproximateNumberOfMessages: "0", ApproximateNumberOfMessagesNotVisible: "0" });
+    expect(after.Attributes).toMatchObject({
+      ApproximateNumberOfMessages: "0",
+      ApproximateNumberOfMessagesNotVisible: "0",
+    });
   });
 
   it("honours DelaySeconds: the message is invisible until its delay has passed, and a long poll returns it then", async () => {
     const url = await queue();
     const sentAt = Date.now();
     await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: "later", DelaySeconds: 2 }));
-    expect((await client.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 0 }))).Messages ?? []).toEqual([]);
-    expect((await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessagesDelayed"] }))).Attributes).toEqual({ ApproximateNumberOfMessagesDelayed: "1" });
+    expect(
+      (await client.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 0 }))).Messages ?? [],
+    ).toEqual([]);
+    expect(
+      (
+        await client.send(
+          new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessagesDelayed"] }),
+        )
+      ).Attributes,
+    ).toEqual({ ApproximateNumberOfMessagesDelayed: "1" });
     const { Messages } = await client.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 10 }));
     expect(Messages?.[0]?.Body).toBe("later");
     expect(Date.now() - sentAt).toBeGreaterThanOrEqual(2000);
@@ -78,8 +102,12 @@ describe("local SQS with the real SQS client", () => {
     const url = await queue({ VisibilityTimeout: "1" });
     await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: "again" }));
     const first = await client.send(new ReceiveMessageCommand({ QueueUrl: url, MessageSystemAttributeNames: ["All"] }));
-    expect((await client.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 0 }))).Messages ?? []).toEqual([]);
-    const second = await client.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 5, MessageSystemAttributeNames: ["All"] }));
+    expect(
+      (await client.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 0 }))).Messages ?? [],
+    ).toEqual([]);
+    const second = await client.send(
+      new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 5, MessageSystemAttributeNames: ["All"] }),
+    );
     expect(second.Messages?.[0]?.MessageId).toBe(first.Messages?.[0]?.MessageId);
     expect(second.Messages?.[0]?.Attributes?.ApproximateReceiveCount).toBe("2");
   });
@@ -88,44 +116,84 @@ describe("local SQS with the real SQS client", () => {
     const url = await queue({ VisibilityTimeout: "60" });
     await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: "soon" }));
     const { Messages } = await client.send(new ReceiveMessageCommand({ QueueUrl: url }));
-    await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: Messages![0]!.ReceiptHandle!, VisibilityTimeout: 0 }));
+    await client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: url,
+        ReceiptHandle: Messages![0]!.ReceiptHandle!,
+        VisibilityTimeout: 0,
+      }),
+    );
     const again = await client.send(new ReceiveMessageCommand({ QueueUrl: url }));
     expect(again.Messages?.[0]?.Body).toBe("soon");
     await client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: again.Messages![0]!.ReceiptHandle! }));
-    await expect(client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: again.Messages![0]!.ReceiptHandle!, VisibilityTimeout: 5 }))).rejects.toThrow(/not in flight/);
+    await expect(
+      client.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: url,
+          ReceiptHandle: again.Messages![0]!.ReceiptHandle!,
+          VisibilityTimeout: 5,
+        }),
+      ),
+    ).rejects.toThrow(/not in flight/);
   });
 
   it("moves a message to the dead-letter queue after maxReceiveCount receives", async () => {
     const dlq = await queue();
-    const dlqArn = (await client.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn!;
-    const url = await queue({ VisibilityTimeout: "0", RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }) });
+    const dlqArn = (await client.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ["QueueArn"] })))
+      .Attributes!.QueueArn!;
+    const url = await queue({
+      VisibilityTimeout: "0",
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }),
+    });
     await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: "poison" }));
-    for (let i = 0; i < 2; i++) expect((await client.send(new ReceiveMessageCommand({ QueueUrl: url }))).Messages?.[0]?.Body).toBe("poison");
+    for (let i = 0; i < 2; i++)
+      expect((await client.send(new ReceiveMessageCommand({ QueueUrl: url }))).Messages?.[0]?.Body).toBe("poison");
     expect((await client.send(new ReceiveMessageCommand({ QueueUrl: url }))).Messages ?? []).toEqual([]);
     expect((await client.send(new ReceiveMessageCommand({ QueueUrl: dlq }))).Messages?.[0]?.Body).toBe("poison");
   });
 
   it("sends and deletes in batches, reporting each entry", async () => {
     const url = await queue();
-    const sent = await client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: [{ Id: "a", MessageBody: "1" }, { Id: "b", MessageBody: "2", DelaySeconds: 901 }] }));
+    const sent = await client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [
+          { Id: "a", MessageBody: "1" },
+          { Id: "b", MessageBody: "2", DelaySeconds: 901 },
+        ],
+      }),
+    );
     expect(sent.Successful?.map((s) => s.Id)).toEqual(["a"]);
-    expect(sent.Failed).toEqual([expect.objectContaining({ Id: "b", Code: "InvalidParameterValue", SenderFault: true })]);
+    expect(sent.Failed).toEqual([
+      expect.objectContaining({ Id: "b", Code: "InvalidParameterValue", SenderFault: true }),
+    ]);
     const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
-    const deleted = await client.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: Messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle! })) }));
+    const deleted = await client.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: url,
+        Entries: Messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
     expect(deleted.Successful?.map((s) => s.Id)).toEqual(["d0"]);
   });
 
   it("refuses invalid parameters with the SQS error", async () => {
     const url = await queue();
-    await expect(client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: "x", DelaySeconds: 1000 }))).rejects.toThrow(/DelaySeconds must be an integer from 0 to 900/);
-    await expect(client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 11 }))).rejects.toThrow(/MaxNumberOfMessages/);
+    await expect(
+      client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: "x", DelaySeconds: 1000 })),
+    ).rejects.toThrow(/DelaySeconds must be an integer from 0 to 900/);
+    await expect(client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 11 }))).rejects.toThrow(
+      /MaxNumberOfMessages/,
+    );
   });
 
   it("keeps queues and undelivered messages — delayed and in flight — across a restart", async () => {
     const path = join(dir, "restart.jsonl");
     const first = new LocalSqs(path);
     const c1 = clientFor(await first.listen());
-    const { QueueUrl } = await c1.send(new CreateQueueCommand({ QueueName: "kept", Attributes: { VisibilityTimeout: "1" } }));
+    const { QueueUrl } = await c1.send(
+      new CreateQueueCommand({ QueueName: "kept", Attributes: { VisibilityTimeout: "1" } }),
+    );
     await c1.send(new SendMessageCommand({ QueueUrl, MessageBody: "in-flight" }));
     await c1.send(new ReceiveMessageCommand({ QueueUrl }));
     await c1.send(new SendMessageCommand({ QueueUrl, MessageBody: "delayed", DelaySeconds: 1 }));
@@ -142,7 +210,9 @@ describe("local SQS with the real SQS client", () => {
       const bodies = new Set<string>();
       const deadline = Date.now() + 10_000;
       while (bodies.size < 2 && Date.now() < deadline) {
-        const { Messages = [] } = await c2.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }));
+        const { Messages = [] } = await c2.send(
+          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }),
+        );
         for (const m of Messages) bodies.add(m.Body!);
       }
       expect([...bodies].sort()).toEqual(["delayed", "in-flight"]);
@@ -171,18 +241,30 @@ describe("SQS event source mapping", () => {
         return {};
       },
     });
-    await client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: [{ Id: "a", MessageBody: "a" }, { Id: "b", MessageBody: "b" }] }));
+    await client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [
+          { Id: "a", MessageBody: "a" },
+          { Id: "b", MessageBody: "b" },
+        ],
+      }),
+    );
     mapping.start();
     try {
       const deadline = Date.now() + 15_000;
-      while (seen.filter((s) => s === "b").length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (seen.filter((s) => s === "b").length < 2 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
     } finally {
       await mapping.stop();
     }
     expect(seen.filter((s) => s === "a")).toHaveLength(1);
     expect(seen.filter((s) => s === "b")).toHaveLength(2);
     const attrs = await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["All"] }));
-    expect(attrs.Attributes).toMatchObject({ ApproximateNumberOfMessages: "0", ApproximateNumberOfMessagesNotVisible: "0" });
+    expect(attrs.Attributes).toMatchObject({
+      ApproximateNumberOfMessages: "0",
+      ApproximateNumberOfMessagesNotVisible: "0",
+    });
   });
 
   it("leaves the whole batch for retry when the consumer throws", async () => {

@@ -23,22 +23,46 @@ const dataDir = mkdtempSync(join(tmpdir(), "slipway-stack-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const aws = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
-const meta = { occurredAt: "2026-11-23T10:00:00.000Z", actor: { kind: "system" as const, id: "test" }, correlationId: "c", causationId: "c" };
+const meta = {
+  occurredAt: "2026-11-23T10:00:00.000Z",
+  actor: { kind: "system" as const, id: "test" },
+  correlationId: "c",
+  causationId: "c",
+};
 const started = (channel: string): DomainEvent => ({ type: "PromotionStarted", data: { releaseId: "r", channel } });
 
 /** Handlers that record what reaches them, wired as the stack wires the real ones. */
 function recorder() {
   const seen = { streams: [] as string[], queue: [] as string[], ws: [] as WebSocketEvent[] };
   const functions: FunctionManifest = {
-    streamSubscribers: [{ name: "projector", handler: (e: DynamoStreamEvent) => void seen.streams.push(...e.Records.map((r) => `${(r.dynamodb.Keys.stream as { S: string }).S}@${(r.dynamodb.Keys.version as { N: string }).N}`)) }],
-    queueSubscribers: [{ name: "scheduler", queue: "preconditions", handler: (e: SqsEvent) => void seen.queue.push(...e.Records.map((r) => r.body)) }],
-    websocketRoutes: { $connect: (e: WebSocketEvent) => void seen.ws.push(e), $default: (e: WebSocketEvent) => void seen.ws.push(e) },
+    streamSubscribers: [
+      {
+        name: "projector",
+        handler: (e: DynamoStreamEvent) =>
+          void seen.streams.push(
+            ...e.Records.map(
+              (r) => `${(r.dynamodb.Keys.stream as { S: string }).S}@${(r.dynamodb.Keys.version as { N: string }).N}`,
+            ),
+          ),
+      },
+    ],
+    queueSubscribers: [
+      {
+        name: "scheduler",
+        queue: "preconditions",
+        handler: (e: SqsEvent) => void seen.queue.push(...e.Records.map((r) => r.body)),
+      },
+    ],
+    websocketRoutes: {
+      $connect: (e: WebSocketEvent) => void seen.ws.push(e),
+      $default: (e: WebSocketEvent) => void seen.ws.push(e),
+    },
   };
   return { seen, functions };
 }
 
-
-const storeOf = (stack: LocalStack) => new EventStore(documentClient({ ...aws, endpoint: stack.dynamoEndpoint }), stack.tables.events);
+const storeOf = (stack: LocalStack) =>
+  new EventStore(documentClient({ ...aws, endpoint: stack.dynamoEndpoint }), stack.tables.events);
 
 describe("local stack", () => {
   it("comes up healthy and runs every component through the handlers it is given", async () => {
@@ -49,16 +73,26 @@ describe("local stack", () => {
       expect(health.status).toBe(200);
       const body = (await health.json()) as { ok: boolean; components: Record<string, { ok: boolean }> };
       expect(body.ok).toBe(true);
-      expect(Object.keys(body.components).sort()).toEqual(["eventLog", "queueSubscribers", "queues", "streamSubscribers", "websocket"]);
+      expect(Object.keys(body.components).sort()).toEqual([
+        "eventLog",
+        "queueSubscribers",
+        "queues",
+        "streamSubscribers",
+        "websocket",
+      ]);
 
       // The event log's stream reaches the stream subscriber; command markers do not.
-      await storeOf(stack).append("release#wired", 0, [started("staging"), started("production")], meta, { commandId: "cmd-1" });
+      await storeOf(stack).append("release#wired", 0, [started("staging"), started("production")], meta, {
+        commandId: "cmd-1",
+      });
       await until(() => seen.streams.length >= 2);
       expect(seen.streams).toEqual(["release#wired@1", "release#wired@2"]);
 
       // A delayed message reaches the queue subscriber.
       const sqs = new SQSClient({ ...aws, endpoint: stack.sqsEndpoint });
-      await sqs.send(new SendMessageCommand({ QueueUrl: stack.queues.preconditions, MessageBody: "evaluate r", DelaySeconds: 1 }));
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: stack.queues.preconditions, MessageBody: "evaluate r", DelaySeconds: 1 }),
+      );
       sqs.destroy();
       await until(() => seen.queue.length >= 1);
       expect(seen.queue).toEqual(["evaluate r"]);
@@ -70,7 +104,9 @@ describe("local stack", () => {
       expect(seen.ws[0]!.queryStringParameters).toEqual({ runtime: "k8s" });
       const message = new Promise<string>((r) => ws.once("message", (d) => r(d.toString())));
       const management = new ApiGatewayManagementApiClient({ ...aws, endpoint: stack.managementEndpoint });
-      await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from("hello agent") }));
+      await management.send(
+        new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from("hello agent") }),
+      );
       expect(await message).toBe("hello agent");
       management.destroy();
       ws.close();
@@ -82,12 +118,18 @@ describe("local stack", () => {
 
   it("keeps events, undelivered queue messages and stream checkpoints across a restart", async () => {
     const first = recorder();
-    const one = await startLocalStack({ dataDir, stage: "restart", functions: { ...first.functions, queueSubscribers: [] } });
+    const one = await startLocalStack({
+      dataDir,
+      stage: "restart",
+      functions: { ...first.functions, queueSubscribers: [] },
+    });
     try {
       await storeOf(one).append("release#kept", 0, [started("staging")], meta);
       await until(() => first.seen.streams.length >= 1);
       const sqs = new SQSClient({ ...aws, endpoint: one.sqsEndpoint });
-      await sqs.send(new SendMessageCommand({ QueueUrl: one.queues.preconditions, MessageBody: "still due", DelaySeconds: 2 }));
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: one.queues.preconditions, MessageBody: "still due", DelaySeconds: 2 }),
+      );
       sqs.destroy();
     } finally {
       await one.stop();
@@ -96,7 +138,9 @@ describe("local stack", () => {
     const second = recorder();
     const two = await startLocalStack({ dataDir, stage: "restart", functions: second.functions });
     try {
-      expect((await storeOf(two).read("release#kept")).map((e) => e.data)).toEqual([{ releaseId: "r", channel: "staging" }]);
+      expect((await storeOf(two).read("release#kept")).map((e) => e.data)).toEqual([
+        { releaseId: "r", channel: "staging" },
+      ]);
       await storeOf(two).append("release#kept", 1, [started("production")], meta);
       await until(() => second.seen.streams.length >= 1 && second.seen.queue.length >= 1);
       await new Promise((r) => setTimeout(r, 300));
@@ -126,7 +170,9 @@ describe("local stack", () => {
     try {
       const error = await startLocalStack({ httpPort: port }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PortInUseError);
-      expect((error as Error).message).toBe(`port ${port} for the HTTP API is already in use; stop whatever holds it or choose another port`);
+      expect((error as Error).message).toBe(
+        `port ${port} for the HTTP API is already in use; stop whatever holds it or choose another port`,
+      );
     } finally {
       blocker.close();
     }

@@ -13,7 +13,12 @@ import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 let store: EventStore;
 let db: Awaited<ReturnType<typeof isolatedEventStore>>["db"];
 const drops: (() => Promise<void>)[] = [];
-const meta = { occurredAt: "2026-11-23T10:00:00.000Z", actor: { kind: "agent" as const, id: "c1" }, correlationId: "c", causationId: "c" };
+const meta = {
+  occurredAt: "2026-11-23T10:00:00.000Z",
+  actor: { kind: "agent" as const, id: "c1" },
+  correlationId: "c",
+  causationId: "c",
+};
 const payload = { kind: "kubernetes" as const, manifests: ["m"] };
 const channelStream = streams.channel("shop", "staging");
 
@@ -25,8 +30,17 @@ async function readModels() {
 
 /** The stream records DynamoDB would deliver for a log stream, built from its items. */
 async function records(streamId: string): Promise<StreamEvent["Records"]> {
-  const { Items = [] } = await db.send(new QueryCommand({ TableName: store.tableName, KeyConditionExpression: "#s = :s", ExpressionAttributeNames: { "#s": "stream" }, ExpressionAttributeValues: { ":s": streamId } }));
-  return Items.map((item, i) => ({ dynamodb: { NewImage: marshall(item) as StreamImage, SequenceNumber: String(i + 1).padStart(21, "0") } }));
+  const { Items = [] } = await db.send(
+    new QueryCommand({
+      TableName: store.tableName,
+      KeyConditionExpression: "#s = :s",
+      ExpressionAttributeNames: { "#s": "stream" },
+      ExpressionAttributeValues: { ":s": streamId },
+    }),
+  );
+  return Items.map((item, i) => ({
+    dynamodb: { NewImage: marshall(item) as StreamImage, SequenceNumber: String(i + 1).padStart(21, "0") },
+  }));
 }
 
 beforeAll(async () => {
@@ -35,13 +49,43 @@ beforeAll(async () => {
   db = s.db;
   drops.push(s.table.drop);
   const channel: DomainEvent[] = [
-    { type: "InstructionDispatched", data: { application: "shop", channel: "staging", service: "api", releaseId: "r1", runtime: "k8s", instructionId: "shop.staging.r1.k8s", payload, rollback: false } },
-    { type: "InstructionAcknowledged", data: { instructionId: "shop.staging.r1.k8s", runtime: "k8s", connectionId: "c1", leaseGeneration: 1 } },
+    {
+      type: "InstructionDispatched",
+      data: {
+        application: "shop",
+        channel: "staging",
+        service: "api",
+        releaseId: "r1",
+        runtime: "k8s",
+        instructionId: "shop.staging.r1.k8s",
+        payload,
+        rollback: false,
+      },
+    },
+    {
+      type: "InstructionAcknowledged",
+      data: { instructionId: "shop.staging.r1.k8s", runtime: "k8s", connectionId: "c1", leaseGeneration: 1 },
+    },
     { type: "ApplySucceeded", data: { instructionId: "shop.staging.r1.k8s", runtime: "k8s", releaseId: "r1" } },
-    { type: "ChannelConverged", data: { application: "shop", channel: "staging", service: "api", releaseId: "r1", convergedAt: "2026-11-23T10:00:05.000Z" } },
+    {
+      type: "ChannelConverged",
+      data: {
+        application: "shop",
+        channel: "staging",
+        service: "api",
+        releaseId: "r1",
+        convergedAt: "2026-11-23T10:00:05.000Z",
+      },
+    },
   ];
-  for (const [i, e] of channel.entries()) await store.append(channelStream, i, [e], { ...meta, occurredAt: `2026-11-23T10:00:0${i}.000Z` });
-  await store.append(streams.release("r1"), 0, [{ type: "PromotionStarted", data: { releaseId: "r1", channel: "staging" } }], { ...meta, occurredAt: "2026-11-23T09:59:59.000Z" });
+  for (const [i, e] of channel.entries())
+    await store.append(channelStream, i, [e], { ...meta, occurredAt: `2026-11-23T10:00:0${i}.000Z` });
+  await store.append(
+    streams.release("r1"),
+    0,
+    [{ type: "PromotionStarted", data: { releaseId: "r1", channel: "staging" } }],
+    { ...meta, occurredAt: "2026-11-23T09:59:59.000Z" },
+  );
 });
 afterAll(async () => {
   for (const drop of drops) await drop();
@@ -51,13 +95,30 @@ describe("projector", () => {
   it("builds the channel view and the release timeline", async () => {
     const views = await readModels();
     const project = createProjector({ store, readModels: views });
-    expect(await project({ Records: [...(await records(channelStream)), ...(await records(streams.release("r1")))] })).toEqual({ batchItemFailures: [] });
+    expect(
+      await project({ Records: [...(await records(channelStream)), ...(await records(streams.release("r1")))] }),
+    ).toEqual({ batchItemFailures: [] });
     expect(await views.view<ChannelView>("app#shop", "channel#staging")).toEqual({
       application: "shop",
       channel: "staging",
-      services: { api: { state: "converged", desiredReleaseId: "r1", rollback: false, convergedReleaseId: "r1", convergedAt: "2026-11-23T10:00:05.000Z", runtimes: { k8s: { instructionId: "shop.staging.r1.k8s", releaseId: "r1", status: "succeeded" } } } },
+      services: {
+        api: {
+          state: "converged",
+          desiredReleaseId: "r1",
+          rollback: false,
+          convergedReleaseId: "r1",
+          convergedAt: "2026-11-23T10:00:05.000Z",
+          runtimes: { k8s: { instructionId: "shop.staging.r1.k8s", releaseId: "r1", status: "succeeded" } },
+        },
+      },
     });
-    expect((await views.timeline("r1")).map((t) => t.type)).toEqual(["PromotionStarted", "InstructionDispatched", "InstructionAcknowledged", "ApplySucceeded", "ChannelConverged"]);
+    expect((await views.timeline("r1")).map((t) => t.type)).toEqual([
+      "PromotionStarted",
+      "InstructionDispatched",
+      "InstructionAcknowledged",
+      "ApplySucceeded",
+      "ChannelConverged",
+    ]);
   });
 
   it("is idempotent under redelivery and never moves a view back on a late record", async () => {
@@ -85,14 +146,19 @@ describe("projector", () => {
   it("continues a channel's state from the last event it projected, and reads the log after a gap", async () => {
     const events = await store.read(channelStream);
     const reads: [number, number | undefined][] = [];
-    const counting = { read: (id: string, from?: number, to?: number) => (reads.push([from ?? 1, to]), store.read(id, from, to)) } as unknown as EventStore;
+    const counting = {
+      read: (id: string, from?: number, to?: number) => (reads.push([from ?? 1, to]), store.read(id, from, to)),
+    } as unknown as EventStore;
     const cache = new ChannelStates();
     const expected = (n: number) => fold(channelDecider, events.slice(0, n));
     expect(await cache.at(counting, events[0]!)).toEqual(expected(1));
     expect(await cache.at(counting, events[1]!)).toEqual(expected(2));
     expect(reads).toEqual([[1, 1]]); // the second followed on without a read
     expect(await cache.at(counting, events[3]!)).toEqual(expected(4)); // a gap: read again
-    expect(reads).toEqual([[1, 1], [1, 4]]);
+    expect(reads).toEqual([
+      [1, 1],
+      [1, 4],
+    ]);
     expect(await cache.at(counting, events[3]!)).toEqual(expected(4)); // redelivered: the same state
     expect(reads).toHaveLength(2);
   });

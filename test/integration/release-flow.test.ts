@@ -18,7 +18,8 @@ import { until } from "../support/wait.js";
 
 /** A stand-in for Slack's incoming webhook: it keeps what was posted. */
 let slack: Server;
-const slackPosts: { text: string; blocks: { type: string; elements?: { action_id: string; value: string }[] }[] }[] = [];
+const slackPosts: { text: string; blocks: { type: string; elements?: { action_id: string; value: string }[] }[] }[] =
+  [];
 let stack: LocalStack;
 let secrets: Secrets;
 let store: EventStore;
@@ -40,7 +41,10 @@ beforeAll(async () => {
   process.env.SLIPWAY_SLACK_WEBHOOK_URL = `http://127.0.0.1:${(slack.address() as AddressInfo).port}/hook`;
   stack = await startLocalStack({ stage: "flow" });
   secrets = JSON.parse(readFileSync(stack.secretsPath, "utf8")) as Secrets;
-  store = new EventStore(documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }), stack.tables.events);
+  store = new EventStore(
+    documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+    stack.tables.events,
+  );
 });
 
 afterAll(async () => {
@@ -50,7 +54,10 @@ afterAll(async () => {
 });
 
 async function api(path: string, init: RequestInit = {}) {
-  const res = await fetch(`${stack.httpUrl}${path}`, { ...init, headers: { ...admin(), ...(init.headers as Record<string, string>) } });
+  const res = await fetch(`${stack.httpUrl}${path}`, {
+    ...init,
+    headers: { ...admin(), ...(init.headers as Record<string, string>) },
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -68,8 +75,15 @@ describe("the release flow, end to end on the local stack", () => {
   it("takes a signed CI build through staging, a soak and a Slack approval into production", async () => {
     // 1. Configs: production waits for staging to be stable for a soak, and for an approval.
     const shop = structuredClone(docs.shop);
-    shop.application.releaseChannels[1]!.preconditions = [{ releaseChannelStable: { releaseChannel: "staging", duration: SOAK } }, { manualApproval: {} }] as never;
-    const applied = await fetch(`${stack.httpUrl}/v1/configs`, { method: "PUT", headers: { ...admin(), "content-type": "application/yaml" }, body: [docs.staging, docs.production, shop, docs.api].map((d) => stringify(d)).join("---\n") });
+    shop.application.releaseChannels[1]!.preconditions = [
+      { releaseChannelStable: { releaseChannel: "staging", duration: SOAK } },
+      { manualApproval: {} },
+    ] as never;
+    const applied = await fetch(`${stack.httpUrl}/v1/configs`, {
+      method: "PUT",
+      headers: { ...admin(), "content-type": "application/yaml" },
+      body: [docs.staging, docs.production, shop, docs.api].map((d) => stringify(d)).join("---\n"),
+    });
     expect(applied.status).toBe(200);
 
     // Agents for both clusters, linked and connected.
@@ -79,18 +93,43 @@ describe("the release flow, end to end on the local stack", () => {
     await staging.connect();
     await production.connect();
     const runtimes = await api("/v1/runtimes");
-    expect(runtimes.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ name: "k8s-staging", linked: true, connected: true, agentVersion: "1.0.0" })]));
+    expect(runtimes.body.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: "k8s-staging", linked: true, connected: true, agentVersion: "1.0.0" }),
+      ]),
+    );
 
     // 2. CI announces a build.
-    const payload = JSON.stringify({ application: "shop", service: "api", params: { image: IMAGE }, source: { commit: "abc123", branch: "main" } });
-    const created = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, { method: "POST", headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, payload), "x-slipway-delivery": "build-1" }, body: payload });
+    const payload = JSON.stringify({
+      application: "shop",
+      service: "api",
+      params: { image: IMAGE },
+      source: { commit: "abc123", branch: "main" },
+    });
+    const created = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-slipway-signature-256": signBody(secrets.webhookSecret, payload),
+        "x-slipway-delivery": "build-1",
+      },
+      body: payload,
+    });
     expect(created.status).toBe(202);
     const { releaseId } = (await created.json()) as { releaseId: string };
 
     // 3. Staging's agent gets its instruction at once and reports success.
     await until(() => staging.instructions.length > 0);
-    expect(staging.instructions[0]).toMatchObject({ type: "instruction", releaseId, channel: "staging", runtime: "k8s-staging", payload: { kind: "kubernetes" } });
-    expect(staging.instructions[0]!.payload?.kind === "kubernetes" && staging.instructions[0]!.payload.manifests[0]).toContain(`image: "${IMAGE}"`);
+    expect(staging.instructions[0]).toMatchObject({
+      type: "instruction",
+      releaseId,
+      channel: "staging",
+      runtime: "k8s-staging",
+      payload: { kind: "kubernetes" },
+    });
+    expect(
+      staging.instructions[0]!.payload?.kind === "kubernetes" && staging.instructions[0]!.payload.manifests[0],
+    ).toContain(`image: "${IMAGE}"`);
 
     // 4. Production waits, and the release explains both gates.
     let view: Record<string, unknown> = {};
@@ -99,17 +138,42 @@ describe("the release flow, end to end on the local stack", () => {
       const prod = (view.channels as { name: string; preconditions: Record<string, unknown> }[])[1]!;
       if (Object.keys(prod.preconditions).length === 2) break;
     }
-    const prodGates = (view.channels as { preconditions: Record<string, { state: string; reason: string; until?: string }> }[])[1]!.preconditions;
-    expect(prodGates["releaseChannelStable:staging"]).toMatchObject({ state: "blocked", reason: expect.stringContaining(`must stay healthy for ${SOAK}`), until: expect.any(String) });
-    expect(prodGates["manualApproval:approval"]).toEqual({ state: "blocked", reason: 'waiting for approval "approval": 0 of 1 approver' });
+    const prodGates = (
+      view.channels as { preconditions: Record<string, { state: string; reason: string; until?: string }> }[]
+    )[1]!.preconditions;
+    expect(prodGates["releaseChannelStable:staging"]).toMatchObject({
+      state: "blocked",
+      reason: expect.stringContaining(`must stay healthy for ${SOAK}`),
+      until: expect.any(String),
+    });
+    expect(prodGates["manualApproval:approval"]).toEqual({
+      state: "blocked",
+      reason: 'waiting for approval "approval": 0 of 1 approver',
+    });
     expect(production.instructions).toEqual([]);
 
     // 5. The approval request reached Slack; a signed click on Approve comes back.
     await until(() => slackPosts.length > 0);
-    const approve = slackPosts[0]!.blocks.find((b) => b.type === "actions")!.elements!.find((e) => e.action_id === "slipway_approve")!;
-    const form = new URLSearchParams({ payload: JSON.stringify({ type: "block_actions", user: { id: "U024BE7LH", username: "alice" }, actions: [{ action_id: approve.action_id, value: approve.value }] }) }).toString();
+    const approve = slackPosts[0]!.blocks
+      .find((b) => b.type === "actions")!
+      .elements!.find((e) => e.action_id === "slipway_approve")!;
+    const form = new URLSearchParams({
+      payload: JSON.stringify({
+        type: "block_actions",
+        user: { id: "U024BE7LH", username: "alice" },
+        actions: [{ action_id: approve.action_id, value: approve.value }],
+      }),
+    }).toString();
     const timestamp = String(Math.floor(Date.now() / 1000));
-    const click = await fetch(`${stack.httpUrl}/v1/callbacks/slack`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp, "x-slack-signature": slackSignature(secrets.slackSigningSecret, timestamp, form) }, body: form });
+    const click = await fetch(`${stack.httpUrl}/v1/callbacks/slack`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": slackSignature(secrets.slackSigningSecret, timestamp, form),
+      },
+      body: form,
+    });
     expect(click.status).toBe(200);
     expect(((await click.json()) as { text: string }).text).toContain("alice approved");
 
@@ -121,7 +185,8 @@ describe("the release flow, end to end on the local stack", () => {
     const stagingConverged = (await channelEvents("staging")).find((e) => e.type === "ChannelConverged");
     const productionDispatched = (await channelEvents("production")).find((e) => e.type === "InstructionDispatched");
     const granted = (await store.read(streams.release(releaseId))).find((e) => e.type === "ApprovalGranted");
-    const soakEnd = Date.parse(stagingConverged!.type === "ChannelConverged" ? stagingConverged!.data.convergedAt : "") + 3000;
+    const soakEnd =
+      Date.parse(stagingConverged!.type === "ChannelConverged" ? stagingConverged!.data.convergedAt : "") + 3000;
     const due = Math.max(soakEnd, Date.parse(granted!.occurredAt));
     const dispatchedAt = Date.parse(productionDispatched!.occurredAt);
     expect(dispatchedAt).toBeGreaterThanOrEqual(soakEnd);
@@ -132,24 +197,58 @@ describe("the release flow, end to end on the local stack", () => {
       if ((await channelEvents("production")).some((e) => e.type === "ChannelConverged")) break;
     }
     for (const channel of ["staging", "production"]) {
-      expect((await channelEvents(channel)).filter((e) => e.type === "ChannelConverged").map((e) => e.data)).toEqual([expect.objectContaining({ releaseId, channel })]);
+      expect((await channelEvents(channel)).filter((e) => e.type === "ChannelConverged").map((e) => e.data)).toEqual([
+        expect.objectContaining({ releaseId, channel }),
+      ]);
     }
     // Each agent got its instruction once: pushed as it was dispatched, not again a stream hop later.
     expect(staging.instructions).toHaveLength(1);
     expect(production.instructions).toHaveLength(1);
-    type AppView = { channels: { name: string; services: Record<string, { state: string; desiredReleaseId?: string; convergedReleaseId?: string; runtimes: Record<string, { status: string }> }> }[] };
+    type AppView = {
+      channels: {
+        name: string;
+        services: Record<
+          string,
+          {
+            state: string;
+            desiredReleaseId?: string;
+            convergedReleaseId?: string;
+            runtimes: Record<string, { status: string }>;
+          }
+        >;
+      }[];
+    };
     let app: AppView = { channels: [] };
     for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
       app = (await api("/v1/applications/shop")).body as unknown as AppView;
       if (app.channels.every((c) => c.services.api?.state === "converged")) break;
     }
     for (const [i, runtime] of ["k8s-staging", "k8s-production"].entries()) {
-      expect(app.channels[i]!.services.api).toMatchObject({ state: "converged", desiredReleaseId: releaseId, convergedReleaseId: releaseId, runtimes: { [runtime]: { status: "succeeded" } } });
+      expect(app.channels[i]!.services.api).toMatchObject({
+        state: "converged",
+        desiredReleaseId: releaseId,
+        convergedReleaseId: releaseId,
+        runtimes: { [runtime]: { status: "succeeded" } },
+      });
     }
     const released = (await api(`/v1/releases/${releaseId}`)).body.channels as { deployment: string }[];
     expect(released.map((c) => c.deployment)).toEqual(["converged", "converged"]);
-    const history = (await api(`/v1/releases/${releaseId}/events`)).body.items as { type: string; actor: { kind: string; id: string } }[];
-    expect(history.map((e) => e.type)).toEqual(expect.arrayContaining(["ReleaseCreated", "PromotionStarted", "ApprovalRequested", "ApprovalGranted", "PreconditionSatisfied", "InstructionDispatched", "ApplySucceeded", "ChannelConverged"]));
+    const history = (await api(`/v1/releases/${releaseId}/events`)).body.items as {
+      type: string;
+      actor: { kind: string; id: string };
+    }[];
+    expect(history.map((e) => e.type)).toEqual(
+      expect.arrayContaining([
+        "ReleaseCreated",
+        "PromotionStarted",
+        "ApprovalRequested",
+        "ApprovalGranted",
+        "PreconditionSatisfied",
+        "InstructionDispatched",
+        "ApplySucceeded",
+        "ChannelConverged",
+      ]),
+    );
     expect(history.find((e) => e.type === "ApprovalGranted")?.actor).toEqual({ kind: "user", id: "slack:U024BE7LH" });
   });
 });

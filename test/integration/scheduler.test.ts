@@ -17,7 +17,12 @@ function sqsRecord(messageId: string, body: string): QueueEvent["Records"][numbe
     messageId,
     receiptHandle: `handle-${messageId}`,
     body,
-    attributes: { ApproximateReceiveCount: "1", SentTimestamp: now, SenderId: "local", ApproximateFirstReceiveTimestamp: now },
+    attributes: {
+      ApproximateReceiveCount: "1",
+      SentTimestamp: now,
+      SenderId: "local",
+      ApproximateFirstReceiveTimestamp: now,
+    },
     messageAttributes: {},
     md5OfBody: "",
     eventSource: "aws:sqs",
@@ -40,7 +45,13 @@ beforeAll(async () => {
   const { store, db, table } = await isolatedEventStore();
   const rm = await isolatedTable("read-models", readModelTableDefinition);
   drops.push(table.drop, rm.drop);
-  deps = { store, readModels: new ReadModels(db, rm.name), gateway: {} as AgentGateway, scheduler: new WakeUpQueue(client, queueUrl), now: () => NOW };
+  deps = {
+    store,
+    readModels: new ReadModels(db, rm.name),
+    gateway: {} as AgentGateway,
+    scheduler: new WakeUpQueue(client, queueUrl),
+    now: () => NOW,
+  };
 });
 afterAll(async () => {
   for (const drop of drops) await drop();
@@ -48,26 +59,40 @@ afterAll(async () => {
   await sqs.close();
 });
 
-const attributes = async () => (await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["All"] }))).Attributes!;
-const drain = async () => client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }));
+const attributes = async () =>
+  (await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["All"] }))).Attributes!;
+const drain = async () =>
+  client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }));
 
 describe("precondition scheduler", () => {
   it("delays a wake-up to its time (rounded down), at most 900 s per message", async () => {
     const now = new Date();
     const short = { releaseId: "r1", channel: "production", at: new Date(now.getTime() + 2400).toISOString() };
     await deps.scheduler.schedule(short, now);
-    await deps.scheduler.schedule({ releaseId: "r2", channel: "production", at: new Date(now.getTime() + 3_600_000).toISOString() }, now);
-    expect(await attributes()).toMatchObject({ ApproximateNumberOfMessagesDelayed: "2", ApproximateNumberOfMessages: "0" });
-    const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }));
+    await deps.scheduler.schedule(
+      { releaseId: "r2", channel: "production", at: new Date(now.getTime() + 3_600_000).toISOString() },
+      now,
+    );
+    expect(await attributes()).toMatchObject({
+      ApproximateNumberOfMessagesDelayed: "2",
+      ApproximateNumberOfMessages: "0",
+    });
+    const { Messages = [] } = await client.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }),
+    );
     expect(Messages.map((m) => JSON.parse(m.Body!) as WakeUp)).toEqual([short]);
     expect(Date.now() - now.getTime()).toBeGreaterThanOrEqual(2000);
     expect(await attributes()).toMatchObject({ ApproximateNumberOfMessagesDelayed: "1" });
-    for (const m of Messages) await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+    for (const m of Messages)
+      await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
   });
 
   it("sends an early wake-up on for the rest of the wait instead of evaluating", async () => {
     const sent: WakeUp[] = [];
-    const handler = createScheduler({ ...deps, scheduler: { schedule: async (w: WakeUp) => void sent.push(w) } as unknown as WakeUpQueue });
+    const handler = createScheduler({
+      ...deps,
+      scheduler: { schedule: async (w: WakeUp) => void sent.push(w) } as unknown as WakeUpQueue,
+    });
     const wake = { releaseId: "r1", channel: "production", at: "2026-11-23T12:00:00.000Z" };
     expect(await handler({ Records: [sqsRecord("m1", JSON.stringify(wake))] })).toEqual({ batchItemFailures: [] });
     expect(sent).toEqual([wake]);
@@ -84,7 +109,9 @@ describe("precondition scheduler", () => {
   it("drops a malformed message rather than retrying it forever", async () => {
     const logged: string[] = [];
     const handler = createScheduler({ ...deps, log: (l) => logged.push(l) });
-    expect(await handler({ Records: [sqsRecord("m3", JSON.stringify({ releaseId: 1 }))] })).toEqual({ batchItemFailures: [] });
+    expect(await handler({ Records: [sqsRecord("m3", JSON.stringify({ releaseId: 1 }))] })).toEqual({
+      batchItemFailures: [],
+    });
     expect(logged).toEqual(["scheduler: dropping malformed message m3"]);
   });
 });

@@ -8,12 +8,22 @@ import type { DomainEvent, Metadata } from "../../events/index.js";
 import { EventStore } from "../../functions/adapters/event-store.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { LocalSqs } from "../../infra/local/sqs.js";
-import { StreamEventSourceMapping, type DynamoStreamEvent, type DynamoStreamRecord, type StreamMappingOptions } from "../../infra/local/stream-poller.js";
+import {
+  StreamEventSourceMapping,
+  type DynamoStreamEvent,
+  type DynamoStreamRecord,
+  type StreamMappingOptions,
+} from "../../infra/local/stream-poller.js";
 import { isolatedEventStore, localDynamoConfig } from "../support/dynamo.js";
 import { until } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "slipway-poller-"));
-const meta: Metadata = { occurredAt: "2026-11-23T10:00:00.000Z", actor: { kind: "system", id: "test" }, correlationId: "c", causationId: "c" };
+const meta: Metadata = {
+  occurredAt: "2026-11-23T10:00:00.000Z",
+  actor: { kind: "system", id: "test" },
+  correlationId: "c",
+  causationId: "c",
+};
 const started = (channel: string): DomainEvent => ({ type: "PromotionStarted", data: { releaseId: "r", channel } });
 
 let store: EventStore;
@@ -48,7 +58,11 @@ function channelOf(record: DynamoStreamRecord): string {
   return (JSON.parse((record.dynamodb.NewImage?.data as { S: string }).S) as { channel: string }).channel;
 }
 
-function mapping(id: string, handler: (records: DynamoStreamRecord[]) => unknown, options: Partial<StreamMappingOptions> = {}) {
+function mapping(
+  id: string,
+  handler: (records: DynamoStreamRecord[]) => unknown,
+  options: Partial<StreamMappingOptions> = {},
+) {
   const batches: DynamoStreamRecord[][] = [];
   const m = new StreamEventSourceMapping(localDynamoConfig(), {
     functionName: "projector",
@@ -64,7 +78,6 @@ function mapping(id: string, handler: (records: DynamoStreamRecord[]) => unknown
   });
   return { m, batches };
 }
-
 
 async function append(id: string, ...channels: string[]): Promise<void> {
   const version = (await store.read(id)).length;
@@ -90,7 +103,11 @@ describe("DynamoDB stream event source mapping", () => {
       eventSource: "aws:dynamodb",
       eventVersion: "1.1",
       eventSourceARN: streamArn,
-      dynamodb: { Keys: { stream: { S: id }, version: { N: "1" } }, StreamViewType: "NEW_IMAGE", NewImage: { type: { S: "PromotionStarted" } } },
+      dynamodb: {
+        Keys: { stream: { S: id }, version: { N: "1" } },
+        StreamViewType: "NEW_IMAGE",
+        NewImage: { type: { S: "PromotionStarted" } },
+      },
     });
   });
 
@@ -113,15 +130,19 @@ describe("DynamoDB stream event source mapping", () => {
     const id = `release#partial-${++n}`;
     const seen: string[] = [];
     let failed = false;
-    const { m } = mapping(id, (records) => {
-      seen.push(...records.map(channelOf));
-      const c3 = records.find((r) => channelOf(r) === "c3");
-      if (c3 && !failed) {
-        failed = true;
-        return { batchItemFailures: [{ itemIdentifier: c3.dynamodb.SequenceNumber }] };
-      }
-      return { batchItemFailures: [] };
-    }, { batchSize: 10 });
+    const { m } = mapping(
+      id,
+      (records) => {
+        seen.push(...records.map(channelOf));
+        const c3 = records.find((r) => channelOf(r) === "c3");
+        if (c3 && !failed) {
+          failed = true;
+          return { batchItemFailures: [{ itemIdentifier: c3.dynamodb.SequenceNumber }] };
+        }
+        return { batchItemFailures: [] };
+      },
+      { batchSize: 10 },
+    );
     await append(id, "c1", "c2", "c3", "c4");
     m.start();
     try {
@@ -160,9 +181,17 @@ describe("DynamoDB stream event source mapping", () => {
     // The poison record was last tried alone.
     expect(batches.filter((b) => b.some((r) => channelOf(r) === "c5")).at(-1)?.length).toBe(1);
     const { Messages } = await sqsClient.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 5 }));
-    const info = JSON.parse(Messages![0]!.Body!) as { requestContext: { condition: string }; DDBStreamBatchInfo: Record<string, unknown> };
+    const info = JSON.parse(Messages![0]!.Body!) as {
+      requestContext: { condition: string };
+      DDBStreamBatchInfo: Record<string, unknown>;
+    };
     expect(info.requestContext.condition).toBe("RetryAttemptsExhausted");
-    expect(info.DDBStreamBatchInfo).toMatchObject({ batchSize: 1, startSequenceNumber: poisonSeq, endSequenceNumber: poisonSeq, streamArn });
+    expect(info.DDBStreamBatchInfo).toMatchObject({
+      batchSize: 1,
+      startSequenceNumber: poisonSeq,
+      endSequenceNumber: poisonSeq,
+      streamArn,
+    });
   });
 
   it("resumes after a restart from its persisted checkpoint: nothing skipped, nothing handled twice", async () => {

@@ -8,7 +8,11 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
-import { LocalWebSocketGateway, type GatewayOptions, type WebSocketEvent } from "../../infra/local/websocket-gateway.js";
+import {
+  LocalWebSocketGateway,
+  type GatewayOptions,
+  type WebSocketEvent,
+} from "../../infra/local/websocket-gateway.js";
 import { until } from "../support/wait.js";
 
 const gateways: LocalWebSocketGateway[] = [];
@@ -25,7 +29,11 @@ async function gateway(options: Partial<GatewayOptions> = {}) {
   });
   await g.listen();
   gateways.push(g);
-  const management = new ApiGatewayManagementApiClient({ endpoint: g.managementEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const management = new ApiGatewayManagementApiClient({
+    endpoint: g.managementEndpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
   return { g, events, management };
 }
 
@@ -45,13 +53,21 @@ function nextMessage(ws: WebSocket): Promise<string> {
   return new Promise((resolve) => ws.once("message", (data) => resolve(data.toString())));
 }
 
-
 describe("local API Gateway WebSocket", () => {
   it("builds AWS's $connect event with headers, query string and request context", async () => {
     const { g, events } = await gateway();
-    const ws = await connect(`${g.url}?runtime=k8s-staging`, { Authorization: "Bearer t0ken", "X-Slipway-Agent-Version": "1.2.0" });
+    const ws = await connect(`${g.url}?runtime=k8s-staging`, {
+      Authorization: "Bearer t0ken",
+      "X-Slipway-Agent-Version": "1.2.0",
+    });
     const connect0 = events[0]!;
-    expect(connect0.requestContext).toMatchObject({ routeKey: "$connect", eventType: "CONNECT", stage: "local", messageDirection: "IN", identity: { sourceIp: "127.0.0.1" } });
+    expect(connect0.requestContext).toMatchObject({
+      routeKey: "$connect",
+      eventType: "CONNECT",
+      stage: "local",
+      messageDirection: "IN",
+      identity: { sourceIp: "127.0.0.1" },
+    });
     expect(connect0.requestContext.connectionId).toMatch(/^[A-Za-z0-9+/=]+$/);
     expect(connect0.headers).toMatchObject({ authorization: "Bearer t0ken", "x-slipway-agent-version": "1.2.0" });
     expect(connect0.queryStringParameters).toEqual({ runtime: "k8s-staging" });
@@ -87,7 +103,9 @@ describe("local API Gateway WebSocket", () => {
   });
 
   it("rejects the handshake with the status and body $connect returns", async () => {
-    const { g } = await gateway({ routes: { $connect: () => ({ statusCode: 401, body: "the agent token is not valid for this runtime" }) } });
+    const { g } = await gateway({
+      routes: { $connect: () => ({ statusCode: 401, body: "the agent token is not valid for this runtime" }) },
+    });
     const response = await new Promise<{ status: number; body: string }>((resolve) => {
       const ws = new WebSocket(g.url);
       ws.once("unexpected-response", (_req, res) => {
@@ -107,7 +125,12 @@ describe("local API Gateway WebSocket", () => {
     const connectionId = events[0]!.requestContext.connectionId;
 
     const received = nextMessage(ws);
-    await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify({ type: "instruction", id: "i1" })) }));
+    await management.send(
+      new PostToConnectionCommand({
+        ConnectionId: connectionId,
+        Data: Buffer.from(JSON.stringify({ type: "instruction", id: "i1" })),
+      }),
+    );
     expect(JSON.parse(await received)).toEqual({ type: "instruction", id: "i1" });
 
     const info = await management.send(new GetConnectionCommand({ ConnectionId: connectionId }));
@@ -119,7 +142,9 @@ describe("local API Gateway WebSocket", () => {
     expect((await wasClosed).code).toBe(1000);
     await until(() => events.some((e) => e.requestContext.eventType === "DISCONNECT"));
 
-    const gone = await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from("late") })).catch((e: unknown) => e);
+    const gone = await management
+      .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from("late") }))
+      .catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(GoneException);
     expect((gone as GoneException).$metadata.httpStatusCode).toBe(410);
   });
@@ -130,8 +155,15 @@ describe("local API Gateway WebSocket", () => {
     const connectionId = events[0]!.requestContext.connectionId;
     ws.close(4000, "agent shutting down");
     await until(() => events.some((e) => e.requestContext.eventType === "DISCONNECT"));
-    expect(events.at(-1)!.requestContext).toMatchObject({ routeKey: "$disconnect", connectionId, disconnectStatusCode: 4000, disconnectReason: "agent shutting down" });
-    await expect(management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from("x") }))).rejects.toBeInstanceOf(GoneException);
+    expect(events.at(-1)!.requestContext).toMatchObject({
+      routeKey: "$disconnect",
+      connectionId,
+      disconnectStatusCode: 4000,
+      disconnectReason: "agent shutting down",
+    });
+    await expect(
+      management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from("x") })),
+    ).rejects.toBeInstanceOf(GoneException);
   });
 
   it("closes a connection that sends a message over 128 KB with 1009", async () => {
@@ -145,7 +177,14 @@ describe("local API Gateway WebSocket", () => {
   it("refuses to post more than 128 KB to a connection", async () => {
     const { g, events, management } = await gateway();
     const ws = await connect(g.url);
-    const error = await management.send(new PostToConnectionCommand({ ConnectionId: events[0]!.requestContext.connectionId, Data: Buffer.alloc(128 * 1024 + 1, 97) })).catch((e: unknown) => e);
+    const error = await management
+      .send(
+        new PostToConnectionCommand({
+          ConnectionId: events[0]!.requestContext.connectionId,
+          Data: Buffer.alloc(128 * 1024 + 1, 97),
+        }),
+      )
+      .catch((e: unknown) => e);
     expect((error as { name: string }).name).toBe("PayloadTooLargeException");
     ws.close();
   });

@@ -14,16 +14,22 @@ import type { DeploymentModel } from "../../infra/tools/sst-model.js";
 let model: DeploymentModel;
 const modelFor = (stage: string): DeploymentModel => {
   const out = join(mkdtempSync(join(tmpdir(), "slipway-sst-model-")), "model.json");
-  execFileSync(process.execPath, ["--import", "tsx", "infra/tools/sst-model.ts", out, stage], { stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync(process.execPath, ["--import", "tsx", "infra/tools/sst-model.ts", out, stage], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   return JSON.parse(readFileSync(out, "utf8")) as DeploymentModel;
 };
 const copy = () => structuredClone(model);
 const fnFor = (m: DeploymentModel, handler: string) => m.functions.find((f) => f.handler === handler)!;
-const mapping = (m: DeploymentModel, subscriber: string) => m.resources.find((r) => r.type === "aws:lambda/eventSourceMapping:EventSourceMapping" && r.name.includes(subscriber))!.inputs as Record<string, unknown>;
+const mapping = (m: DeploymentModel, subscriber: string) =>
+  m.resources.find((r) => r.type === "aws:lambda/eventSourceMapping:EventSourceMapping" && r.name.includes(subscriber))!
+    .inputs;
 
 beforeAll(() => {
   model = modelFor("ci");
-  const sizes = [...new Map(model.functions.map((f) => [f.handler, f.bundle.bytes])).entries()].map(([h, b]) => `  ${h.padEnd(36)} ${(b / 1024).toFixed(0).padStart(5)} KB`);
+  const sizes = [...new Map(model.functions.map((f) => [f.handler, f.bundle.bytes])).entries()].map(
+    ([h, b]) => `  ${h.padEnd(36)} ${(b / 1024).toFixed(0).padStart(5)} KB`,
+  );
   console.log(`minified bundles (esbuild, ESM, AWS SDK external):\n${sizes.join("\n")}`);
 });
 
@@ -32,16 +38,39 @@ describe("sst deploy, verified offline", () => {
     expect(checkDeployment(model)).toEqual([]);
     // The shape, beyond what the checks count.
     expect(new Set(model.functions.map((f) => f.handler))).toEqual(
-      new Set(["functions/http.handler", "functions/reactor.handler", "functions/projector.handler", "functions/scheduler.handler", "functions/agent-socket.connect", "functions/agent-socket.disconnect", "functions/agent-socket.message"]),
+      new Set([
+        "functions/http.handler",
+        "functions/reactor.handler",
+        "functions/projector.handler",
+        "functions/scheduler.handler",
+        "functions/agent-socket.connect",
+        "functions/agent-socket.disconnect",
+        "functions/agent-socket.message",
+      ]),
     );
-    expect(mapping(model, "reactor")).toMatchObject({ startingPosition: "TRIM_HORIZON", parallelizationFactor: 1, bisectBatchOnFunctionError: true, functionResponseTypes: ["ReportBatchItemFailures"], maximumRetryAttempts: 10 });
-    expect(fnFor(model, "functions/http.handler").links).toEqual(["AdminApiKey", "Agents", "Events", "ReadModels", "SlackSigningSecret", "WebhookSecret"]);
+    expect(mapping(model, "reactor")).toMatchObject({
+      startingPosition: "TRIM_HORIZON",
+      parallelizationFactor: 1,
+      bisectBatchOnFunctionError: true,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+      maximumRetryAttempts: 10,
+    });
+    expect(fnFor(model, "functions/http.handler").links).toEqual([
+      "AdminApiKey",
+      "Agents",
+      "Events",
+      "ReadModels",
+      "SlackSigningSecret",
+      "WebhookSecret",
+    ]);
   });
 
   it("fails on a handler that resolves to no exported function", () => {
     const m = copy();
     fnFor(m, "functions/reactor.handler").handler = "functions/reactor.onRecords";
-    expect(checkDeployment(m)).toContainEqual(expect.stringMatching(/functions\/reactor\.onRecords does not resolve to an exported function/));
+    expect(checkDeployment(m)).toContainEqual(
+      expect.stringMatching(/functions\/reactor\.onRecords does not resolve to an exported function/),
+    );
   });
 
   it("fails on a function that reads a resource it does not link, and on one it links needlessly", () => {
@@ -51,7 +80,9 @@ describe("sst deploy, verified offline", () => {
     const http = fnFor(m, "functions/http.handler");
     http.links.push("Preconditions");
     const problems = checkDeployment(m);
-    expect(problems).toContainEqual(expect.stringMatching(/reads Resource\.Preconditions but it does not link Preconditions/));
+    expect(problems).toContainEqual(
+      expect.stringMatching(/reads Resource\.Preconditions but it does not link Preconditions/),
+    );
     expect(problems).toContainEqual(expect.stringMatching(/links Preconditions, which its code never reads/));
   });
 
@@ -73,9 +104,13 @@ describe("sst deploy, verified offline", () => {
     const m = copy();
     const queue = m.resources.find((r) => r.type === "aws:sqs/queue:Queue" && r.name.startsWith("PreconditionsQueue"))!;
     queue.inputs.visibilityTimeoutSeconds = 60;
-    m.resources = m.resources.filter((r) => !(r.type === "aws:apigatewayv2/route:Route" && r.inputs.routeKey === "report"));
+    m.resources = m.resources.filter(
+      (r) => !(r.type === "aws:apigatewayv2/route:Route" && r.inputs.routeKey === "report"),
+    );
     const problems = checkDeployment(m);
-    expect(problems).toContainEqual(expect.stringMatching(/visibility timeout 60 s must be at least 6× its consumer's timeout \(30 s\)/));
+    expect(problems).toContainEqual(
+      expect.stringMatching(/visibility timeout 60 s must be at least 6× its consumer's timeout \(30 s\)/),
+    );
     expect(problems).toContainEqual("the WebSocket API has no report route");
   });
 

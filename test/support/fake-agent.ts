@@ -14,17 +14,25 @@ export class FakeAgent {
     private readonly url: string,
     readonly runtime: string,
     private readonly token: string,
-    private readonly options: { version?: string; outcome?: (i: InstructionMessage) => "succeeded" | "failed" | "none"; onInstruction?: (i: InstructionMessage) => void } = {},
+    private readonly options: {
+      version?: string;
+      outcome?: (i: InstructionMessage) => "succeeded" | "failed" | "none";
+      onInstruction?: (i: InstructionMessage) => void;
+    } = {},
   ) {}
 
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${this.url}?runtime=${this.runtime}`, { headers: { authorization: `Bearer ${this.token}`, "x-slipway-agent-version": this.options.version ?? "1.0.0" } });
+      const ws = new WebSocket(`${this.url}?runtime=${this.runtime}`, {
+        headers: { authorization: `Bearer ${this.token}`, "x-slipway-agent-version": this.options.version ?? "1.0.0" },
+      });
       ws.once("open", () => resolve());
       ws.once("unexpected-response", (_req, res) => {
         let body = "";
         res.on("data", (d: Buffer) => (body += d.toString()));
-        res.on("end", () => reject(Object.assign(new Error(`refused ${res.statusCode}: ${body}`), { status: res.statusCode, body })));
+        res.on("end", () =>
+          reject(Object.assign(new Error(`refused ${res.statusCode}: ${body}`), { status: res.statusCode, body })),
+        );
       });
       ws.once("error", reject);
       ws.on("message", (data) => this.receive(JSON.parse(data.toString()) as { type: string }));
@@ -58,6 +66,11 @@ export class FakeAgent {
     if (outcome === "none") return;
     this.send({ action: "ack", instructionId: instruction.instructionId });
     this.send({ action: "report", instructionId: instruction.instructionId, status: "applying" });
-    this.send({ action: "report", instructionId: instruction.instructionId, status: outcome, message: outcome === "failed" ? "ImagePullBackOff" : "rolled out" });
+    this.send({
+      action: "report",
+      instructionId: instruction.instructionId,
+      status: outcome,
+      message: outcome === "failed" ? "ImagePullBackOff" : "rolled out",
+    });
   }
 }

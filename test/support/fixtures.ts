@@ -11,7 +11,9 @@ export const docs = {
         proxyRuntime: { runtime: "k8s-staging" },
         apply: {
           taskConfig: {
-            program: { cmd: ["apply-changes", "--change={{.Params.changeId}}", "--channel={{.Builtins.ReleaseChannel}}"] },
+            program: {
+              cmd: ["apply-changes", "--change={{.Params.changeId}}", "--channel={{.Builtins.ReleaseChannel}}"],
+            },
             image: "registry.example.com/tools/vm-apply:1.0",
           },
         },
@@ -27,7 +29,10 @@ export const docs = {
         {
           name: "production",
           runtimes: [{ runtime: "k8s-production" }],
-          preconditions: [{ releaseChannelStable: { releaseChannel: "staging", duration: "10m" } }, { manualApproval: {} }],
+          preconditions: [
+            { releaseChannelStable: { releaseChannel: "staging", duration: "10m" } },
+            { manualApproval: {} },
+          ],
           constants: { replicas: 3 },
         },
       ],
@@ -40,7 +45,7 @@ export const docs = {
       parameters: [{ name: "image", type: "dockerImage", required: true }],
       kubernetesConfig: {
         manifests: [
-          "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: {{.Constants.replicas}}\n  template:\n    spec:\n      containers:\n        - name: api\n          image: \"{{.Params.image}}\"\n",
+          'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: {{.Constants.replicas}}\n  template:\n    spec:\n      containers:\n        - name: api\n          image: "{{.Params.image}}"\n',
         ],
       },
     },

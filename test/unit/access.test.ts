@@ -5,17 +5,26 @@ import { specFor } from "../support/spec.js";
 const spec = specFor(accessDecider);
 type E = Parameters<typeof spec>[0][number];
 const HASH = "c".repeat(64);
-const issued: E = { type: "ApiKeyIssued", data: { keyId: "k1", name: "github-actions", scopes: ["release"], keyHash: HASH } };
+const issued: E = {
+  type: "ApiKeyIssued",
+  data: { keyId: "k1", name: "github-actions", scopes: ["release"], keyHash: HASH },
+};
 const revoked: E = { type: "ApiKeyRevoked", data: { keyId: "k1" } };
 
 describe("access decider", () => {
   it("issues a key with its scopes, once per id and per active name", () => {
-    spec([]).when({ type: "IssueApiKey", keyId: "k1", name: "github-actions", scopes: ["release", "release"], keyHash: HASH }).then([issued]);
-    spec([issued]).when({ type: "IssueApiKey", keyId: "k1", name: "other", scopes: ["read"], keyHash: HASH }).thenError("apikey.exists", 409);
-    spec([issued]).when({ type: "IssueApiKey", keyId: "k2", name: "github-actions", scopes: ["read"], keyHash: HASH }).thenError("apikey.name_taken", 409);
-    spec([issued, revoked]).when({ type: "IssueApiKey", keyId: "k2", name: "github-actions", scopes: ["read"], keyHash: HASH }).then([
-      { type: "ApiKeyIssued", data: { keyId: "k2", name: "github-actions", scopes: ["read"], keyHash: HASH } },
-    ]);
+    spec([])
+      .when({ type: "IssueApiKey", keyId: "k1", name: "github-actions", scopes: ["release", "release"], keyHash: HASH })
+      .then([issued]);
+    spec([issued])
+      .when({ type: "IssueApiKey", keyId: "k1", name: "other", scopes: ["read"], keyHash: HASH })
+      .thenError("apikey.exists", 409);
+    spec([issued])
+      .when({ type: "IssueApiKey", keyId: "k2", name: "github-actions", scopes: ["read"], keyHash: HASH })
+      .thenError("apikey.name_taken", 409);
+    spec([issued, revoked])
+      .when({ type: "IssueApiKey", keyId: "k2", name: "github-actions", scopes: ["read"], keyHash: HASH })
+      .then([{ type: "ApiKeyIssued", data: { keyId: "k2", name: "github-actions", scopes: ["read"], keyHash: HASH } }]);
   });
 
   it("revokes a key once, and refuses unknown keys", () => {

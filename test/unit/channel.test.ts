@@ -7,16 +7,34 @@ type E = Parameters<typeof spec>[0][number];
 
 const where = { application: "shop", channel: "production" };
 const payload = { kind: "kubernetes" as const, manifests: ["kind: Deployment"] };
-const plan = (...runtimes: string[]): PlannedInstruction[] => runtimes.map((runtime) => ({ instructionId: `i-${runtime}`, runtime, payload }));
-const deploy = (releaseId: string, ...runtimes: string[]): ChannelCommand => ({ type: "DeployRelease", ...where, service: "api", releaseId, instructions: plan(...runtimes).map((p) => ({ ...p, instructionId: `${releaseId}-${p.runtime}` })) });
+const plan = (...runtimes: string[]): PlannedInstruction[] =>
+  runtimes.map((runtime) => ({ instructionId: `i-${runtime}`, runtime, payload }));
+const deploy = (releaseId: string, ...runtimes: string[]): ChannelCommand => ({
+  type: "DeployRelease",
+  ...where,
+  service: "api",
+  releaseId,
+  instructions: plan(...runtimes).map((p) => ({ ...p, instructionId: `${releaseId}-${p.runtime}` })),
+});
 const dispatched = (releaseId: string, runtime: string, rollback = false): E => ({
   type: "InstructionDispatched",
   data: { ...where, service: "api", releaseId, runtime, instructionId: `${releaseId}-${runtime}`, payload, rollback },
 });
-const succeeded = (releaseId: string, runtime: string): E => ({ type: "ApplySucceeded", data: { instructionId: `${releaseId}-${runtime}`, runtime, releaseId } });
+const succeeded = (releaseId: string, runtime: string): E => ({
+  type: "ApplySucceeded",
+  data: { instructionId: `${releaseId}-${runtime}`, runtime, releaseId },
+});
 const NOW = "2026-11-23T10:00:00.000Z";
-const converged = (releaseId: string): E => ({ type: "ChannelConverged", data: { ...where, service: "api", releaseId, convergedAt: NOW } });
-const report = (releaseId: string, runtime: string, outcome: "applying" | "succeeded" | "failed", message?: string): ChannelCommand => ({
+const converged = (releaseId: string): E => ({
+  type: "ChannelConverged",
+  data: { ...where, service: "api", releaseId, convergedAt: NOW },
+});
+const report = (
+  releaseId: string,
+  runtime: string,
+  outcome: "applying" | "succeeded" | "failed",
+  message?: string,
+): ChannelCommand => ({
   type: "ReportApply",
   instructionId: `${releaseId}-${runtime}`,
   runtime,
@@ -30,104 +48,222 @@ const r1Live = [dispatched("r1", "eu"), succeeded("r1", "eu"), converged("r1")];
 describe("channel decider", () => {
   describe("DeployRelease", () => {
     it("dispatches one instruction per runtime", () => {
-      spec([]).when(deploy("r1", "eu", "us")).then([dispatched("r1", "eu"), dispatched("r1", "us")]);
+      spec([])
+        .when(deploy("r1", "eu", "us"))
+        .then([dispatched("r1", "eu"), dispatched("r1", "us")]);
     });
     it("does nothing when the release is already what the channel should run", () => {
-      spec([dispatched("r1", "eu")]).when(deploy("r1", "eu")).thenNothing();
+      spec([dispatched("r1", "eu")])
+        .when(deploy("r1", "eu"))
+        .thenNothing();
     });
     it("refuses while the channel is paused", () => {
       spec([paused]).when(deploy("r1", "eu")).thenError("channel.paused", 409);
     });
     it("refuses an empty plan and reused instruction ids", () => {
-      spec([]).when({ type: "DeployRelease", ...where, service: "api", releaseId: "r1", instructions: [] }).thenError("channel.no_runtimes", 400);
-      spec([dispatched("r1", "eu")]).when({ type: "DeployRelease", ...where, service: "api", releaseId: "r2", instructions: [{ instructionId: "r1-eu", runtime: "eu", payload }] }).thenError("instruction.duplicate_id", 409);
+      spec([])
+        .when({ type: "DeployRelease", ...where, service: "api", releaseId: "r1", instructions: [] })
+        .thenError("channel.no_runtimes", 400);
+      spec([dispatched("r1", "eu")])
+        .when({
+          type: "DeployRelease",
+          ...where,
+          service: "api",
+          releaseId: "r2",
+          instructions: [{ instructionId: "r1-eu", runtime: "eu", payload }],
+        })
+        .thenError("instruction.duplicate_id", 409);
     });
   });
 
   describe("a dispatch in parts (more runtimes than one append holds)", () => {
-    const part = (releaseId: string, total: number, ...runtimes: string[]): ChannelCommand => ({ ...(deploy(releaseId, ...runtimes) as Extract<ChannelCommand, { type: "DeployRelease" }>), total });
+    const part = (releaseId: string, total: number, ...runtimes: string[]): ChannelCommand => ({
+      ...(deploy(releaseId, ...runtimes) as Extract<ChannelCommand, { type: "DeployRelease" }>),
+      total,
+    });
     const counted = (releaseId: string, runtime: string, instructionCount: number): E => {
       const e = dispatched(releaseId, runtime) as Extract<E, { type: "InstructionDispatched" }>;
       return { ...e, data: { ...e.data, instructionCount } };
     };
     const firstPart = [counted("r1", "eu", 3), counted("r1", "us", 3)];
     it("names the total in every part, and a later part dispatches only runtimes not yet instructed", () => {
-      spec([]).when(part("r1", 3, "eu", "us")).then(firstPart);
-      spec(firstPart).when(part("r1", 3, "eu", "us", "ap")).then([counted("r1", "ap", 3)]);
-      spec(firstPart).when(part("r1", 3, "eu", "us")).thenNothing();
+      spec([])
+        .when(part("r1", 3, "eu", "us"))
+        .then(firstPart);
+      spec(firstPart)
+        .when(part("r1", 3, "eu", "us", "ap"))
+        .then([counted("r1", "ap", 3)]);
+      spec(firstPart)
+        .when(part("r1", 3, "eu", "us"))
+        .thenNothing();
     });
     it("does not converge until every part is dispatched and succeeded", () => {
-      spec([...firstPart, succeeded("r1", "eu")]).when(report("r1", "us", "succeeded")).then([succeeded("r1", "us")]);
-      spec([...firstPart, counted("r1", "ap", 3), succeeded("r1", "eu"), succeeded("r1", "us")]).when(report("r1", "ap", "succeeded")).then([succeeded("r1", "ap"), converged("r1")]);
+      spec([...firstPart, succeeded("r1", "eu")])
+        .when(report("r1", "us", "succeeded"))
+        .then([succeeded("r1", "us")]);
+      spec([...firstPart, counted("r1", "ap", 3), succeeded("r1", "eu"), succeeded("r1", "us")])
+        .when(report("r1", "ap", "succeeded"))
+        .then([succeeded("r1", "ap"), converged("r1")]);
     });
     it("sends a dispatch that fits one append as before, without a count", () => {
-      spec([]).when(part("r1", 2, "eu", "us")).then([dispatched("r1", "eu"), dispatched("r1", "us")]);
+      spec([])
+        .when(part("r1", 2, "eu", "us"))
+        .then([dispatched("r1", "eu"), dispatched("r1", "us")]);
     });
   });
 
   describe("agent reports", () => {
-    const ack = (instructionId: string, runtime = "eu"): ChannelCommand => ({ type: "AcknowledgeInstruction", instructionId, runtime, connectionId: "c1", leaseGeneration: 3 });
+    const ack = (instructionId: string, runtime = "eu"): ChannelCommand => ({
+      type: "AcknowledgeInstruction",
+      instructionId,
+      runtime,
+      connectionId: "c1",
+      leaseGeneration: 3,
+    });
     it("records an acknowledgement once", () => {
-      const acked: E = { type: "InstructionAcknowledged", data: { instructionId: "r1-eu", runtime: "eu", connectionId: "c1", leaseGeneration: 3 } };
-      spec([dispatched("r1", "eu")]).when(ack("r1-eu")).then([acked]);
-      spec([dispatched("r1", "eu"), acked]).when(ack("r1-eu")).thenNothing();
-      spec([dispatched("r1", "eu"), succeeded("r1", "eu")]).when(ack("r1-eu")).thenNothing();
+      const acked: E = {
+        type: "InstructionAcknowledged",
+        data: { instructionId: "r1-eu", runtime: "eu", connectionId: "c1", leaseGeneration: 3 },
+      };
+      spec([dispatched("r1", "eu")])
+        .when(ack("r1-eu"))
+        .then([acked]);
+      spec([dispatched("r1", "eu"), acked])
+        .when(ack("r1-eu"))
+        .thenNothing();
+      spec([dispatched("r1", "eu"), succeeded("r1", "eu")])
+        .when(ack("r1-eu"))
+        .thenNothing();
     });
     it("refuses reports for unknown instructions or from another runtime", () => {
       spec([]).when(ack("nope")).thenError("instruction.not_found", 404);
-      spec([dispatched("r1", "eu")]).when(ack("r1-eu", "us")).thenError("instruction.wrong_runtime", 403);
-      spec([dispatched("r1", "eu")]).when(report("r1", "eu", "succeeded")).then([succeeded("r1", "eu"), converged("r1")]);
-      spec([dispatched("r1", "eu")]).when({ ...report("r1", "eu", "succeeded"), runtime: "us" } as ChannelCommand).thenError("instruction.wrong_runtime", 403);
+      spec([dispatched("r1", "eu")])
+        .when(ack("r1-eu", "us"))
+        .thenError("instruction.wrong_runtime", 403);
+      spec([dispatched("r1", "eu")])
+        .when(report("r1", "eu", "succeeded"))
+        .then([succeeded("r1", "eu"), converged("r1")]);
+      spec([dispatched("r1", "eu")])
+        .when({ ...report("r1", "eu", "succeeded"), runtime: "us" } as ChannelCommand)
+        .thenError("instruction.wrong_runtime", 403);
     });
     it("moves an instruction only forward", () => {
       const applying: E = { type: "ApplyStarted", data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1" } };
-      spec([dispatched("r1", "eu")]).when(report("r1", "eu", "applying")).then([applying]);
-      spec([dispatched("r1", "eu"), applying]).when(report("r1", "eu", "applying")).thenNothing();
-      spec([...r1Live]).when(report("r1", "eu", "applying")).thenNothing();
-      spec([...r1Live]).when(report("r1", "eu", "succeeded")).thenNothing();
-      spec([...r1Live]).when(report("r1", "eu", "failed")).thenNothing();
+      spec([dispatched("r1", "eu")])
+        .when(report("r1", "eu", "applying"))
+        .then([applying]);
+      spec([dispatched("r1", "eu"), applying])
+        .when(report("r1", "eu", "applying"))
+        .thenNothing();
+      spec([...r1Live])
+        .when(report("r1", "eu", "applying"))
+        .thenNothing();
+      spec([...r1Live])
+        .when(report("r1", "eu", "succeeded"))
+        .thenNothing();
+      spec([...r1Live])
+        .when(report("r1", "eu", "failed"))
+        .thenNothing();
     });
     it("records a failure with its message", () => {
-      spec([dispatched("r1", "eu")]).when(report("r1", "eu", "failed", "ImagePullBackOff")).then([
-        { type: "ApplyFailed", data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1", message: "ImagePullBackOff" } },
-      ]);
-      spec([dispatched("r1", "eu")]).when(report("r1", "eu", "failed")).then([
-        { type: "ApplyFailed", data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1", message: "the apply failed" } },
-      ]);
+      spec([dispatched("r1", "eu")])
+        .when(report("r1", "eu", "failed", "ImagePullBackOff"))
+        .then([
+          {
+            type: "ApplyFailed",
+            data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1", message: "ImagePullBackOff" },
+          },
+        ]);
+      spec([dispatched("r1", "eu")])
+        .when(report("r1", "eu", "failed"))
+        .then([
+          {
+            type: "ApplyFailed",
+            data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1", message: "the apply failed" },
+          },
+        ]);
     });
     it("converges only when every runtime has succeeded with the desired release", () => {
-      spec([dispatched("r1", "eu"), dispatched("r1", "us")]).when(report("r1", "eu", "succeeded")).then([succeeded("r1", "eu")]);
-      spec([dispatched("r1", "eu"), dispatched("r1", "us"), succeeded("r1", "eu")]).when(report("r1", "us", "succeeded")).then([succeeded("r1", "us"), converged("r1")]);
+      spec([dispatched("r1", "eu"), dispatched("r1", "us")])
+        .when(report("r1", "eu", "succeeded"))
+        .then([succeeded("r1", "eu")]);
+      spec([dispatched("r1", "eu"), dispatched("r1", "us"), succeeded("r1", "eu")])
+        .when(report("r1", "us", "succeeded"))
+        .then([succeeded("r1", "us"), converged("r1")]);
     });
     it("does not converge on a late success for a release that is no longer desired", () => {
-      spec([dispatched("r1", "eu"), dispatched("r2", "eu")]).when(report("r1", "eu", "succeeded")).then([succeeded("r1", "eu")]);
+      spec([dispatched("r1", "eu"), dispatched("r2", "eu")])
+        .when(report("r1", "eu", "succeeded"))
+        .then([succeeded("r1", "eu")]);
     });
   });
 
   describe("RollbackService", () => {
-    const rollback = (to: string): ChannelCommand => ({ type: "RollbackService", ...where, service: "api", toReleaseId: to, instructions: [{ instructionId: `${to}-eu`, runtime: "eu", payload }].map((p) => ({ ...p, instructionId: `${to}-eu-rb` })), reason: "errors" });
+    const rollback = (to: string): ChannelCommand => ({
+      type: "RollbackService",
+      ...where,
+      service: "api",
+      toReleaseId: to,
+      instructions: [{ instructionId: `${to}-eu`, runtime: "eu", payload }].map((p) => ({
+        ...p,
+        instructionId: `${to}-eu-rb`,
+      })),
+      reason: "errors",
+    });
     it("dispatches an earlier converged release again, recorded as a rollback", () => {
-      spec([...r1Live, dispatched("r2", "eu")]).when(rollback("r1")).then([
-        { type: "ReleaseRolledBack", data: { ...where, service: "api", toReleaseId: "r1", fromReleaseId: "r2", reason: "errors" } },
-        { type: "InstructionDispatched", data: { ...where, service: "api", releaseId: "r1", runtime: "eu", instructionId: "r1-eu-rb", payload, rollback: true } },
-      ]);
+      spec([...r1Live, dispatched("r2", "eu")])
+        .when(rollback("r1"))
+        .then([
+          {
+            type: "ReleaseRolledBack",
+            data: { ...where, service: "api", toReleaseId: "r1", fromReleaseId: "r2", reason: "errors" },
+          },
+          {
+            type: "InstructionDispatched",
+            data: {
+              ...where,
+              service: "api",
+              releaseId: "r1",
+              runtime: "eu",
+              instructionId: "r1-eu-rb",
+              payload,
+              rollback: true,
+            },
+          },
+        ]);
     });
     it("refuses a release that never converged here, and a paused channel", () => {
-      spec([...r1Live, dispatched("r2", "eu")]).when(rollback("r2")).thenError("rollback.unknown_release", 409);
-      spec([...r1Live, paused]).when(rollback("r1")).thenError("channel.paused", 409);
+      spec([...r1Live, dispatched("r2", "eu")])
+        .when(rollback("r2"))
+        .thenError("rollback.unknown_release", 409);
+      spec([...r1Live, paused])
+        .when(rollback("r1"))
+        .thenError("channel.paused", 409);
     });
     it("does nothing when the channel already runs that release", () => {
-      spec([...r1Live]).when(rollback("r1")).thenNothing();
+      spec([...r1Live])
+        .when(rollback("r1"))
+        .thenNothing();
     });
   });
 
   describe("pause and resume", () => {
     it("pauses and resumes once each", () => {
-      spec([]).when({ type: "PauseChannel", ...where, reason: "incident 42" }).then([paused]);
-      spec([paused]).when({ type: "PauseChannel", ...where }).thenNothing();
-      spec([paused]).when({ type: "ResumeChannel", ...where }).then([{ type: "ChannelResumed", data: where }]);
-      spec([]).when({ type: "ResumeChannel", ...where }).thenNothing();
-      spec([paused, { type: "ChannelResumed", data: where }]).when(deploy("r1", "eu")).then([dispatched("r1", "eu")]);
+      spec([])
+        .when({ type: "PauseChannel", ...where, reason: "incident 42" })
+        .then([paused]);
+      spec([paused])
+        .when({ type: "PauseChannel", ...where })
+        .thenNothing();
+      spec([paused])
+        .when({ type: "ResumeChannel", ...where })
+        .then([{ type: "ChannelResumed", data: where }]);
+      spec([])
+        .when({ type: "ResumeChannel", ...where })
+        .thenNothing();
+      spec([paused, { type: "ChannelResumed", data: where }])
+        .when(deploy("r1", "eu"))
+        .then([dispatched("r1", "eu")]);
     });
   });
 });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { accessDecider, channelDecider, configDecider, fold, releaseDecider, runtimeDecider } from "../../core/index.js";
+import {
+  accessDecider,
+  channelDecider,
+  configDecider,
+  fold,
+  releaseDecider,
+  runtimeDecider,
+} from "../../core/index.js";
 import type { DomainEvent } from "../../events/index.js";
 
 const where = { application: "shop", channel: "staging" };
@@ -10,7 +17,13 @@ const foreign: Record<string, DomainEvent> = {
   release: { type: "ChannelResumed", data: where },
   channel: { type: "ConfigDeleted", data: { kind: "runtime", name: "k8s", version: 2 } },
 };
-const deciders = { config: configDecider, apikeys: accessDecider, runtime: runtimeDecider, release: releaseDecider, channel: channelDecider };
+const deciders = {
+  config: configDecider,
+  apikeys: accessDecider,
+  runtime: runtimeDecider,
+  release: releaseDecider,
+  channel: channelDecider,
+};
 
 describe("deciders", () => {
   it("leave their state as it is for an event of a type they do not own, whatever stream it is read from", () => {

@@ -3,7 +3,10 @@ import { eventRecordFilter, matchesFilter } from "../../infra/local/functions.js
 
 /** The FilterCriteria the stream subscribers carry on AWS, as the local mapping applies it. */
 describe("the event record filter", () => {
-  const record = (stream: string, version: string) => ({ eventName: "INSERT", dynamodb: { Keys: { stream: { S: stream }, version: { N: version } } } });
+  const record = (stream: string, version: string) => ({
+    eventName: "INSERT",
+    dynamodb: { Keys: { stream: { S: stream }, version: { N: version } } },
+  });
 
   it("passes event items and drops command markers (version 0)", () => {
     expect(matchesFilter(eventRecordFilter, record("release#r1", "1"))).toBe(true);

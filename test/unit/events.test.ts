@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { DomainEventSchema, eventTypes, parseStoredEvent, UnknownEventTypeError, UnknownSchemaVersionError, upcasters, validateEvent } from "../../events/index.js";
+import {
+  DomainEventSchema,
+  eventTypes,
+  parseStoredEvent,
+  UnknownEventTypeError,
+  UnknownSchemaVersionError,
+  upcasters,
+  validateEvent,
+} from "../../events/index.js";
 
 const envelope = {
   streamId: "release#r1",
@@ -14,7 +22,10 @@ const v1 = {
   releaseId: "r1",
   application: "shop",
   service: "api",
-  params: [{ name: "image", value: "registry/api:1" }, { name: "replicas", value: 2 }],
+  params: [
+    { name: "image", value: "registry/api:1" },
+    { name: "replicas", value: 2 },
+  ],
   commit: "abc",
   channels: ["staging"],
   configVersions: { application: 1, service: 1 },
@@ -24,18 +35,42 @@ describe("event catalog", () => {
   it("covers the whole release flow", () => {
     expect(eventTypes).toEqual(
       expect.arrayContaining([
-        "ConfigApplied", "AgentTokenIssued", "RuntimeLinked", "ReleaseCreated", "PromotionStarted", "PreconditionSatisfied", "PreconditionBlocked",
-        "ApprovalRequested", "ApprovalGranted", "ApprovalRejected", "InstructionDispatched", "InstructionAcknowledged", "ApplySucceeded", "ApplyFailed",
-        "ChannelConverged", "ReleaseRolledBack", "ReleaseAbandoned", "ChannelPaused", "ChannelResumed", "AgentConnected", "AgentSuperseded", "AgentDisconnected",
+        "ConfigApplied",
+        "AgentTokenIssued",
+        "RuntimeLinked",
+        "ReleaseCreated",
+        "PromotionStarted",
+        "PreconditionSatisfied",
+        "PreconditionBlocked",
+        "ApprovalRequested",
+        "ApprovalGranted",
+        "ApprovalRejected",
+        "InstructionDispatched",
+        "InstructionAcknowledged",
+        "ApplySucceeded",
+        "ApplyFailed",
+        "ChannelConverged",
+        "ReleaseRolledBack",
+        "ReleaseAbandoned",
+        "ChannelPaused",
+        "ChannelResumed",
+        "AgentConnected",
+        "AgentSuperseded",
+        "AgentDisconnected",
       ]),
     );
   });
 
   it("validates {type, data} pairs through the discriminated union", () => {
-    expect(DomainEventSchema.safeParse({ type: "ChannelResumed", data: { application: "shop", channel: "production" } }).success).toBe(true);
+    expect(
+      DomainEventSchema.safeParse({ type: "ChannelResumed", data: { application: "shop", channel: "production" } })
+        .success,
+    ).toBe(true);
     expect(DomainEventSchema.safeParse({ type: "ChannelResumed", data: { application: "shop" } }).success).toBe(false);
     expect(DomainEventSchema.safeParse({ type: "Nope", data: {} }).success).toBe(false);
-    expect(() => validateEvent({ type: "ApplyFailed", data: { instructionId: "i", runtime: "k", releaseId: "r" } })).toThrow(/message/);
+    expect(() =>
+      validateEvent({ type: "ApplyFailed", data: { instructionId: "i", runtime: "k", releaseId: "r" } }),
+    ).toThrow(/message/);
   });
 
   it("upcasts ReleaseCreated v1 (params as a list, commit at the top) into v2", () => {
@@ -50,19 +85,38 @@ describe("event catalog", () => {
       channels: ["staging"],
       configVersions: { application: 1, service: 1 },
     });
-    const noCommit = parseStoredEvent({ ...envelope, type: "ReleaseCreated", schemaVersion: 1, data: { ...v1, commit: undefined } });
+    const noCommit = parseStoredEvent({
+      ...envelope,
+      type: "ReleaseCreated",
+      schemaVersion: 1,
+      data: { ...v1, commit: undefined },
+    });
     expect(noCommit.type === "ReleaseCreated" && noCommit.data.source).toEqual({});
     expect(upcasters.map((u) => `${u.type}@${u.from}`)).toContain("ReleaseCreated@1");
   });
 
   it("refuses event types and schema versions it does not know, rather than guessing", () => {
-    expect(() => parseStoredEvent({ ...envelope, type: "SomethingNew", schemaVersion: 1, data: {} })).toThrow(UnknownEventTypeError);
-    expect(() => parseStoredEvent({ ...envelope, type: "ReleaseCreated", schemaVersion: 3, data: {} })).toThrow(UnknownSchemaVersionError);
+    expect(() => parseStoredEvent({ ...envelope, type: "SomethingNew", schemaVersion: 1, data: {} })).toThrow(
+      UnknownEventTypeError,
+    );
+    expect(() => parseStoredEvent({ ...envelope, type: "ReleaseCreated", schemaVersion: 3, data: {} })).toThrow(
+      UnknownSchemaVersionError,
+    );
     expect(() => parseStoredEvent({ ...envelope, type: "PromotionStarted", schemaVersion: 0, data: {} })).toThrow();
   });
 
   it("reads current events as they are", () => {
-    const e = parseStoredEvent({ ...envelope, type: "PromotionStarted", schemaVersion: 1, data: { releaseId: "r1", channel: "staging" } });
-    expect(e).toEqual({ ...envelope, type: "PromotionStarted", schemaVersion: 1, data: { releaseId: "r1", channel: "staging" } });
+    const e = parseStoredEvent({
+      ...envelope,
+      type: "PromotionStarted",
+      schemaVersion: 1,
+      data: { releaseId: "r1", channel: "staging" },
+    });
+    expect(e).toEqual({
+      ...envelope,
+      type: "PromotionStarted",
+      schemaVersion: 1,
+      data: { releaseId: "r1", channel: "staging" },
+    });
   });
 });

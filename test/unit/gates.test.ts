@@ -2,13 +2,24 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { approvalsToRequest, evaluatePrecondition, explainPrecondition, gateKinds, Precondition, preconditionKey, soakOf, type GateContext } from "../../core/index.js";
+import {
+  approvalsToRequest,
+  evaluatePrecondition,
+  explainPrecondition,
+  gateKinds,
+  Precondition,
+  preconditionKey,
+  soakOf,
+  type GateContext,
+} from "../../core/index.js";
 
 const ctx: GateContext = { now: "2026-11-23T10:00:00.000Z", releaseId: "r1", upstream: {}, approvals: {} };
 const gate = (document: unknown) => Precondition.parse(document);
 const stable = gate({ releaseChannelStable: { releaseChannel: "staging", duration: "10m" } });
 const cab = gate({ manualApproval: { name: "cab", minApprovers: 2 } });
-const officeHours = gate({ deployWindow: { days: ["fri", "mon", "tue", "wed", "thu"], start: "09:00", end: "17:00", timeZone: "Europe/Berlin" } });
+const officeHours = gate({
+  deployWindow: { days: ["fri", "mon", "tue", "wed", "thu"], start: "09:00", end: "17:00", timeZone: "Europe/Berlin" },
+});
 
 describe("the gate registry", () => {
   it("turns each kind's YAML key into the model's kind, and encodes the model back into the same document", () => {
@@ -36,8 +47,13 @@ describe("the gate registry", () => {
   });
 
   it("evaluates each precondition with its own kind's rules", () => {
-    expect(evaluatePrecondition(stable, ctx)).toEqual({ state: "blocked", reason: 'release r1 has not converged in release channel "staging" yet' });
-    expect(evaluatePrecondition(cab, { ...ctx, approvals: { cab: { minApprovers: 2, grantedBy: ["alice", "bob"] } } })).toEqual({ state: "satisfied" });
+    expect(evaluatePrecondition(stable, ctx)).toEqual({
+      state: "blocked",
+      reason: 'release r1 has not converged in release channel "staging" yet',
+    });
+    expect(
+      evaluatePrecondition(cab, { ...ctx, approvals: { cab: { minApprovers: 2, grantedBy: ["alice", "bob"] } } }),
+    ).toEqual({ state: "satisfied" });
     // Monday 10:00 UTC is 11:00 in Berlin.
     expect(evaluatePrecondition(officeHours, ctx)).toEqual({ state: "satisfied" });
   });
@@ -48,9 +64,11 @@ describe("the gate registry", () => {
     expect(explainPrecondition(cab)).toBe('approval "cab" by 2 approvers');
     expect(explainPrecondition(gate({ manualApproval: {} }))).toBe('approval "approval" by 1 approver');
     expect(explainPrecondition(officeHours)).toBe("deploy window mon–fri 09:00–17:00 Europe/Berlin");
-    expect(explainPrecondition(gate({ deployWindow: { days: ["sun", "sat", "mon", "wed"], start: "22:00", end: "02:00", timeZone: "UTC" } }))).toBe(
-      "deploy window mon, wed, sat, sun 22:00–02:00 UTC",
-    );
+    expect(
+      explainPrecondition(
+        gate({ deployWindow: { days: ["sun", "sat", "mon", "wed"], start: "22:00", end: "02:00", timeZone: "UTC" } }),
+      ),
+    ).toBe("deploy window mon, wed, sat, sun 22:00–02:00 UTC");
   });
 
   it("asks for approvals only for manual approvals", () => {

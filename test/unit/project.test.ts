@@ -19,15 +19,25 @@ function imports(file: string): string[] {
 
 describe("project rules", () => {
   it("keeps core/ pure: no AWS SDK, no sst, no file, network or process I/O", () => {
-    const forbidden = /^(@aws-sdk\/|sst$|sst\/|(node:)?(fs|net|http|https|child_process|dgram|tls|worker_threads)(\/|$))/;
-    const offenders = sourceFiles(join(root, "core")).flatMap((file) => imports(file).filter((m) => forbidden.test(m)).map((m) => `${file}: ${m}`));
+    const forbidden =
+      /^(@aws-sdk\/|sst$|sst\/|(node:)?(fs|net|http|https|child_process|dgram|tls|worker_threads)(\/|$))/;
+    const offenders = sourceFiles(join(root, "core")).flatMap((file) =>
+      imports(file)
+        .filter((m) => forbidden.test(m))
+        .map((m) => `${file}: ${m}`),
+    );
     expect(offenders).toEqual([]);
   });
 
   it("keeps core/ to events/, zod and its own modules, and events/ to zod", () => {
-    const allowed = (file: string, m: string) => m === "zod" || m.startsWith(".") && (!file.includes("/events/") || !m.includes("core/"));
+    const allowed = (file: string, m: string) =>
+      m === "zod" || (m.startsWith(".") && (!file.includes("/events/") || !m.includes("core/")));
     for (const dir of ["core", "events"]) {
-      const offenders = sourceFiles(join(root, dir)).flatMap((file) => imports(file).filter((m) => !allowed(file, m)).map((m) => `${file}: ${m}`));
+      const offenders = sourceFiles(join(root, dir)).flatMap((file) =>
+        imports(file)
+          .filter((m) => !allowed(file, m))
+          .map((m) => `${file}: ${m}`),
+      );
       expect(offenders).toEqual([]);
     }
   });
@@ -46,7 +56,12 @@ describe("project rules", () => {
       adapters: (t) => t === "adapters",
       services: (t) => t === "services" || t === "adapters",
       routes: (t) => t === "routes" || t === "services",
-      entry: (t, rel) => t === "routes" || t === "services" || t === "wiring" || rel === "adapters/lambda-events.ts" || rel === "adapters/stream-records.ts",
+      entry: (t, rel) =>
+        t === "routes" ||
+        t === "services" ||
+        t === "wiring" ||
+        rel === "adapters/lambda-events.ts" ||
+        rel === "adapters/stream-records.ts",
       wiring: (t) => t === "adapters" || t === "services",
     };
     const offenders = sourceFiles(functions).flatMap((file) =>
@@ -59,7 +74,9 @@ describe("project rules", () => {
     );
     expect(offenders).toEqual([]);
     // Resource names are read in one place: the composition root.
-    const sst = sourceFiles(functions).filter((file) => imports(file).includes("sst")).map((file) => relative(root, file));
+    const sst = sourceFiles(functions)
+      .filter((file) => imports(file).includes("sst"))
+      .map((file) => relative(root, file));
     expect(sst).toEqual(["functions/wiring.ts"]);
   });
 

@@ -7,7 +7,11 @@ import { routeAccess } from "../../functions/routes/access.js";
 import type { ApiDeps } from "../../functions/services/deps.js";
 
 // Nothing here reaches storage: every request is refused (or served) before a handler reads anything.
-const db = documentClient({ endpoint: "http://127.0.0.1:9", region: "us-east-1", credentials: { accessKeyId: "x", secretAccessKey: "x" } });
+const db = documentClient({
+  endpoint: "http://127.0.0.1:9",
+  region: "us-east-1",
+  credentials: { accessKeyId: "x", secretAccessKey: "x" },
+});
 const deps: ApiDeps = {
   store: new EventStore(db, "unused"),
   readModels: new ReadModels(db, "unused"),
@@ -27,7 +31,9 @@ describe("every route declares who may call it", () => {
   it("finds a route added without one", () => {
     const other = createHttpApp(deps);
     other.get("/v1/forgotten", (c) => c.text("open"));
-    expect(routeAccess(other).filter((r) => r.access === undefined)).toEqual([{ method: "GET", path: "/v1/forgotten" }]);
+    expect(routeAccess(other).filter((r) => r.access === undefined)).toEqual([
+      { method: "GET", path: "/v1/forgotten" },
+    ]);
   });
 
   it("refuses every non-public route without credentials, before reading its input", async () => {
@@ -35,7 +41,11 @@ describe("every route declares who may call it", () => {
       routes
         .filter((r) => r.access !== "public")
         .map(async (r) => {
-          const res = await app.request(concrete(r.path), { method: r.method, headers: { "content-type": "application/json" }, body: r.method === "GET" ? null : "{}" });
+          const res = await app.request(concrete(r.path), {
+            method: r.method,
+            headers: { "content-type": "application/json" },
+            body: r.method === "GET" ? null : "{}",
+          });
           const body = (await res.json()) as { code: string };
           return `${r.method} ${r.path} ${res.status} ${body.code}`;
         }),
@@ -51,13 +61,26 @@ describe("every route declares who may call it", () => {
   });
 
   it("keeps only health and the API description public", () => {
-    expect(routes.filter((r) => r.access === "public").map((r) => r.path).sort()).toEqual(["/healthz", "/openapi.json"]);
+    expect(
+      routes
+        .filter((r) => r.access === "public")
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual(["/healthz", "/openapi.json"]);
   });
 
   it("states each route's access in the OpenAPI document", async () => {
-    const doc = (await (await app.request("/openapi.json")).json()) as { paths: Record<string, Record<string, { "x-slipway-access"?: string }>> };
-    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => `${method.toUpperCase()} ${path.replace(/\{([^}]+)\}/g, ":$1")} ${op["x-slipway-access"]}`));
-    const declared = routes.filter((r) => r.path !== "/healthz" && r.path !== "/openapi.json").map((r) => `${r.method} ${r.path} ${r.access}`);
+    const doc = (await (await app.request("/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { "x-slipway-access"?: string }>>;
+    };
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).map(
+        ([method, op]) => `${method.toUpperCase()} ${path.replace(/\{([^}]+)\}/g, ":$1")} ${op["x-slipway-access"]}`,
+      ),
+    );
+    const declared = routes
+      .filter((r) => r.path !== "/healthz" && r.path !== "/openapi.json")
+      .map((r) => `${r.method} ${r.path} ${r.access}`);
     expect(documented.sort()).toEqual(declared.sort());
   });
 });

@@ -9,7 +9,11 @@ const context: TemplateContext = {
 
 describe("templating", () => {
   it("substitutes params, constants and builtins, with or without spaces", () => {
-    const r = render("image: {{.Params.image}} x{{ .Constants.replicas }} in {{.Builtins.ReleaseChannel}}:{{.Params.port}}", context, "m");
+    const r = render(
+      "image: {{.Params.image}} x{{ .Constants.replicas }} in {{.Builtins.ReleaseChannel}}:{{.Params.port}}",
+      context,
+      "m",
+    );
     expect(r).toEqual({ ok: true, value: "image: registry/api:1.4.2 x3 in production:8080" });
   });
 
@@ -18,13 +22,26 @@ describe("templating", () => {
   });
 
   it("names every missing value, with the path it came from", () => {
-    const r = render("{{.Params.tag}} {{.Constants.zone}} {{.Builtins.Nope}}", context, "service.kubernetesConfig.manifests[0]");
+    const r = render(
+      "{{.Params.tag}} {{.Constants.zone}} {{.Builtins.Nope}}",
+      context,
+      "service.kubernetesConfig.manifests[0]",
+    );
     expect(r).toEqual({
       ok: false,
       issues: [
-        { path: "service.kubernetesConfig.manifests[0]", message: '{{.Params.tag}} refers to parameter "tag", which has no value' },
-        { path: "service.kubernetesConfig.manifests[0]", message: '{{.Constants.zone}} refers to constant "zone", which has no value' },
-        { path: "service.kubernetesConfig.manifests[0]", message: '{{.Builtins.Nope}} refers to builtin "Nope", which has no value' },
+        {
+          path: "service.kubernetesConfig.manifests[0]",
+          message: '{{.Params.tag}} refers to parameter "tag", which has no value',
+        },
+        {
+          path: "service.kubernetesConfig.manifests[0]",
+          message: '{{.Constants.zone}} refers to constant "zone", which has no value',
+        },
+        {
+          path: "service.kubernetesConfig.manifests[0]",
+          message: '{{.Builtins.Nope}} refers to builtin "Nope", which has no value',
+        },
       ],
     });
   });
@@ -32,7 +49,11 @@ describe("templating", () => {
   it("refuses expressions it does not understand instead of passing them through", () => {
     const r = render("{{ .Values.image }} {{ range .Params }}", context, "m");
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.issues.map((i) => i.message)).toEqual([expect.stringContaining("unsupported template expression {{ .Values.image }}"), expect.stringContaining("{{ range .Params }}")]);
+    if (!r.ok)
+      expect(r.issues.map((i) => i.message)).toEqual([
+        expect.stringContaining("unsupported template expression {{ .Values.image }}"),
+        expect.stringContaining("{{ range .Params }}"),
+      ]);
   });
 
   it("writes literal braces through a string expression", () => {
@@ -44,15 +65,28 @@ describe("templating", () => {
   });
 
   it("renders every string inside objects and lists, leaving keys and other values alone", () => {
-    const r = renderDeep({ spec: { replicas: 2, image: "{{.Params.image}}", args: ["--env={{.Builtins.ReleaseChannel}}"] } }, context, "m");
-    expect(r).toEqual({ ok: true, value: { spec: { replicas: 2, image: "registry/api:1.4.2", args: ["--env=production"] } } });
+    const r = renderDeep(
+      { spec: { replicas: 2, image: "{{.Params.image}}", args: ["--env={{.Builtins.ReleaseChannel}}"] } },
+      context,
+      "m",
+    );
+    expect(r).toEqual({
+      ok: true,
+      value: { spec: { replicas: 2, image: "registry/api:1.4.2", args: ["--env=production"] } },
+    });
     const bad = renderDeep({ a: ["{{.Params.nope}}"] }, context, "m");
-    expect(bad).toEqual({ ok: false, issues: [{ path: "m.a[0]", message: expect.stringContaining('parameter "nope"') }] });
+    expect(bad).toEqual({
+      ok: false,
+      issues: [{ path: "m.a[0]", message: expect.stringContaining('parameter "nope"') }],
+    });
   });
 
   it("lists the references a template makes", () => {
     expect(references("{{.Params.a}}-{{.Constants.b}}{{bad}}")).toEqual({
-      refs: [{ scope: "Params", name: "a" }, { scope: "Constants", name: "b" }],
+      refs: [
+        { scope: "Params", name: "a" },
+        { scope: "Constants", name: "b" },
+      ],
       errors: [expect.stringContaining("{{bad}}")],
     });
   });
