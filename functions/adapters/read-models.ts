@@ -193,12 +193,10 @@ export class ReadModels {
       .map((i) => ({ sk: i.sk as string, view: JSON.parse(i.view as string) as T }));
   }
 
-  /** One line of a release's timeline; keyed by time and position, so writing it twice is writing it once. */
-  async putTimeline(releaseId: string, entry: TimelineEntry): Promise<void> {
-    await this.putTimelines([{ releaseId, entry }]);
-  }
-
-  /** Timeline lines in batches of 25 (BatchWriteItem), retrying what DynamoDB leaves unprocessed. */
+  /**
+   * Lines of releases' timelines, in batches of 25 (BatchWriteItem), retrying what DynamoDB leaves
+   * unprocessed. Each is keyed by time and position, so writing one twice is writing it once.
+   */
   async putTimelines(lines: { releaseId: string; entry: TimelineEntry }[]): Promise<void> {
     for (let i = 0; i < lines.length; i += 25) {
       let requests: NonNullable<BatchWriteCommandInput["RequestItems"]>[string] = lines
