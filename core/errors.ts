@@ -22,6 +22,8 @@ export class DomainError extends Error {
     readonly code: string,
     message: string,
     readonly issues: Issue[] = [],
+    /** Further machine-readable facts about the refusal, answered as members of the problem. */
+    readonly extensions: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = "DomainError";

@@ -1,6 +1,12 @@
-import type { ReleaseChannel } from "./config/schema.js";
+import type { Application, ReleaseChannel } from "./config/schema.js";
+import type { GateOverride } from "./deciders/release.js";
 import type { GateContext, GateResult } from "./gates/gate.js";
-import { evaluatePrecondition, preconditionKey, type Precondition } from "./gates/registry.js";
+import {
+  evaluateApplicationGates,
+  evaluatePrecondition,
+  preconditionKey,
+  type Precondition,
+} from "./gates/registry.js";
 
 /**
  * Precondition evaluation for a channel: pure functions of the config, what is known about the
@@ -23,6 +29,22 @@ export function evaluateChannelGates(channel: ReleaseChannel, ctx: GateContext):
     precondition,
     result: evaluatePrecondition(precondition, ctx),
   }));
+}
+
+/** Every gate of a channel for one release: its preconditions, then the application's own gates (freezes) that hold it. */
+export function evaluateGates(application: Application, channel: ReleaseChannel, ctx: GateContext): GateEvaluation[] {
+  return [...evaluateChannelGates(channel, ctx), ...evaluateApplicationGates(application, channel.name, ctx)];
+}
+
+/** A gate an admin overrode for this release in this channel passes, saying who overrode it and why. */
+export function withOverrides(
+  gates: readonly GateEvaluation[],
+  overrides: Readonly<Record<string, GateOverride>> | undefined,
+): GateEvaluation[] {
+  return gates.map((g) => {
+    const o = overrides?.[g.key];
+    return o ? { ...g, result: { state: "satisfied", note: `overridden by ${o.by}: ${o.reason}` } } : g;
+  });
 }
 
 /** The earliest instant at which some time-bound gate can change, if any. */

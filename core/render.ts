@@ -1,5 +1,6 @@
 import type { InstructionPayload, ParamValue } from "../events/index.js";
 import type { Application, Manifest, Runtime, Service } from "./config/schema.js";
+import { constantsIn, paramsIn } from "./config/per-channel.js";
 import { channelTargets } from "./config/validate.js";
 import { invalid, type Issue } from "./errors.js";
 import { render, renderDeep, type TemplateContext } from "./templating.js";
@@ -11,8 +12,15 @@ import { render, renderDeep, type TemplateContext } from "./templating.js";
  */
 
 export type RenderInput = {
+  /** The application now: which of the channel's runtimes the service deploys to. */
   application: Application;
+  /**
+   * The application as the release pinned it, whose channel constants are rendered; the current
+   * one when not given.
+   */
+  pinnedApplication?: Application;
   channel: string;
+  /** The service as the release pinned it, and the runtimes (extensions as pinned). */
   service: Service;
   runtimes: ReadonlyMap<string, Runtime>;
   releaseId: string;
@@ -21,12 +29,35 @@ export type RenderInput = {
 
 export type RenderedInstruction = { runtime: string; payload: InstructionPayload };
 
+/** What a service renders with in one channel: its params and constants there. */
+export type ChannelInputs = {
+  params: Record<string, ParamValue>;
+  constants: Record<string, string | number | boolean>;
+};
+
+/** The params and constants of a release in one channel of an application, or undefined if the application has no such channel. */
+export function channelInputs(
+  application: Application,
+  service: Service,
+  channel: string,
+  params: Readonly<Record<string, ParamValue>>,
+): ChannelInputs | undefined {
+  const config = application.releaseChannels.find((c) => c.name === channel);
+  return config ? { params: paramsIn(service, channel, params), constants: constantsIn(service, config) } : undefined;
+}
+
 export function renderInstructions(input: RenderInput): RenderedInstruction[] {
   const channel = input.application.releaseChannels.find((c) => c.name === input.channel);
   if (!channel)
     throw invalid(
       "render.unknown_channel",
       `release channel "${input.channel}" does not exist in application "${input.application.name}"`,
+    );
+  const inputs = channelInputs(input.pinnedApplication ?? input.application, input.service, channel.name, input.params);
+  if (!inputs)
+    throw invalid(
+      "render.unknown_channel",
+      `release channel "${input.channel}" is not part of the application "${input.application.name}" release ${input.releaseId} was created with`,
     );
   const issues: Issue[] = [];
   const out: RenderedInstruction[] = [];
@@ -40,9 +71,8 @@ export function renderInstructions(input: RenderInput): RenderedInstruction[] {
       continue;
     }
     const context: TemplateContext = {
-      Params: input.params,
-      // A service's own constants are defaults; the channel's say how this channel differs.
-      Constants: { ...input.service.constants, ...channel.constants },
+      Params: inputs.params,
+      Constants: inputs.constants,
       Builtins: {
         Application: input.application.name,
         Service: input.service.name,

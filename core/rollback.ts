@@ -3,18 +3,26 @@ import type { ChannelCommand, ChannelState } from "./deciders/channel.js";
 import type { ReleaseState } from "./deciders/release.js";
 import { conflict, notFound } from "./errors.js";
 import { planInstructions } from "./instructions.js";
+import type { PinnedConfig } from "./pinned.js";
 
 /**
  * A rollback of one service in one channel to a release that ran there before, planned as the
- * channel command that carries it out. It renders from the release's own parameters and skips
- * the channel's gates: a rollback is how operators get back to a known state, not a promotion.
+ * channel command that carries it out. It renders from the release's own parameters and pinned
+ * config, and skips the channel's gates: a rollback is how operators get back to a known state,
+ * not a promotion.
  */
 
 export type RollbackInput = {
+  /** The application and service as they are now, and the runtimes. */
   application: Application;
   channel: string;
   service: Service;
   runtimes: ReadonlyMap<string, Runtime>;
+  /**
+   * The config the release to roll back to pinned (see core/pinned.ts): a rollback renders that
+   * release as it was, not its params with today's config. Without it, the current config.
+   */
+  pinned?: PinnedConfig;
   /** The release to roll back to. */
   release: ReleaseState;
   channelState: ChannelState;
@@ -32,6 +40,11 @@ export function planRollback(input: RollbackInput): RollbackCommand {
       `${which} of service "${service.name}" does not exist in application "${application.name}"`,
     );
   }
+  if (release.bad)
+    throw conflict(
+      "rollback.bad_release",
+      `release ${release.releaseId} was marked bad (${release.bad.reason}); roll back to a release that is not`,
+    );
   if (!application.releaseChannels.some((c) => c.name === channel))
     throw notFound(
       "channel.not_found",
@@ -45,11 +58,14 @@ export function planRollback(input: RollbackInput): RollbackCommand {
       `release ${release.releaseId} never converged for service "${service.name}" in release channel "${channel}", so it cannot be rolled back to`,
     );
 
+  const pinned: PinnedConfig = input.pinned ?? { ok: true, application, service, runtimes: input.runtimes };
+  if (!pinned.ok) throw conflict("rollback.config_missing", `cannot roll back: ${pinned.problem}`);
   const instructions = planInstructions({
     application,
+    pinnedApplication: pinned.application,
     channel,
-    service,
-    runtimes: input.runtimes,
+    service: pinned.service,
+    runtimes: pinned.runtimes,
     releaseId: release.releaseId,
     params: release.params,
     channelState: input.channelState,

@@ -19,7 +19,7 @@ export type ServiceInChannelView = {
 export type ChannelView = {
   application: string;
   channel: string;
-  paused?: { reason?: string };
+  paused?: { reason?: string; until?: string };
   services: Record<string, ServiceInChannelView>;
 };
 

@@ -132,18 +132,35 @@ const definitions = {
       service: Name,
       params: z.record(z.string(), ParamValue),
       source: ReleaseSource.default({}),
+      /**
+       * Who made the change, as CI tells it: an API key's name or a Slack identity (`slack:U…`),
+       * matched against approvers so that authors cannot approve their own release.
+       */
+      author: z.string().min(1).max(256).optional(),
       /** The channels, in order, as configured when the release was created. */
       channels: z.array(Name).min(1),
+      /**
+       * The versions of the config objects the release renders from, in every channel and in every
+       * rollback to it: its service, its application (channel constants) and the extension
+       * runtimes it deploys to. Releases recorded before runtimes were pinned render with the
+       * runtimes' current versions.
+       */
       configVersions: z.object({
         application: z.number().int().positive(),
         service: z.number().int().positive(),
+        runtimes: z.record(Name, z.number().int().positive()).optional(),
       }),
+      /** Why the release exists: a CI build (when absent), or a config change carrying an earlier release's params. */
+      cause: z.enum(["ci", "config"]).optional(),
+      /** For a config release: the release whose params and source it carries. */
+      basedOn: Id.optional(),
     }),
   },
   PromotionStarted: { schemaVersion: 1, data: z.object(releaseInChannel) },
   PreconditionSatisfied: {
     schemaVersion: 1,
-    data: z.object({ ...releaseInChannel, precondition: z.string() }),
+    /** `note`: why it passes, when that is news — say, an override or a released hold. */
+    data: z.object({ ...releaseInChannel, precondition: z.string(), note: z.string().max(2000).optional() }),
   },
   PreconditionBlocked: {
     schemaVersion: 1,
@@ -183,6 +200,30 @@ const definitions = {
   ReleaseAbandoned: {
     schemaVersion: 1,
     data: z.object({ releaseId: Id, reason: z.string().optional() }),
+  },
+  /** An admin lifted one blocked gate (recorded under `gate`) for the release in one channel; it passes from then on. */
+  GateOverridden: {
+    schemaVersion: 1,
+    data: z.object({
+      ...releaseInChannel,
+      gate: z.string().min(1).max(200),
+      reason: z.string().min(1).max(1000),
+      by: z.string().min(1).max(256),
+    }),
+  },
+  /** The release must never be promoted again; every pending channel drops it. */
+  ReleaseMarkedBad: {
+    schemaVersion: 1,
+    data: z.object({ releaseId: Id, reason: z.string().min(1).max(1000) }),
+  },
+  /**
+   * An operator asked for the release to go to a channel that holds it back because it was rolled
+   * back from it (or from a newer release); its gates still apply. `hold` names the channel's hold
+   * it lifts (the service's rollback count there): a later rollback holds the release back again.
+   */
+  ExplicitPromotionRequested: {
+    schemaVersion: 1,
+    data: z.object({ ...releaseInChannel, reason: z.string().min(1).max(1000), hold: z.number().int().nonnegative() }),
   },
 
   // what runs in a release channel — stream `channel#<application>/<channel>`
@@ -243,11 +284,13 @@ const definitions = {
   },
   ChannelPaused: {
     schemaVersion: 1,
-    data: z.object({ application: Name, channel: Name, reason: z.string().optional() }),
+    /** `until`: the pause ends by itself then. Pausing a paused channel again replaces its until. */
+    data: z.object({ application: Name, channel: Name, reason: z.string().optional(), until: Time.optional() }),
   },
   ChannelResumed: {
     schemaVersion: 1,
-    data: z.object({ application: Name, channel: Name }),
+    /** `until`: set when the channel resumed by itself, as its pause until then ended. */
+    data: z.object({ application: Name, channel: Name, until: Time.optional() }),
   },
 } as const;
 

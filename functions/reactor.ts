@@ -2,6 +2,7 @@ import type { Metadata, StoredEvent } from "../events/index.js";
 import type { StreamEvent } from "./adapters/lambda-events.js";
 import { inOrder } from "./adapters/stream-records.js";
 import { closeReplacedConnection } from "./services/agents.js";
+import { createConfigReleases } from "./services/config-releases.js";
 import { nowOf, type BackendDeps } from "./services/deps.js";
 import { announceApprovalRequest } from "./services/notifications.js";
 import {
@@ -10,9 +11,10 @@ import {
   evaluate,
   evaluateAfterConfigChange,
   evaluateWaiting,
-  forgetAbandoned,
+  forgetRelease,
 } from "./services/promotion.js";
 import { pushAll, resendUnfinished } from "./services/push.js";
+import { scheduleResume } from "./services/timed-pauses.js";
 import { backendFromResources } from "./wiring.js";
 
 /**
@@ -75,6 +77,8 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
     case "PromotionStarted":
     case "ApprovalGranted":
     case "ApprovalRejected":
+    case "GateOverridden":
+    case "ExplicitPromotionRequested":
       await evaluate(deps, e.data.releaseId, e.data.channel, meta);
       return;
     case "ChannelConverged":
@@ -85,12 +89,17 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       return;
     case "ConfigApplied":
       await evaluateAfterConfigChange(deps, e.data.kind, e.data.name, meta);
+      await createConfigReleases(deps, { kind: e.data.kind, name: e.data.name, actor: e.actor }, meta);
+      return;
+    case "ChannelPaused":
+      await scheduleResume(deps, e.data);
       return;
     case "ChannelResumed":
       await evaluateWaiting(deps, e.data.application, e.data.channel, meta);
       return;
     case "ReleaseAbandoned":
-      await forgetAbandoned(deps, e.data.releaseId);
+    case "ReleaseMarkedBad":
+      await forgetRelease(deps, e.data.releaseId);
       return;
     case "AgentSuperseded":
       await closeReplacedConnection(deps, { superseded: e.data });

@@ -4,10 +4,23 @@ import type { BackendDeps } from "./services/deps.js";
 import { wakeUp } from "./services/wake-ups.js";
 import { backendFromResources } from "./wiring.js";
 
-const WakeUpMessage = z.object({ releaseId: z.string().min(1), channel: z.string().min(1), at: z.iso.datetime() });
+const WakeUpMessage = z.union([
+  z.object({
+    kind: z.literal("resume"),
+    application: z.string().min(1),
+    channel: z.string().min(1),
+    at: z.iso.datetime(),
+  }),
+  z.object({
+    kind: z.literal("evaluate").optional(),
+    releaseId: z.string().min(1),
+    channel: z.string().min(1),
+    at: z.iso.datetime(),
+  }),
+]);
 
 /**
- * The precondition scheduler: consumes the delayed messages sent for time-bound gates and reports
+ * The scheduler: consumes the delayed messages sent for time-bound gates and timed pauses, and reports
  * each failed message by id, so SQS redelivers only those. A malformed message is dropped: no
  * retry would make it valid.
  */

@@ -14,7 +14,16 @@ import { parseDocuments, validateConfigSet, type ConfigSet } from "./validate.js
 export type ConfigKind = ConfigObject["kind"];
 export type StoredConfig<K extends ConfigKind = ConfigKind> = Extract<ConfigObject, { kind: K }> & { version: number };
 
-export type ConfigState = { objects: Readonly<Record<string, StoredConfig>> };
+export type ConfigState = {
+  objects: Readonly<Record<string, StoredConfig>>;
+  /**
+   * Every version every object has had, deleted ones included, by object and version: releases
+   * render from the versions they pinned, so those stay readable. Config changes are rare and
+   * specs small, so the whole history costs little next to the current objects; keeping it in the
+   * state makes reading a pinned version a lookup rather than a read of the log.
+   */
+  versions: Readonly<Record<string, Readonly<Record<number, StoredConfig>>>>;
+};
 
 export type ConfigCommand =
   { type: "ApplyConfig"; documents: unknown[] } | { type: "DeleteConfig"; kind: ConfigKind; name: string };
@@ -30,6 +39,26 @@ export function getConfig<K extends ConfigKind>(
   name: string,
 ): StoredConfig<K> | undefined {
   return state.objects[key(kind, name)] as StoredConfig<K> | undefined;
+}
+
+/** One version of an object as it was applied, even if it has changed or been deleted since. */
+export function getConfigVersion<K extends ConfigKind>(
+  state: ConfigState,
+  kind: K,
+  name: string,
+  version: number,
+): StoredConfig<K> | undefined {
+  return state.versions[key(kind, name)]?.[version] as StoredConfig<K> | undefined;
+}
+
+/**
+ * Versions are never reused, not even by an object deleted and applied again: a release pins a
+ * spec by its version. A deletion takes the version after the object's last one.
+ */
+function nextVersion(state: ConfigState, current: StoredConfig | undefined, kind: ConfigKind, name: string): number {
+  if (current) return current.version + 1;
+  const last = Math.max(0, ...Object.keys(state.versions[key(kind, name)] ?? {}).map(Number));
+  return last === 0 ? 1 : last + 2;
 }
 
 export function listConfigs<K extends ConfigKind>(state: ConfigState, kind: K): StoredConfig<K>[] {
@@ -81,7 +110,7 @@ function decide(command: ConfigCommand, state: ConfigState): ConfigEvent[] {
           event("ConfigApplied", {
             kind: o.kind,
             name: o.name,
-            version: (current?.version ?? 0) + 1,
+            version: nextVersion(state, current, o.kind, o.name),
             spec: specDocument(o),
           }),
         ];
@@ -112,11 +141,15 @@ function evolve(state: ConfigState, e: DomainEvent): ConfigState {
     case "ConfigApplied": {
       const spec = specSchemas[e.data.kind].parse(e.data.spec);
       const stored = { kind: e.data.kind, name: e.data.name, spec, version: e.data.version } as StoredConfig;
-      return { objects: { ...state.objects, [key(e.data.kind, e.data.name)]: stored } };
+      const k = key(e.data.kind, e.data.name);
+      return {
+        objects: { ...state.objects, [k]: stored },
+        versions: { ...state.versions, [k]: { ...state.versions[k], [e.data.version]: stored } },
+      };
     }
     case "ConfigDeleted": {
       const { [key(e.data.kind, e.data.name)]: _gone, ...objects } = state.objects;
-      return { objects };
+      return { ...state, objects };
     }
     default:
       return state;
@@ -124,7 +157,7 @@ function evolve(state: ConfigState, e: DomainEvent): ConfigState {
 }
 
 export const configDecider: Decider<ConfigCommand, ConfigState, ConfigEvent> = {
-  initialState: () => ({ objects: {} }),
+  initialState: () => ({ objects: {}, versions: {} }),
   evolve,
   decide,
 };

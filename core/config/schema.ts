@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Precondition } from "../gates/registry.js";
+import { applicationGateFields, Precondition } from "../gates/registry.js";
 import { exactlyOne, Name } from "./fields.js";
 
 export { Duration, durationSeconds, Name, NAME_PATTERN, Weekday } from "./fields.js";
@@ -135,17 +135,65 @@ export const ReleaseChannel = z.strictObject({
 });
 export type ReleaseChannel = z.infer<typeof ReleaseChannel>;
 
+/**
+ * Where an application's approval requests go. The webhook URL is a credential (whoever holds it
+ * can post to the channel): it is checked here, and no log line or error ever repeats it.
+ */
+export const SlackWebhookUrl = z
+  .string()
+  .max(2048, { error: "must be at most 2048 characters" })
+  .refine(isWebhookUrl, { error: "must be an https URL (http only for localhost), such as Slack's incoming webhook" });
+
+function isWebhookUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    const local = ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+    return url.protocol === "https:" || (url.protocol === "http:" && local);
+  } catch {
+    return false;
+  }
+}
+
+export const Notifications = z.strictObject({
+  slack: z
+    .strictObject({
+      webhookUrl: SlackWebhookUrl,
+      /** A channel to post to instead of the webhook's own, for webhooks that allow it: `#deploys`. */
+      channel: z
+        .string()
+        .max(80)
+        .regex(/^#?[A-Za-z0-9._-]+$/, { error: "must be a Slack channel such as #deploys" })
+        .optional(),
+    })
+    .optional(),
+});
+export type Notifications = z.infer<typeof Notifications>;
+
 export const Application = z.strictObject({
   name: Name,
   description: z.string().max(1024).optional(),
+  /** Where approval requests for this application go; without it, to SLIPWAY_SLACK_WEBHOOK_URL. */
+  notifications: Notifications.optional(),
   releaseChannels: z
     .array(ReleaseChannel)
     .min(1, { error: "must list at least one release channel" })
     .max(20, { error: "must list at most 20 release channels" }),
+  /** Gates the application lists itself, for the channels they name: `freezes`. */
+  ...applicationGateFields,
 });
 export type Application = z.infer<typeof Application>;
 
 // ── service ──────────────────────────────────────────────────────────────────────────────
+
+/**
+ * How a service differs in one release channel: values for its own parameters in place of the
+ * release's (`{{.Params.x}}`), and constants that override the channel's and the service's.
+ */
+export const ChannelOverrides = z.strictObject({
+  parameterValues: z.array(z.strictObject({ name: Identifier, value: Scalar })).optional(),
+  constants: Constants.optional(),
+});
+export type ChannelOverrides = z.infer<typeof ChannelOverrides>;
 
 export const Service = z
   .strictObject({
@@ -163,6 +211,8 @@ export const Service = z
       })
       .optional(),
     runtimeConnection: Name.optional(),
+    /** Per release channel, by name. */
+    perChannel: z.record(Name, ChannelOverrides).optional(),
   })
   .superRefine(exactlyOne(["kubernetesConfig", "runtimeExtension"], "what to deploy"));
 export type Service = z.infer<typeof Service>;

@@ -1,7 +1,8 @@
 import type { z } from "zod";
 import { formatPath, type Issue } from "../errors.js";
-import { preconditionIssues } from "../gates/registry.js";
+import { applicationGateIssues, preconditionIssues } from "../gates/registry.js";
 import { deepReferences, type Reference } from "../templating.js";
+import { constantsIn, perChannelIssues } from "./per-channel.js";
 import {
   ConfigDocument,
   objectOf,
@@ -77,6 +78,11 @@ export function zodIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []
         }));
       case "invalid_value":
         return [{ path, message: `${field} must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` }];
+      case "invalid_key": {
+        // A record's key (a release channel under perChannel): say what the key must be.
+        const why = issue.issues.map((i) => i.message).find((m) => m.startsWith("must"));
+        return [{ path, message: why ? `${field} is not a valid name: it ${why}` : `${field} is not a valid key` }];
+      }
       case "too_small":
         return [{ path, message: `${field} ${issue.message.startsWith("must") ? issue.message : tooSmall(issue)}` }];
       case "too_big":
@@ -111,6 +117,8 @@ function article(expected: string): string {
 function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
+  // A URL in the wrong place may be a credential (a Slack webhook): errors never repeat one.
+  if (typeof value === "string" && /^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return "a URL";
   return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
 }
 
@@ -182,6 +190,8 @@ export function validateConfigSet(
       for (const issue of preconditionIssues(app, ci))
         issues.push({ path: at("application", name, ["releaseChannels", ci, ...issue.path]), message: issue.message });
     });
+    for (const issue of applicationGateIssues(app))
+      issues.push({ path: at("application", name, issue.path), message: issue.message });
   }
 
   for (const [name, service] of set.services) {
@@ -205,16 +215,16 @@ export function validateConfigSet(
     const content = service.kubernetesConfig ?? service.runtimeExtension;
     const contentPath = at("service", name, [service.kubernetesConfig ? "kubernetesConfig" : "runtimeExtension"]);
     issues.push(...unknownReferences(content, params, contentPath));
-    // A constant must have a value in every channel: the service's own, or the channel's.
+    // A constant must have a value in every channel: the service's own, the channel's, or the
+    // service's for that channel.
     const constants = new Set(
       deepReferences(content)
         .refs.filter((r) => r.scope === "Constants")
         .map((r) => r.name),
     );
     for (const constant of constants) {
-      if (Object.hasOwn(service.constants, constant)) continue;
       const missing = app.releaseChannels
-        .filter((c) => !Object.hasOwn(c.constants, constant))
+        .filter((c) => !Object.hasOwn(constantsIn(service, c), constant))
         .map((c) => `"${c.name}"`);
       if (missing.length)
         issues.push({
@@ -222,6 +232,7 @@ export function validateConfigSet(
           message: `{{.Constants.${constant}}} has no value in release channel${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of application "${app.name}", nor in the service's constants`,
         });
     }
+    issues.push(...perChannelIssues(service, app, (path) => at("service", name, path)));
     app.releaseChannels.forEach((channel) => {
       const targets = channelTargets(channel.runtimes, service);
       if (targets.length === 0) {

@@ -27,12 +27,32 @@ export type ServiceInChannel = {
   convergedAt?: string;
   /** Releases that converged here, oldest first: the candidates for a rollback. */
   history: string[];
+  /**
+   * After a rollback from a release, it and every older release stay out of the channel: nothing
+   * automatic brings them back, only a newer release or an operator's explicit promotion of this
+   * hold (`rollbacks` tells one hold from the next).
+   */
+  hold?: RollbackHold;
 };
+
+export type RollbackHold = { through: string; rollbacks: number };
+
+/** Whether a rollback keeps a release out of the channel (an explicit promotion of this very hold lifts it). */
+export function heldBack(
+  svc: ServiceInChannel | undefined,
+  releaseId: string,
+  explicitHold?: number,
+): RollbackHold | undefined {
+  const hold = svc?.hold;
+  if (!hold || releaseId > hold.through || explicitHold === hold.rollbacks) return undefined;
+  return hold;
+}
 
 export type ChannelState = {
   application?: string;
   channel?: string;
-  paused?: { reason?: string };
+  /** `until`: the pause ends by itself then (see ExpirePause). */
+  paused?: { reason?: string; until?: string };
   services: Record<string, ServiceInChannel>;
   instructions: Record<string, Instruction>;
 };
@@ -54,6 +74,8 @@ export type ChannelCommand =
       releaseId: string;
       instructions: PlannedInstruction[];
       total?: number;
+      /** The rollback hold an operator's explicit promotion lifted for this release, if any. */
+      explicitHold?: number;
     }
   | {
       type: "RollbackService";
@@ -80,8 +102,12 @@ export type ChannelCommand =
       message?: string;
       now: string;
     }
-  | { type: "PauseChannel"; application: string; channel: string; reason?: string }
-  | { type: "ResumeChannel"; application: string; channel: string };
+  | ({ type: "PauseChannel"; application: string; channel: string; reason?: string } & (
+      { until?: undefined } | { until: string; now: string }
+    ))
+  | { type: "ResumeChannel"; application: string; channel: string }
+  /** The scheduler's resume of a pause until `until`, due `now`: it names the pause it ends. */
+  | { type: "ExpirePause"; application: string; channel: string; until: string; now: string };
 
 type ChannelEvent =
   | EventOf<"InstructionDispatched">
@@ -181,12 +207,19 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
   switch (command.type) {
     case "DeployRelease": {
       notPaused(state, command.channel);
-      if (state.services[command.service]?.desired?.releaseId === command.releaseId)
+      const current = state.services[command.service];
+      if (current?.desired?.releaseId === command.releaseId)
         return continueDispatch(command, command.instructions, state);
+      const hold = heldBack(current, command.releaseId, command.explicitHold);
+      if (hold)
+        throw conflict(
+          "channel.rolled_back",
+          `release channel "${command.channel}" was rolled back from ${hold.through}; release ${command.releaseId} goes there only when promoted explicitly`,
+        );
       return dispatch(command, command.releaseId, command.instructions, state, false);
     }
     case "RollbackService": {
-      notPaused(state, command.channel);
+      // Pause holds automatic promotion only: an operator rolls back when it matters most.
       const svc = state.services[command.service];
       if (!svc?.history.includes(command.toReleaseId))
         throw conflict(
@@ -248,14 +281,30 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
       }
       return events;
     }
-    case "PauseChannel":
-      if (state.paused) return [];
+    case "PauseChannel": {
+      if (command.until !== undefined && Date.parse(command.until) <= Date.parse(command.now))
+        throw invalid(
+          "pause.until_not_future",
+          `until (${command.until}) must be in the future; it is ${command.now} now`,
+          [{ path: "until", message: "until must be a time in the future" }],
+        );
+      // Pausing a paused channel again changes when it ends (and, if given, why); nothing else.
+      const reason = command.reason ?? state.paused?.reason;
+      if (state.paused && state.paused.until === command.until && state.paused.reason === reason) return [];
       return [
         event("ChannelPaused", {
           application: command.application,
           channel: command.channel,
-          ...(command.reason ? { reason: command.reason } : {}),
+          ...(reason ? { reason } : {}),
+          ...(command.until !== undefined ? { until: command.until } : {}),
         }),
+      ];
+    }
+    case "ExpirePause":
+      // Only the pause that was scheduled to end: not one resumed since, or paused again with another until.
+      if (state.paused?.until !== command.until || Date.parse(command.now) < Date.parse(command.until)) return [];
+      return [
+        event("ChannelResumed", { application: command.application, channel: command.channel, until: command.until }),
       ];
     case "ResumeChannel":
       if (!state.paused) return [];
@@ -322,14 +371,23 @@ function evolve(state: ChannelState, e: DomainEvent): ChannelState {
         },
       };
     }
-    case "ReleaseRolledBack":
-      return state;
+    case "ReleaseRolledBack": {
+      const svc = service(e.data.service);
+      const from = e.data.fromReleaseId;
+      if (!from) return state;
+      const through = svc.hold && svc.hold.through > from ? svc.hold.through : from;
+      const hold = { through, rollbacks: (svc.hold?.rollbacks ?? 0) + 1 };
+      return { ...state, services: { ...state.services, [e.data.service]: { ...svc, hold } } };
+    }
     case "ChannelPaused":
       return {
         ...state,
         application: e.data.application,
         channel: e.data.channel,
-        paused: e.data.reason ? { reason: e.data.reason } : {},
+        paused: {
+          ...(e.data.reason ? { reason: e.data.reason } : {}),
+          ...(e.data.until ? { until: e.data.until } : {}),
+        },
       };
     case "ChannelResumed": {
       const { paused: _p, ...rest } = state;

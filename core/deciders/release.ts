@@ -1,9 +1,12 @@
-import type { DomainEvent, EventOf, ParamValue, ReleaseSource } from "../../events/index.js";
+import type { DomainEvent, EventData, EventOf, ParamValue, ReleaseSource } from "../../events/index.js";
 import { paramTypeProblem, type Application, type Parameter, type Service } from "../config/schema.js";
+import { channelTargets } from "../config/validate.js";
 import { event, type Decider } from "../decider.js";
-import { conflict, invalid, notFound, type Issue } from "../errors.js";
+import type { ReleaseInChannel } from "../approval-policy.js";
+import { conflict, DomainError, forbidden, invalid, notFound, type Issue } from "../errors.js";
 import type { GateResult } from "../gates/gate.js";
-import type { Approval } from "../gates/manual-approval.js";
+import { isOverridable, overridableKinds } from "../gates/registry.js";
+import type { Approval, ApprovalPolicy } from "../gates/manual-approval.js";
 
 /**
  * A release (stream `release#<id>`): one set of parameter values for one service, promoted through
@@ -16,7 +19,14 @@ export type ChannelGates = {
   preconditions: Record<string, GateResult>;
   approvals: Record<string, Approval>;
   supersededBy?: string;
+  /** An operator asked for the release here although the channel holds it back after a rollback. */
+  explicitPromotion?: { reason: string; hold: number };
+  /** Gates an admin overrode for the release here, by gate key: they pass from then on. */
+  overrides?: Record<string, GateOverride>;
 };
+
+/** Who overrode a blocked gate for one release in one channel, and why. */
+export type GateOverride = { by: string; reason: string };
 
 export type ReleaseState =
   | { status: "none" }
@@ -27,11 +37,22 @@ export type ReleaseState =
       service: string;
       params: Record<string, ParamValue>;
       source: ReleaseSource;
+      /** Who made the change, as CI said: approvals by this identity are refused unless the gate allows them. */
+      author?: string;
       channels: string[];
+      /** The config versions it renders from (see ReleaseCreated). */
+      configVersions: ConfigVersions;
+      /** A CI build, or a config change carrying the params of `basedOn`. */
+      cause: ReleaseCause;
+      basedOn?: string;
       gates: Record<string, ChannelGates>;
       abandonReason?: string;
+      /** Marked bad: never promoted again, whatever its gates say. */
+      bad?: { reason: string };
     };
 type Existing = Exclude<ReleaseState, { status: "none" }>;
+export type ConfigVersions = EventData<"ReleaseCreated">["configVersions"];
+export type ReleaseCause = "ci" | "config";
 
 export type ReleaseCommand =
   | {
@@ -41,6 +62,11 @@ export type ReleaseCommand =
       service: { spec: Service; version: number };
       params: Record<string, unknown>;
       source?: ReleaseSource;
+      author?: string;
+      /** The version of every runtime now: the release pins those of the extensions it deploys to. */
+      runtimeVersions?: Readonly<Record<string, number>>;
+      /** A config release: the release whose params it carries with the config as it is now. */
+      config?: { basedOn: string };
     }
   | { type: "StartPromotion"; channel: string }
   | { type: "RecordPreconditionResult"; channel: string; precondition: string; result: GateResult }
@@ -52,9 +78,18 @@ export type ReleaseCommand =
       approver: string;
       decision: "approve" | "reject";
       comment?: string;
+      /** The channel's manual approval of that name in the current config, if it has one: who may decide it. */
+      policy?: ApprovalPolicy;
+      /** What the channel's stream says of this release, read by the caller. */
+      inChannel: ReleaseInChannel;
     }
   | { type: "SupersedeRelease"; channel: string; supersededBy: string }
-  | { type: "AbandonRelease"; reason?: string };
+  | { type: "AbandonRelease"; reason?: string }
+  /** `by`: the admin who overrides the gate recorded under `gate`. */
+  | { type: "OverrideGate"; channel: string; gate: string; reason: string; by: string }
+  | { type: "MarkReleaseBad"; reason: string }
+  /** `hold`: the channel's rollback hold on this release's service (its rollback count), read by the caller. */
+  | { type: "RequestExplicitPromotion"; channel: string; reason: string; hold: number };
 
 type ReleaseEvent =
   | EventOf<"ReleaseCreated">
@@ -65,7 +100,29 @@ type ReleaseEvent =
   | EventOf<"ApprovalGranted">
   | EventOf<"ApprovalRejected">
   | EventOf<"ReleaseSuperseded">
-  | EventOf<"ReleaseAbandoned">;
+  | EventOf<"ReleaseAbandoned">
+  | EventOf<"GateOverridden">
+  | EventOf<"ReleaseMarkedBad">
+  | EventOf<"ExplicitPromotionRequested">;
+
+/**
+ * The config versions a new release pins: its service's, its application's, and those of the
+ * extension runtimes it deploys to in any channel (their apply and parameters are rendered; a
+ * Kubernetes runtime renders nothing but its name, so nothing of it is pinned).
+ */
+function pinnedVersions(command: Extract<ReleaseCommand, { type: "CreateRelease" }>): ConfigVersions {
+  const { application, service, runtimeVersions = {} } = command;
+  const extensions = application.spec.releaseChannels
+    .flatMap((c) => channelTargets(c.runtimes, service.spec))
+    .filter((t) => t.type === "extension" && runtimeVersions[t.runtime] !== undefined)
+    .map((t) => [t.runtime, runtimeVersions[t.runtime]!] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return {
+    application: application.version,
+    service: service.version,
+    ...(extensions.length ? { runtimes: Object.fromEntries(extensions) } : {}),
+  };
+}
 
 /**
  * Checks CI's parameter values against the service's declared parameters and fills in defaults.
@@ -123,6 +180,88 @@ function started(s: Existing, channel: string): ChannelGates {
   return gates;
 }
 
+/**
+ * An approval or rejection. It counts only while the release can still go to the channel: before it
+ * got there (a pre-approval, counted once it reaches the gate) or while it waits there. Only the
+ * gate's approvers may decide, and the release's author may not approve it unless the gate allows.
+ */
+function decideApproval(command: Extract<ReleaseCommand, { type: "DecideApproval" }>, s: Existing): ReleaseEvent[] {
+  const { channel, approval: name, approver, policy } = command;
+  const gates = gatesOf(s, channel);
+  if (!policy)
+    throw notFound(
+      "approval.unknown",
+      `release channel "${channel}" of application "${s.application}" has no manual approval "${name}"`,
+    );
+  const gone = notPending(s, channel, gates, command.inChannel);
+  if (gone)
+    throw new DomainError(
+      "conflict",
+      "approval.not_pending",
+      `release ${s.releaseId} is not waiting for approval "${name}" in release channel "${channel}": ${gone.why}`,
+      [],
+      { releaseState: gone.state },
+    );
+  if (policy.approvers.length && !policy.approvers.includes(approver))
+    throw forbidden(
+      "approval.not_an_approver",
+      `${approver} is not one of the approvers of approval "${name}" in release channel "${channel}"`,
+    );
+  if (command.decision === "approve" && !policy.allowSelfApproval && s.author === approver)
+    throw forbidden(
+      "approval.self_approval",
+      `${approver} is the author of release ${s.releaseId} and may not approve it (allowSelfApproval is off)`,
+    );
+  const approval = gates.approvals[name];
+  if (approval?.rejected) {
+    if (command.decision === "reject") return [];
+    throw conflict("approval.rejected", `approval "${name}" was already rejected by ${approval.rejected.approver}`);
+  }
+  const base = { releaseId: s.releaseId, channel, approval: name, approver };
+  if (command.decision === "reject")
+    return [event("ApprovalRejected", { ...base, ...(command.comment ? { comment: command.comment } : {}) })];
+  if (approval?.grantedBy.includes(approver)) return [];
+  return [event("ApprovalGranted", base)];
+}
+
+type NotPending = { state: "abandoned" | "bad" | "superseded" | "deployed" | "rolledBack" | "replaced"; why: string };
+
+/** Why the release no longer waits, or will never wait, for decisions in this channel — if it does not. */
+function notPending(
+  s: Existing,
+  channel: string,
+  gates: ChannelGates,
+  there: ReleaseInChannel,
+): NotPending | undefined {
+  if (s.status === "abandoned")
+    return { state: "abandoned", why: `it was abandoned${s.abandonReason ? ` (${s.abandonReason})` : ""}` };
+  if (s.bad) return { state: "bad", why: `it was marked bad (${s.bad.reason})` };
+  if (gates.supersededBy) return { state: "superseded", why: `it was superseded there by ${gates.supersededBy}` };
+  if (!gates.started) {
+    // Superseded where it is now, it never moves on to the channels after it.
+    const stuck = s.channels
+      .slice(0, s.channels.indexOf(channel))
+      .find((c) => s.gates[c]?.started && s.gates[c]?.supersededBy);
+    if (stuck)
+      return {
+        state: "superseded",
+        why: `it was superseded by ${s.gates[stuck]!.supersededBy} in release channel "${stuck}" and will not get there`,
+      };
+  }
+  switch (there.state) {
+    case "waiting":
+      return undefined;
+    case "deployed":
+      return { state: "deployed", why: "it was deployed there" };
+    case "rolledBack":
+      return { state: "rolledBack", why: `it was deployed there and rolled back to ${there.to}` };
+    case "replaced":
+      return { state: "replaced", why: `it was deployed there and has since been replaced by ${there.by}` };
+    case "superseded":
+      return { state: "superseded", why: `it was superseded there by ${there.by}` };
+  }
+}
+
 function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
   if (command.type === "CreateRelease") {
     if (state.status !== "none") throw conflict("release.exists", `release ${command.releaseId} already exists`);
@@ -154,8 +293,10 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
         service: service.spec.name,
         params: resolved.params,
         source: command.source ?? {},
+        ...(command.author ? { author: command.author } : {}),
         channels,
-        configVersions: { application: application.version, service: service.version },
+        configVersions: pinnedVersions(command),
+        ...(command.config ? { cause: "config" as const, basedOn: command.config.basedOn } : {}),
       }),
       ...(channels[0] ? [event("PromotionStarted", { releaseId: command.releaseId, channel: channels[0] })] : []),
     ];
@@ -171,7 +312,7 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
     if (current && sameResult(current, command.result)) return [];
     const base = { releaseId: s.releaseId, channel: command.channel, precondition: command.precondition };
     return command.result.state === "satisfied"
-      ? [event("PreconditionSatisfied", base)]
+      ? [event("PreconditionSatisfied", { ...base, ...(command.result.note ? { note: command.result.note } : {}) })]
       : [
           event("PreconditionBlocked", {
             ...base,
@@ -189,14 +330,52 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
     ];
   }
 
+  if (command.type === "DecideApproval") return decideApproval(command, existing(state));
+
+  if (command.type === "MarkReleaseBad") {
+    const s = existing(state);
+    if (s.bad) return [];
+    return [event("ReleaseMarkedBad", { releaseId: s.releaseId, reason: command.reason })];
+  }
+
   const s = active(state);
   switch (command.type) {
+    case "RequestExplicitPromotion": {
+      if (s.bad)
+        throw conflict(
+          "release.bad",
+          `release ${s.releaseId} was marked bad (${s.bad.reason}) and is never promoted again`,
+        );
+      const gates = gatesOf(s, command.channel);
+      if (gates.supersededBy)
+        throw conflict(
+          "release.superseded",
+          `release ${s.releaseId} was superseded by ${gates.supersededBy} in release channel "${command.channel}"`,
+        );
+      // Entering the channel and the request are one append: the evaluation that follows sees both.
+      return [
+        ...(gates.started ? [] : [event("PromotionStarted", { releaseId: s.releaseId, channel: command.channel })]),
+        ...(gates.explicitPromotion?.hold === command.hold
+          ? []
+          : [
+              event("ExplicitPromotionRequested", {
+                releaseId: s.releaseId,
+                channel: command.channel,
+                reason: command.reason,
+                hold: command.hold,
+              }),
+            ]),
+      ];
+    }
+    case "OverrideGate":
+      return overrideGate(command, s);
     case "StartPromotion": {
       if (gatesOf(s, command.channel).started) return [];
       return [event("PromotionStarted", { releaseId: s.releaseId, channel: command.channel })];
     }
     case "RequestApproval": {
-      if (started(s, command.channel).approvals[command.approval]) return [];
+      // Pre-approvals recorded before the release got here keep counting: the request only fixes the count.
+      if (started(s, command.channel).approvals[command.approval]?.requested) return [];
       return [
         event("ApprovalRequested", {
           releaseId: s.releaseId,
@@ -205,31 +384,6 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
           minApprovers: command.minApprovers,
         }),
       ];
-    }
-    case "DecideApproval": {
-      const approval = started(s, command.channel).approvals[command.approval];
-      if (!approval)
-        throw conflict(
-          "approval.not_requested",
-          `no approval "${command.approval}" has been requested for release ${s.releaseId} in release channel "${command.channel}"`,
-        );
-      if (approval.rejected) {
-        if (command.decision === "reject") return [];
-        throw conflict(
-          "approval.rejected",
-          `approval "${command.approval}" was already rejected by ${approval.rejected.approver}`,
-        );
-      }
-      const base = {
-        releaseId: s.releaseId,
-        channel: command.channel,
-        approval: command.approval,
-        approver: command.approver,
-      };
-      if (command.decision === "reject")
-        return [event("ApprovalRejected", { ...base, ...(command.comment ? { comment: command.comment } : {}) })];
-      if (approval.grantedBy.includes(command.approver)) return [];
-      return [event("ApprovalGranted", base)];
     }
     case "SupersedeRelease": {
       if (gatesOf(s, command.channel).supersededBy) return [];
@@ -244,15 +398,52 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
   }
 }
 
+/**
+ * An admin lifts one gate for one release in one channel: a gate of a kind that allows it, that the
+ * release's last evaluation there found blocked. The override stays; the gate passes from then on.
+ */
+function overrideGate(command: Extract<ReleaseCommand, { type: "OverrideGate" }>, s: Existing): ReleaseEvent[] {
+  const { channel, gate } = command;
+  const gates = gatesOf(s, channel);
+  if (!isOverridable(gate))
+    throw invalid(
+      "override.not_allowed",
+      `gate "${gate}" cannot be overridden; only ${overridableKinds().join(" and ")} gates can`,
+      [{ path: "gate", message: `gate "${gate}" is not of a kind an override may lift` }],
+    );
+  if (!gates.started)
+    throw conflict("release.not_in_channel", `release ${s.releaseId} has not entered release channel "${channel}"`);
+  if (gates.overrides?.[gate]) return [];
+  if (gates.preconditions[gate]?.state !== "blocked")
+    throw conflict(
+      "override.not_blocked",
+      `gate "${gate}" is not blocking release ${s.releaseId} in release channel "${channel}"`,
+    );
+  return [event("GateOverridden", { releaseId: s.releaseId, channel, gate, reason: command.reason, by: command.by })];
+}
+
 function sameResult(a: GateResult, b: GateResult): boolean {
-  if (a.state === "satisfied" || b.state === "satisfied") return a.state === b.state;
+  if (a.state === "satisfied" || b.state === "satisfied") return a.state === b.state && noteOf(a) === noteOf(b);
   return a.reason === b.reason && a.until === b.until;
 }
 
 function evolve(state: ReleaseState, e: DomainEvent): ReleaseState {
   if (e.type === "ReleaseCreated") {
-    const { releaseId, application, service, params, source, channels } = e.data;
-    return { status: "active", releaseId, application, service, params, source, channels, gates: {} };
+    const { releaseId, application, service, params, source, author, channels, configVersions } = e.data;
+    return {
+      status: "active",
+      releaseId,
+      application,
+      service,
+      params,
+      source,
+      ...(author ? { author } : {}),
+      channels,
+      configVersions,
+      cause: e.data.cause ?? "ci",
+      ...(e.data.basedOn ? { basedOn: e.data.basedOn } : {}),
+      gates: {},
+    };
   }
   if (state.status === "none") return state;
   const update = (channel: string, f: (g: ChannelGates) => ChannelGates): ReleaseState => ({
@@ -262,17 +453,21 @@ function evolve(state: ReleaseState, e: DomainEvent): ReleaseState {
       [channel]: f(state.gates[channel] ?? { started: false, preconditions: {}, approvals: {} }),
     },
   });
-  const approval = (g: ChannelGates, name: string, f: (a: Approval) => Approval): ChannelGates => {
-    const a = g.approvals[name];
-    return a ? { ...g, approvals: { ...g.approvals, [name]: f(a) } } : g;
-  };
+  // A decision before the request is a pre-approval: the approval exists from then on, not yet requested.
+  const approval = (g: ChannelGates, name: string, f: (a: Approval) => Approval): ChannelGates => ({
+    ...g,
+    approvals: { ...g.approvals, [name]: f(g.approvals[name] ?? { requested: false, grantedBy: [] }) },
+  });
   switch (e.type) {
     case "PromotionStarted":
       return update(e.data.channel, (g) => ({ ...g, started: true }));
     case "PreconditionSatisfied":
       return update(e.data.channel, (g) => ({
         ...g,
-        preconditions: { ...g.preconditions, [e.data.precondition]: { state: "satisfied" } },
+        preconditions: {
+          ...g.preconditions,
+          [e.data.precondition]: { state: "satisfied", ...(e.data.note ? { note: e.data.note } : {}) },
+        },
       }));
     case "PreconditionBlocked": {
       const result: GateResult = {
@@ -286,10 +481,9 @@ function evolve(state: ReleaseState, e: DomainEvent): ReleaseState {
       }));
     }
     case "ApprovalRequested":
-      return update(e.data.channel, (g) => ({
-        ...g,
-        approvals: { ...g.approvals, [e.data.approval]: { minApprovers: e.data.minApprovers, grantedBy: [] } },
-      }));
+      return update(e.data.channel, (g) =>
+        approval(g, e.data.approval, (a) => ({ ...a, requested: true, minApprovers: e.data.minApprovers })),
+      );
     case "ApprovalGranted":
       return update(e.data.channel, (g) =>
         approval(g, e.data.approval, (a) => ({ ...a, grantedBy: [...a.grantedBy, e.data.approver] })),
@@ -301,14 +495,25 @@ function evolve(state: ReleaseState, e: DomainEvent): ReleaseState {
           rejected: { approver: e.data.approver, ...(e.data.comment ? { comment: e.data.comment } : {}) },
         })),
       );
+    case "GateOverridden":
+      return update(e.data.channel, (g) => ({
+        ...g,
+        overrides: { ...g.overrides, [e.data.gate]: { by: e.data.by, reason: e.data.reason } },
+      }));
     case "ReleaseSuperseded":
       return update(e.data.channel, (g) => ({ ...g, supersededBy: e.data.supersededBy }));
     case "ReleaseAbandoned":
       return { ...state, status: "abandoned", ...(e.data.reason ? { abandonReason: e.data.reason } : {}) };
+    case "ReleaseMarkedBad":
+      return { ...state, bad: { reason: e.data.reason } };
+    case "ExplicitPromotionRequested":
+      return update(e.data.channel, (g) => ({ ...g, explicitPromotion: { reason: e.data.reason, hold: e.data.hold } }));
     default:
       return state;
   }
 }
+
+const noteOf = (r: GateResult) => (r.state === "satisfied" ? r.note : undefined);
 
 export const releaseDecider: Decider<ReleaseCommand, ReleaseState, ReleaseEvent> = {
   initialState: () => ({ status: "none" }),

@@ -1,35 +1,80 @@
 import { z } from "zod";
-import { ClockTime, TimeZone, Weekday } from "../config/fields.js";
-import { gateKind, type PreconditionOf } from "./gate.js";
+import { ClockTime, Name, TimeZone, Weekday } from "../config/fields.js";
+import { gateKind, type GateIssue, type PreconditionOf } from "./gate.js";
 
-/** `deployWindow`: the release may only go out on some days between two times of day, in a time zone. */
+/**
+ * `deployWindow`: on some days between two times of day, in a time zone, the release may go out
+ * (an allow window) — or, with `deny: true`, may not (a deny window: a recurring freeze).
+ */
 
 const body = z
   .strictObject({
+    /** Tells several windows of one channel apart; their results are recorded under it. */
+    name: Name.optional(),
     days: z.array(Weekday).min(1, { error: "must name at least one day" }),
     start: ClockTime,
     end: ClockTime,
     timeZone: TimeZone,
+    deny: z.boolean().optional(),
   })
   .refine((w) => w.start !== w.end, { error: "start and end must differ", path: ["end"] });
 export type DeployWindow = PreconditionOf<"deployWindow", typeof body>;
 type Window = Pick<DeployWindow, "days" | "start" | "end" | "timeZone">;
 
+const sort = (w: DeployWindow) => (w.deny ? "deny window" : "deploy window");
+const named = (w: DeployWindow) => (w.name ? ` "${w.name}"` : "");
+const times = (w: DeployWindow) => `${w.start}–${w.end} ${w.timeZone}`;
+// An unnamed allow window keeps the key its results have always been recorded under.
+const keyOf = (w: DeployWindow) => (w.name ? `deployWindow:${w.name}` : w.deny ? "deployWindow:deny" : "deployWindow");
+
 export const deployWindow = gateKind({
   kind: "deployWindow",
   body,
-  key: () => "deployWindow",
-  explain: (w) => `deploy window ${dayRanges(w.days)} ${w.start}–${w.end} ${w.timeZone}`,
+  key: keyOf,
+  explain: (w) => `${sort(w)}${named(w)} ${dayRanges(w.days)} ${times(w)}`,
+  // Windows are policy, not a judgement call about one release: change the config instead.
+  overridable: false,
 
   evaluate(w, ctx) {
     const now = Date.parse(ctx.now);
-    if (inWindow(w, now)) return { state: "satisfied" };
+    const inside = inWindow(w, now);
+    if (inside !== (w.deny === true)) return { state: "satisfied" };
+    if (w.deny) {
+      const until = new Date(nextClosing(w, now)).toISOString();
+      return {
+        state: "blocked",
+        reason: `inside the deny window${named(w)} (${w.days.join(", ")} ${times(w)}); it closes at ${until}`,
+        until,
+      };
+    }
     const until = new Date(nextOpening(w, now)).toISOString();
     return {
       state: "blocked",
-      reason: `outside the deploy window (${w.days.join(", ")} ${w.start}–${w.end} ${w.timeZone}); it opens at ${until}`,
+      reason: `outside the deploy window${named(w)} (${w.days.join(", ")} ${times(w)}); it opens at ${until}`,
       until,
     };
+  },
+
+  // Each window is a gate of its own, recorded under its key: two windows must not share one.
+  validate(gates) {
+    const seen = new Map<string, number>();
+    return gates.flatMap(({ precondition, index }): GateIssue[] => {
+      const key = keyOf(precondition);
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, index);
+        return [];
+      }
+      return [
+        {
+          index,
+          field: "name",
+          message: precondition.name
+            ? `deploy window "${precondition.name}" is defined more than once (also preconditions[${first}])`
+            : `a channel with several ${sort(precondition)}s must name each of them (see preconditions[${first}])`,
+        },
+      ];
+    });
   },
 });
 
@@ -99,6 +144,20 @@ function instantOf(year: number, month: number, day: number, minute: number, tim
     guess = wall - offset;
   }
   return guess;
+}
+
+/**
+ * The instant the window `instant` lies in closes: the first end of day after it. A window is
+ * shorter than a day, so no other end falls between its start and `instant`.
+ */
+export function nextClosing(w: Window, instant: number): number {
+  const end = minutesOf(w.end);
+  for (let offsetDays = 0; offsetDays <= 2; offsetDays++) {
+    const local = localTime(instant + offsetDays * 86_400_000, w.timeZone);
+    const closes = instantOf(local.year, local.month, local.day, end, w.timeZone);
+    if (closes > instant) return closes;
+  }
+  throw new Error(`deploy window ${w.days.join(",")} ${w.start}–${w.end} never closes`);
 }
 
 /** The next instant after `instant` at which the window opens. */

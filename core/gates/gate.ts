@@ -8,7 +8,8 @@ import type { Approval } from "./manual-approval.js";
  */
 
 /** What a gate evaluates to. `until`: the instant only time will change it, when it is evaluated again. */
-export type GateResult = { state: "satisfied" } | { state: "blocked"; reason: string; until?: string };
+/** A gate's verdict. A satisfied gate may say why it passes when that is news (an override, a released hold). */
+export type GateResult = { state: "satisfied"; note?: string } | { state: "blocked"; reason: string; until?: string };
 
 /** What the gates of one release in one channel look at. */
 export type GateContext = {
@@ -65,6 +66,8 @@ export type GateKind<K extends string = string, Body extends z.ZodType = z.ZodTy
   approvals?(p: PreconditionOf<K, Body>): ApprovalRequest[];
   /** The soak it makes a release sit through upstream, which protectSoak keeps newer releases from cutting short. */
   soak?(p: PreconditionOf<K, Body>): Soak;
+  /** Whether an admin may override it, blocked, for one release in one channel (recorded with who and why). */
+  readonly overridable: boolean;
 };
 
 /** Declares a gate kind: its kind and body type the preconditions its methods take. */
@@ -76,3 +79,39 @@ export function gateKind<K extends string, Body extends z.ZodType>(
 type NoKindField<Body extends z.ZodType> = "kind" extends keyof z.output<Body>
   ? { body: "a gate's body must not have a field named kind" }
   : unknown;
+
+/** A problem with one of an application's own gates; `path` leads from the gate to the field, if it is about one. */
+export type ApplicationGateIssue = { index: number; path?: PropertyKey[]; message: string };
+
+/**
+ * A gate kind listed on the application rather than under a channel's preconditions — a freeze —
+ * each gate naming the channels it holds. Promotion evaluates the ones that apply to a channel
+ * next to the channel's own, through the registry, and records them the same way.
+ */
+export type ApplicationGateKind<F extends string = string, Body extends z.ZodType = z.ZodType> = {
+  /** The kind, which starts each gate's key: `freeze:<name>`. */
+  readonly kind: string;
+  /** The application's field that lists them: `freezes: [...]`. */
+  readonly field: F;
+  /** What users write for one of them. */
+  readonly body: Body;
+  readonly overridable: boolean;
+  /** Whether the gate holds releases in this channel. */
+  appliesTo(g: z.output<Body>, channel: string): boolean;
+  /** The gate's identity; its results are recorded under it in release events. */
+  key(g: z.output<Body>): string;
+  explain(g: z.output<Body>): string;
+  evaluate(g: z.output<Body>, ctx: GateContext): GateResult;
+  /** Checks what its schema cannot: against the application's channels, and against the other gates of its kind. */
+  validate?(
+    gates: readonly z.output<Body>[],
+    where: { application: string; channels: readonly string[] },
+  ): ApplicationGateIssue[];
+};
+
+/** Declares an application gate kind: its field and body type the gates its methods take. */
+export function applicationGateKind<F extends string, Body extends z.ZodType>(
+  entry: ApplicationGateKind<F, Body>,
+): ApplicationGateKind<F, Body> {
+  return entry;
+}

@@ -2,7 +2,16 @@ import { z } from "zod";
 import { exactlyOne } from "../config/fields.js";
 import type { Application } from "../config/schema.js";
 import { deployWindow } from "./deploy-window.js";
-import type { ApprovalRequest, GateContext, GateKind, GateResult, PreconditionOf, Soak } from "./gate.js";
+import { freeze } from "./freeze.js";
+import type {
+  ApplicationGateKind,
+  ApprovalRequest,
+  GateContext,
+  GateKind,
+  GateResult,
+  PreconditionOf,
+  Soak,
+} from "./gate.js";
 import { manualApproval } from "./manual-approval.js";
 import { releaseChannelStable } from "./release-channel-stable.js";
 
@@ -11,6 +20,9 @@ import { releaseChannelStable } from "./release-channel-stable.js";
  * precondition schema, cross-object validation and evaluation are all derived from it.
  */
 export const gateKinds = [releaseChannelStable, manualApproval, deployWindow] as const;
+
+/** Every gate kind an application lists itself, each under its own field (`freezes`), for the channels it names. */
+export const applicationGateKinds = [freeze] as const;
 
 type Kind = (typeof gateKinds)[number];
 type ModelOf<G> = G extends { kind: infer K extends string; body: infer Body extends z.ZodType }
@@ -97,3 +109,59 @@ export function preconditionIssues(
     .sort((a, b) => a.index - b.index)
     .map((i) => ({ path: ["preconditions", i.index, ...(i.field ? [i.kind, i.field] : [])], message: i.message }));
 }
+
+// ── the application's own gates (freezes) ─────────────────────────────────────────────────
+
+type ApplicationKind = (typeof applicationGateKinds)[number];
+type ApplicationGateFields = {
+  [G in ApplicationKind as G["field"]]: z.ZodOptional<z.ZodArray<G["body"]>>;
+};
+
+/** The application's fields that list its own gates: `freezes: [...]`. Optional, so stored applications read as they were. */
+export const applicationGateFields = Object.fromEntries(
+  applicationGateKinds.map((g) => [g.field, g.body.array().max(100, { error: "must list at most 100" }).optional()]),
+) as ApplicationGateFields;
+
+const listed = (application: Application, g: ApplicationGateKind): unknown[] =>
+  ((application as Record<string, unknown>)[g.field] as unknown[] | undefined) ?? [];
+
+/** The application's own gates that hold releases in one channel, evaluated, in config order. */
+export function evaluateApplicationGates(
+  application: Application,
+  channel: string,
+  ctx: GateContext,
+): { key: string; result: GateResult }[] {
+  return applicationGateKinds.flatMap((g: ApplicationGateKind) =>
+    listed(application, g)
+      .filter((gate) => g.appliesTo(gate, channel))
+      .map((gate) => ({ key: g.key(gate), result: g.evaluate(gate, ctx) })),
+  );
+}
+
+/** Cross-object problems with the application's own gates, each with its path from the application: `freezes[0].channels[1]`. */
+export function applicationGateIssues(application: Application): { path: PropertyKey[]; message: string }[] {
+  const where = { application: application.name, channels: application.releaseChannels.map((c) => c.name) };
+  return applicationGateKinds.flatMap((g: ApplicationGateKind) =>
+    (g.validate?.(listed(application, g), where) ?? []).map((i) => ({
+      path: [g.field, i.index, ...(i.path ?? [])],
+      message: i.message,
+    })),
+  );
+}
+
+// ── overrides ──────────────────────────────────────────────────────────────────────────────
+
+// Every key a kind records starts with its kind (`manualApproval:cab`, `deployWindow`, `freeze:xmas`).
+const overridability = new Map<string, boolean>(
+  [...gateKinds, ...applicationGateKinds].map((g: { kind: string; overridable: boolean }) => [g.kind, g.overridable]),
+);
+
+/**
+ * Whether an admin may override the gate recorded under `key` for one release in one channel.
+ * Gates no kind declares (protectSoak, render) may not be: they are not judgement calls.
+ */
+export const isOverridable = (key: string): boolean => overridability.get(key.split(":")[0]!) === true;
+
+/** The gate kinds an override may lift, in registry order. */
+export const overridableKinds = (): string[] =>
+  [...overridability].flatMap(([kind, overridable]) => (overridable ? [kind] : []));

@@ -16,6 +16,9 @@ export const releaseChannelStable = gateKind({
   key: (p) => `releaseChannelStable:${p.releaseChannel}`,
   explain: (p) => `${p.releaseChannel} stable${p.duration ? ` for ${p.duration}` : ""}`,
 
+  // A soak is a judgement call: an admin may cut it short for one release (a hotfix), on the record.
+  overridable: true,
+
   evaluate({ releaseChannel, duration }, ctx) {
     const upstream = ctx.upstream[releaseChannel];
     if (upstream?.failed?.releaseId === ctx.releaseId) {

@@ -194,6 +194,36 @@ export class ReadModels {
   }
 
   /**
+   * Records a release as its service's newest, unless a newer one (release ids sort by creation
+   * time) is recorded already: writes in any order, and twice, leave the newest.
+   */
+  async putNewestRelease(application: string, service: string, releaseId: string): Promise<void> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: `newest-release#${application}/${service}`, sk: "-", releaseId },
+          ConditionExpression: "attribute_not_exists(pk) OR releaseId <= :id",
+          ExpressionAttributeValues: { ":id": releaseId },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
+  async newestRelease(application: string, service: string): Promise<string | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `newest-release#${application}/${service}`, sk: "-" },
+        ConsistentRead: true,
+      }),
+    );
+    return typeof Item?.releaseId === "string" ? Item.releaseId : undefined;
+  }
+
+  /**
    * Lines of releases' timelines, in batches of 25 (BatchWriteItem), retrying what DynamoDB leaves
    * unprocessed. Each is keyed by time and position, so writing one twice is writing it once.
    */

@@ -4,8 +4,8 @@ import type { EventData } from "../../events/index.js";
 /**
  * Slack-style approvals, Slack's side of them: the Block Kit message with Approve and Reject
  * buttons posted to an incoming webhook, the shape of the interactive callback that comes back
- * (its signature is checked in services/credentials.ts), and the update of the message after a
- * click.
+ * (its signature is checked in services/credentials.ts), and the answers to a click through its
+ * `response_url`: the message updated for everyone, or an ephemeral reply to the clicker.
  */
 
 export const APPROVE_ACTION = "slipway_approve";
@@ -13,18 +13,59 @@ export const REJECT_ACTION = "slipway_reject";
 
 export const ButtonValue = z.object({ releaseId: z.string(), channel: z.string(), approval: z.string() });
 
+/** What an approval message says of the release: the facts it was created with. */
+export type ReleaseFacts = Pick<
+  EventData<"ReleaseCreated">,
+  "releaseId" | "application" | "service" | "params" | "source"
+>;
+
+/**
+ * Where the approval stands, shown under the release. While it is pending the buttons stay (with
+ * who approved so far); once it is decided — or the release no longer waits for it — the outcome
+ * takes their place.
+ */
+export type ApprovalStatus =
+  | { state: "pending"; grantedBy: readonly string[]; needed: number }
+  | { state: "approved"; grantedBy: readonly string[]; needed: number }
+  | { state: "rejected"; by: string; comment?: string }
+  | { state: "closed"; why: string };
+
+/** An identity as Slack shows it: a Slack user as a mention (Slack renders their current name), a key by its name. */
+export function slackName(identity: string): string {
+  return identity.startsWith("slack:") ? `<@${identity.slice("slack:".length)}>` : escapeText(identity);
+}
+
+function escapeText(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function statusLine(status: ApprovalStatus): string {
+  switch (status.state) {
+    case "pending":
+      return `${status.grantedBy.length} of ${status.needed}: ${status.grantedBy.map(slackName).join(", ")}`;
+    case "approved":
+      return `:white_check_mark: Approved, ${status.grantedBy.length} of ${status.needed}: ${status.grantedBy.map(slackName).join(", ")}`;
+    case "rejected":
+      return `:x: Rejected by ${slackName(status.by)}${status.comment ? `: ${escapeText(status.comment)}` : ""}`;
+    case "closed":
+      return `:no_entry_sign: ${escapeText(status.why)}`;
+  }
+}
+
 /**
  * The approval request: what would change in the channel — each param whose value differs from the
- * release running there now, as `old → new` — and the buttons.
+ * release running there now, as `old → new` — where the approval stands, and the buttons while
+ * it can still be decided.
  */
 export function approvalRequestMessage(input: {
-  release: EventData<"ReleaseCreated">;
+  release: ReleaseFacts;
   channel: string;
   approval: string;
   minApprovers: number;
-  current?: EventData<"ReleaseCreated">;
+  current?: ReleaseFacts;
+  status?: ApprovalStatus;
 }) {
-  const { release, channel, approval, minApprovers, current } = input;
+  const { release, channel, approval, minApprovers, current, status } = input;
   const value = JSON.stringify({ releaseId: release.releaseId, channel, approval });
   const params = Object.entries(release.params)
     .filter(([name, v]) => current?.params[name] !== v)
@@ -38,14 +79,17 @@ export function approvalRequestMessage(input: {
   ]
     .filter(Boolean)
     .join(" ");
+  const open = !status || status.state === "pending";
+  const shown = status && !(status.state === "pending" && status.grantedBy.length === 0);
+  const title = `${release.application}/${release.service} release ${release.releaseId} to ${channel}`;
   return {
-    text: `Approval needed: ${release.application}/${release.service} release ${release.releaseId} to ${channel}`,
+    text: open ? `Approval needed: ${title}` : `${statusLine(status)} (${title})`,
     blocks: [
       {
         type: "section",
         text: {
           type: "mrkdwn",
-          text: `*Approval needed* to release *${release.application}/${release.service}* to *${channel}*${minApprovers > 1 ? ` (${minApprovers} approvers)` : ""}${source ? `\n${source}` : ""}`,
+          text: `*${open ? "Approval needed" : "Approval"}* to release *${release.application}/${release.service}* to *${channel}*${minApprovers > 1 ? ` (${minApprovers} approvers)` : ""}${source ? `\n${source}` : ""}`,
         },
       },
       {
@@ -56,26 +100,33 @@ export function approvalRequestMessage(input: {
           ...params,
         ].slice(0, 10),
       },
-      {
-        type: "actions",
-        block_id: "slipway_approval",
-        elements: [
-          {
-            type: "button",
-            action_id: APPROVE_ACTION,
-            style: "primary",
-            text: { type: "plain_text", text: "Approve" },
-            value,
-          },
-          {
-            type: "button",
-            action_id: REJECT_ACTION,
-            style: "danger",
-            text: { type: "plain_text", text: "Reject" },
-            value,
-          },
-        ],
-      },
+      ...(shown
+        ? [{ type: "context", block_id: "slipway_status", elements: [{ type: "mrkdwn", text: statusLine(status) }] }]
+        : []),
+      ...(open
+        ? [
+            {
+              type: "actions",
+              block_id: "slipway_approval",
+              elements: [
+                {
+                  type: "button",
+                  action_id: APPROVE_ACTION,
+                  style: "primary",
+                  text: { type: "plain_text", text: "Approve" },
+                  value,
+                },
+                {
+                  type: "button",
+                  action_id: REJECT_ACTION,
+                  style: "danger",
+                  text: { type: "plain_text", text: "Reject" },
+                  value,
+                },
+              ],
+            },
+          ]
+        : []),
     ],
   };
 }
@@ -90,30 +141,57 @@ export const BlockActionsPayload = z.object({
 /** Posts Slack Block Kit messages to an incoming webhook. */
 export type SlackPoster = (webhookUrl: string, message: object) => Promise<void>;
 
+/**
+ * The webhook URL is a credential: errors say what went wrong, never where to (fetch's own errors
+ * are not passed on, as a cause may quote the URL).
+ */
 export const postToSlack: SlackPoster = async (webhookUrl, message) => {
-  const res = await fetch(webhookUrl, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(message),
-    signal: AbortSignal.timeout(5000),
-  });
-  if (!res.ok) throw new Error(`Slack answered ${res.status}`);
+  let res: Response;
+  try {
+    res = await fetch(webhookUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(message),
+      signal: AbortSignal.timeout(5000),
+    });
+  } catch (err) {
+    throw new Error(`Slack's incoming webhook could not be reached (${reasonOf(err)})`);
+  }
+  if (!res.ok) throw new Error(`Slack's incoming webhook answered ${res.status}`);
 };
 
-/** Best effort: replaces the buttons with the outcome; Slack's 3 s budget leaves no room to retry. */
-export async function updateSlackMessage(
+function reasonOf(err: unknown): string {
+  if (!(err instanceof Error)) return "unknown error";
+  if (err.name === "TimeoutError" || err.name === "AbortError") return "timed out";
+  const code = (err.cause as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && /^[A-Z_]+$/.test(code) ? code : err.name;
+}
+
+/**
+ * An answer to a click through its `response_url`: `replace_original` updates the message for
+ * everyone; an `ephemeral` one is shown only to the person who clicked and leaves the message be.
+ */
+export type SlackReply =
+  | { replace_original: true; text: string; blocks?: object[] }
+  | { replace_original: false; response_type: "ephemeral"; text: string };
+
+export const ephemeral = (text: string): SlackReply => ({ replace_original: false, response_type: "ephemeral", text });
+
+/** Best effort: Slack's 3 s budget for the click leaves no room to retry. */
+export async function respondToSlack(
   responseUrl: string,
-  text: string,
+  reply: SlackReply,
   log?: (line: string) => void,
 ): Promise<void> {
   try {
-    await fetch(responseUrl, {
+    const res = await fetch(responseUrl, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ replace_original: true, text }),
+      body: JSON.stringify(reply),
       signal: AbortSignal.timeout(1500),
     });
+    if (!res.ok) log?.(`Slack refused the answer to a click: ${res.status}`);
   } catch (err) {
-    log?.(`could not update the Slack message: ${err instanceof Error ? err.message : String(err)}`);
+    log?.(`could not answer a Slack click (${reasonOf(err)})`);
   }
 }

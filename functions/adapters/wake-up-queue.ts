@@ -3,10 +3,16 @@ import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 /** Largest delay SQS allows on one message; longer waits are chained. */
 export const MAX_DELAY_S = 900;
 
-/** A precondition re-evaluation, due at `at`. */
-export type WakeUp = { releaseId: string; channel: string; at: string };
+/**
+ * Something due at `at`: a release's gates evaluated again in a channel (messages without a kind,
+ * as they always were), or a channel's pause ending — `at` is then the pause's until, which names
+ * the pause: a channel paused again since with another until is not resumed.
+ */
+export type WakeUp =
+  | { kind?: "evaluate"; releaseId: string; channel: string; at: string }
+  | { kind: "resume"; application: string; channel: string; at: string };
 
-/** Schedules re-evaluations as delayed SQS messages: nothing polls. */
+/** Schedules wake-ups as delayed SQS messages: nothing polls. */
 export class WakeUpQueue {
   constructor(
     private readonly sqs: SQSClient,

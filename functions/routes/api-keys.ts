@@ -27,7 +27,17 @@ export function registerApiKeyRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): v
             required: true,
             content: {
               "application/json": {
-                schema: z.strictObject({ name: z.string().min(1).max(128), scopes: z.array(z.enum(SCOPES)).min(1) }),
+                schema: z.strictObject({
+                  // A key's name is its holder's identity as an approver; `slack:` names Slack users.
+                  name: z
+                    .string()
+                    .min(1)
+                    .max(128)
+                    .refine((n) => !n.startsWith("slack:"), {
+                      error: "must not start with slack: (that names Slack users as approvers)",
+                    }),
+                  scopes: z.array(z.enum(SCOPES)).min(1),
+                }),
               },
             },
           },

@@ -26,7 +26,9 @@ const ApplicationView = z.object({
   channels: z.array(
     z.object({
       name: z.string(),
-      paused: z.object({ reason: z.string().optional() }).optional(),
+      paused: z
+        .object({ reason: z.string().optional(), until: z.string().optional().describe("it resumes by itself then") })
+        .optional(),
       services: z.record(z.string(), ServiceView),
       waiting: z.array(z.object({ releaseId: z.string(), reasons: z.array(z.string()) })),
     }),

@@ -20,6 +20,13 @@ const ApprovalView = z.object({
   state: z.enum(["approved", "rejected", "pending"]),
   grantedBy: z.array(z.string()),
   minApprovers: z.number(),
+  requested: z.boolean().describe("false for a pre-approval: the release has not reached the gate yet"),
+  rejected: z.object({ approver: z.string(), comment: z.string().optional() }).optional(),
+});
+const SlackAnswer = z.object({
+  text: z.string(),
+  response_type: z.literal("ephemeral").optional(),
+  replace_original: z.boolean().optional(),
 });
 
 export function registerApprovalRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
@@ -30,7 +37,7 @@ export function registerApprovalRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps):
         path: "/v1/releases/{id}/channels/{channel}/approvals",
         summary: "Approve or reject a release in a channel",
         description:
-          "The caller (the API key's name) is recorded as the approver. Approvals count distinct approvers; any rejection blocks the release in that channel.",
+          "The caller (the API key's name) is recorded as the approver. Approvals count distinct approvers; any rejection blocks the release in that channel. A release that has not reached the channel yet may be approved in advance (a pre-approval, counted once it gets there); one the channel no longer waits for is refused with 409 approval.not_pending. The gate's `approvers` and `allowSelfApproval` decide who may decide (403 approval.not_an_approver, 403 approval.self_approval).",
         request: {
           params: z.object({ id: z.string().max(64), channel: z.string().max(63) }),
           body: { required: true, content: { "application/json": { schema: Decision } } },
@@ -66,7 +73,7 @@ export function registerApprovalRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps):
         path: "/v1/callbacks/slack",
         summary: "Slack interactive callback (Approve / Reject buttons)",
         description:
-          "Slack's form-encoded `payload` (block_actions). Verified with `X-Slack-Signature` (v0, HMAC-SHA256 of `v0:{timestamp}:{raw body}` with the Slack signing secret); timestamps older than five minutes are refused. The Slack user is recorded as the approver.",
+          "Slack's form-encoded `payload` (block_actions). Verified with `X-Slack-Signature` (v0, HMAC-SHA256 of `v0:{timestamp}:{raw body}` with the Slack signing secret); timestamps older than five minutes are refused. The Slack user (`slack:<user id>`) is recorded as the approver. The message is updated through `response_url`; a click the approval policy refuses gets an ephemeral answer.",
         middleware: [
           bodyLimit({
             maxSize: MAX_SLACK_CALLBACK_BYTES,
@@ -81,8 +88,8 @@ export function registerApprovalRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps):
         ],
         responses: {
           200: {
-            description: "the outcome, as a message for Slack",
-            content: { "application/json": { schema: z.object({ text: z.string() }) } },
+            description: "the outcome, as a message for Slack (ephemeral for a refusal)",
+            content: { "application/json": { schema: SlackAnswer } },
           },
           ...problemResponses(400, 401, 413),
         },

@@ -16,6 +16,8 @@ export const Problem = z.object({
   code: z.string(),
   detail: z.string(),
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** `409 approval.not_pending`: what became of the release in that channel (`deployed`, `superseded`, …). */
+  releaseState: z.string().optional(),
 });
 export type Problem = z.infer<typeof Problem>;
 
@@ -43,8 +45,16 @@ const titles: Record<number, string> = {
   500: "Internal Server Error",
 };
 
-export function problem(c: Context, status: number, code: string, detail: string, errors: Issue[] = []): Response {
+export function problem(
+  c: Context,
+  status: number,
+  code: string,
+  detail: string,
+  errors: Issue[] = [],
+  extensions: Readonly<Record<string, string>> = {},
+): Response {
   const body: Problem = {
+    ...extensions,
     type: `https://slipway.dev/problems/${code}`,
     title: titles[status] ?? "Error",
     status,
@@ -69,7 +79,7 @@ export function invalidBody(c: Context, error: z.ZodError, prefix: PropertyKey[]
 
 /** Maps everything a handler may throw onto a problem; unknown errors say nothing of their insides. */
 export function onError(err: Error, c: Context, log: (line: string) => void = console.error): Response {
-  if (err instanceof DomainError) return problem(c, err.status, err.code, err.message, err.issues);
+  if (err instanceof DomainError) return problem(c, err.status, err.code, err.message, err.issues, err.extensions);
   if (err instanceof HTTPException) {
     const status = err.status;
     const code =

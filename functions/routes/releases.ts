@@ -10,16 +10,37 @@ const Id = z.object({ id: z.string().regex(/^[a-z0-9-]{1,64}$/) });
 const problems = problemResponses(400, 401, 403, 404);
 
 const Gate = z.union([
-  z.object({ state: z.literal("satisfied") }),
+  z.object({ state: z.literal("satisfied"), note: z.string().optional() }),
   z.object({ state: z.literal("blocked"), reason: z.string(), until: z.string().optional() }),
 ]);
+const Scalar = z.union([z.string(), z.number(), z.boolean()]);
+const ChannelInputs = z.object({
+  params: z.record(z.string(), z.union([z.string(), z.number()])),
+  constants: z.record(z.string(), Scalar),
+});
 const ReleaseView = z.object({
   releaseId: z.string(),
   status: z.enum(["active", "abandoned"]),
+  bad: z
+    .object({ reason: z.string() })
+    .optional()
+    .describe("set when the release was marked bad: it is never promoted again"),
   application: z.string(),
   service: z.string(),
   params: z.record(z.string(), z.union([z.string(), z.number()])),
   source: z.record(z.string(), z.string().optional()),
+  author: z.string().optional().describe("who made the change, as CI said; may not approve it unless allowed"),
+  cause: z
+    .enum(["ci", "config"])
+    .describe("ci: a build; config: a config change, carrying the params of `basedOn` with the config as it was then"),
+  basedOn: z.string().optional().describe("for a config release: the release whose params and source it carries"),
+  configVersions: z
+    .object({
+      application: z.number(),
+      service: z.number(),
+      runtimes: z.record(z.string(), z.number()).optional(),
+    })
+    .describe("the versions of the config objects the release renders from, in every channel and every rollback to it"),
   channels: z.array(
     z.object({
       name: z.string(),
@@ -28,15 +49,29 @@ const ReleaseView = z.object({
       approvals: z.record(
         z.string(),
         z.object({
-          minApprovers: z.number(),
+          requested: z
+            .boolean()
+            .describe("false until the release reaches the gate: decisions so far are pre-approvals"),
+          minApprovers: z.number().optional().describe("fixed when the approval is requested"),
           grantedBy: z.array(z.string()),
           rejected: z.object({ approver: z.string(), comment: z.string().optional() }).optional(),
         }),
       ),
       supersededBy: z.string().optional(),
+      explicitPromotion: z
+        .object({ reason: z.string(), hold: z.number() })
+        .optional()
+        .describe("an operator's explicit promotion past the channel's rollback hold"),
+      overrides: z
+        .record(z.string(), z.object({ by: z.string(), reason: z.string() }))
+        .optional()
+        .describe("gates an admin overrode for the release here, by key: who and why"),
       /** What this release's deployment looks like in the channel: not there, on its way, converged, failed or replaced. */
       deployment: z.enum(["none", "deploying", "converged", "failed", "replaced"]),
       waiting: z.array(z.string()).optional(),
+      inputs: ChannelInputs.optional().describe(
+        "what the release renders with in this channel, from its pinned config",
+      ),
     }),
   ),
 });

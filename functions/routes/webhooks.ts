@@ -16,6 +16,11 @@ export const CiWebhookBody = z.strictObject({
   service: z.string().min(1).max(63),
   params: z.record(z.string(), z.unknown()).default({}),
   source: ReleaseSource.strict().optional(),
+  /**
+   * Who made the change: an API key's name or a Slack identity (`slack:U123ABC`). Approvals by that
+   * identity do not count unless the gate sets allowSelfApproval.
+   */
+  author: z.string().min(1).max(256).optional(),
 });
 
 export function registerWebhookRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
@@ -48,12 +53,12 @@ export function registerWebhookRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
       }),
     ),
     async (c) => {
-      const { application, service, params, source } = c.req.valid("json");
+      const { application, service, params, source, author } = c.req.valid("json");
       const delivery = c.req.valid("header")["x-slipway-delivery"];
       return c.json(
         await createRelease(
           deps,
-          { application, service, params, ...(source ? { source } : {}) },
+          { application, service, params, ...(source ? { source } : {}), ...(author ? { author } : {}) },
           delivery,
           metadataOf(c, deps),
         ),

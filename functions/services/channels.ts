@@ -2,6 +2,7 @@ import {
   channelDecider,
   getConfig,
   notFound,
+  pinnedConfig,
   planRollback,
   releaseDecider,
   streams,
@@ -10,7 +11,7 @@ import {
 import type { Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
 import { readConfig, runtimesOf } from "./config.js";
-import type { ApiDeps } from "./deps.js";
+import { nowOf, type ApiDeps } from "./deps.js";
 import { dispatchInParts } from "./promotion.js";
 
 /** Operating a release channel: pause, resume, roll a service back, and the application's view of its channels. */
@@ -24,19 +25,23 @@ async function assertChannel(deps: ApiDeps, application: string, channel: string
   return { config, app };
 }
 
+/** Pauses a channel; with `until` (RFC 3339, any offset) it resumes by itself then. */
 export async function pauseChannel(
   deps: ApiDeps,
   application: string,
   channel: string,
-  reason: string | undefined,
+  pause: { reason?: string | undefined; until?: string | undefined },
   meta: Metadata,
 ): Promise<{ changed: boolean }> {
   await assertChannel(deps, application, channel);
+  const { reason, until } = pause;
+  // Stored in UTC: the wake-up that ends the pause names it by this very string.
+  const timed = until ? { until: new Date(until).toISOString(), now: nowOf(deps).toISOString() } : {};
   const result = await handleCommand(
     deps.store,
     channelDecider,
     streams.channel(application, channel),
-    { type: "PauseChannel", application, channel, ...(reason ? { reason } : {}) },
+    { type: "PauseChannel", application, channel, ...(reason ? { reason } : {}), ...timed },
     meta,
   );
   return { changed: result.events.length > 0 };
@@ -70,12 +75,15 @@ export async function rollbackService(
   const serviceConfig = getConfig(config, "service", service);
   if (!serviceConfig) throw notFound("service.not_found", `service "${service}" does not exist`);
   const stream = streams.channel(application, channel);
+  const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
   const command = planRollback({
     application: app.spec,
     channel,
     service: serviceConfig.spec,
     runtimes: runtimesOf(config),
-    release: (await readState(deps.store, releaseDecider, streams.release(releaseId))).state,
+    // A rollback renders the release as it was: from the config it pinned.
+    ...(release.status === "none" ? {} : { pinned: pinnedConfig(config, release) }),
+    release,
     channelState: (await readState(deps.store, channelDecider, stream)).state,
     ...(reason ? { reason } : {}),
   });
@@ -88,7 +96,7 @@ export type ApplicationView = {
   version: number;
   channels: {
     name: string;
-    paused?: { reason?: string };
+    paused?: { reason?: string; until?: string };
     services: ChannelView["services"];
     waiting: { releaseId: string; reasons: string[] }[];
   }[];

@@ -23,7 +23,15 @@ export async function projectAll(
 ): Promise<void> {
   const views = new Map<string, { pk: string; sk: string; version: number; view: object }>();
   const lines: Parameters<ReadModels["putTimelines"]>[0] = [];
+  // The newest release of each service: what a config change makes its config release from.
+  const newest = new Map<string, { application: string; service: string; releaseId: string }>();
   for (const e of events) {
+    if (e.type === "ReleaseCreated") {
+      const { application, service, releaseId } = e.data;
+      const known = newest.get(`${application}/${service}`);
+      if (!known || known.releaseId < releaseId)
+        newest.set(`${application}/${service}`, { application, service, releaseId });
+    }
     const [kind, id = ""] = e.streamId.split("#");
     if (kind === "channel") {
       const [application = "", channel = ""] = id.split("/");
@@ -52,6 +60,7 @@ export async function projectAll(
   await Promise.all([
     ...[...views.values()].map((v) => deps.readModels.putView(v.pk, v.sk, v.version, v.view)),
     deps.readModels.putTimelines(lines),
+    ...[...newest.values()].map((n) => deps.readModels.putNewestRelease(n.application, n.service, n.releaseId)),
   ]);
 }
 

@@ -2,6 +2,7 @@ import {
   channelDecider,
   DomainError,
   getConfig,
+  pinnedConfig,
   planPromotion,
   releaseDecider,
   streams,
@@ -31,12 +32,21 @@ export async function readChannel(
   return (await readState(deps.store, channelDecider, streams.channel(application, channel))).state;
 }
 
-/** Evaluates one release's gates in one channel and carries out the plan. */
+/** How deep settling may go: a soaking release's channel may itself protect a soak further down. */
+const MAX_SETTLE_DEPTH = 20;
+
+/**
+ * Evaluates one release's gates in one channel and carries out the plan. A plan that asks for
+ * other channels to be settled first (protectSoak at a soak's end) gets them evaluated in this same
+ * call and is made again against their fresh state: so a channel waiting on a soaking release has
+ * decided on it before a newer release displaces it upstream.
+ */
 export async function evaluate(
   deps: BackendDeps,
   releaseId: string,
   channel: string,
   meta: Metadata,
+  depth = 0,
 ): Promise<PromotionPlan> {
   const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
   if (release.status === "none") return { action: "none", reason: "the release does not exist" };
@@ -44,23 +54,44 @@ export async function evaluate(
   const application = getConfig(config, "application", release.application);
   const service = getConfig(config, "service", release.service);
   if (!application || !service) return { action: "none", reason: "the application or service is no longer configured" };
-  const channels = Object.fromEntries(
-    await Promise.all(
-      application.spec.releaseChannels.map(
-        async (c) => [c.name, await readChannel(deps, release.application, c.name)] as const,
+  // Rendered from the config the release pinned; gated by the application as it is now.
+  const pinned = pinnedConfig(config, release);
+  const readChannels = async () =>
+    Object.fromEntries(
+      await Promise.all(
+        application.spec.releaseChannels.map(
+          async (c) => [c.name, await readChannel(deps, release.application, c.name)] as const,
+        ),
       ),
-    ),
-  );
+    );
+  const channels = await readChannels();
   const now = nowOf(deps);
-  const plan = planPromotion({
+  let plan = planPromotion({
     now: now.toISOString(),
     application: application.spec,
     service: service.spec,
     runtimes: runtimesOf(config),
+    pinned,
     release,
     channel,
     channels,
   });
+  if (plan.action === "wait" && plan.settle && depth < MAX_SETTLE_DEPTH) {
+    const settled: Record<string, string> = {};
+    for (const s of plan.settle)
+      settled[s.channel] = whyNotTaken(await evaluate(deps, s.releaseId, s.channel, meta, depth + 1));
+    plan = planPromotion({
+      now: nowOf(deps).toISOString(),
+      application: application.spec,
+      service: service.spec,
+      runtimes: runtimesOf(config),
+      pinned,
+      release,
+      channel,
+      channels: await readChannels(),
+      settled,
+    });
+  }
   const releaseStream = streams.release(releaseId);
 
   if (plan.action === "supersede") {
@@ -133,8 +164,10 @@ export async function evaluate(
           service: release.service,
           releaseId,
           instructions: plan.instructions,
+          ...(plan.explicitHold !== undefined ? { explicitHold: plan.explicitHold } : {}),
         },
-        meta,
+        // Stamped when decided, not when the evaluation began: the log's times then say what came first.
+        { ...meta, occurredAt: nowOf(deps).toISOString() },
       );
       // Push at once rather than a stream hop later; the reactor pushes whatever this did not.
       await pushAll(
@@ -144,17 +177,29 @@ export async function evaluate(
         config,
       );
     } catch (err) {
-      // Paused between planning and dispatching: resuming the channel evaluates it again.
-      if (!(err instanceof DomainError && err.code === "channel.paused")) throw err;
-      await deps.readModels.markWaiting(release.application, channel, releaseId, [
-        `release channel "${channel}" is paused`,
-      ]);
+      // Paused, or rolled back, between planning and dispatching: the channel's own rule wins, and
+      // resuming (or an explicit promotion) evaluates the release again.
+      if (!(err instanceof DomainError && (err.code === "channel.paused" || err.code === "channel.rolled_back")))
+        throw err;
+      await deps.readModels.markWaiting(release.application, channel, releaseId, [err.message]);
       return plan;
     }
     await deps.readModels.clearWaiting(release.application, channel, releaseId);
   }
   if (plan.wakeAt) await deps.scheduler.schedule({ releaseId, channel, at: plan.wakeAt }, now);
   return plan;
+}
+
+/** Why an evaluation did not dispatch its release, for the channel that waited on it. */
+function whyNotTaken(plan: PromotionPlan): string {
+  if (plan.action === "none") return plan.reason;
+  if (plan.action === "supersede") return `superseded by ${plan.supersededBy}`;
+  const blocked = [
+    ...(plan.paused ? [plan.paused] : []),
+    ...(plan.renderProblem ? [plan.renderProblem] : []),
+    ...plan.gates.flatMap((g) => (g.result.state === "blocked" ? [g.result.reason] : [])),
+  ];
+  return blocked.join("; ") || "it was not dispatched";
 }
 
 /** Evaluates the releases waiting in a channel, newest first, so a newer one supersedes older ones. */
@@ -200,7 +245,10 @@ export async function enterNextChannel(
   if (next) await enterChannel(deps, releaseId, next, meta);
 }
 
-/** A changed application or service may unblock releases waiting on it (say, one that could not render). */
+/**
+ * A changed application may unblock releases waiting on its gates. (A release renders from the
+ * config it pinned, so a fixed manifest reaches the channels as a config release instead.)
+ */
 export async function evaluateAfterConfigChange(
   deps: BackendDeps,
   kind: "runtime" | "application" | "service",
@@ -214,8 +262,8 @@ export async function evaluateAfterConfigChange(
   for (const channel of app?.spec.releaseChannels ?? []) await evaluateWaiting(deps, app!.name, channel.name, meta);
 }
 
-/** An abandoned release waits nowhere any more. */
-export async function forgetAbandoned(deps: BackendDeps, releaseId: string): Promise<void> {
+/** An abandoned release, or one marked bad, waits nowhere any more. */
+export async function forgetRelease(deps: BackendDeps, releaseId: string): Promise<void> {
   const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
   if (release.status === "none") return;
   for (const channel of release.channels) await deps.readModels.clearWaiting(release.application, channel, releaseId);

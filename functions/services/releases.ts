@@ -1,17 +1,24 @@
 import { randomBytes } from "node:crypto";
 import {
+  channelDecider,
   fold,
   getConfig,
   notFound,
+  pinnedInputs,
   releaseDecider,
+  runtimeVersions,
   streams,
+  type ChannelInputs,
   type ChannelView,
+  type ConfigVersions,
+  type GateOverride,
   type GateResult,
   type Approval,
 } from "../../core/index.js";
 import type { Metadata, ParamValue, ReleaseSource } from "../../events/index.js";
 import type { TimelineEntry } from "../adapters/read-models.js";
-import { handleCommand } from "./commands.js";
+import { rollbackService } from "./channels.js";
+import { handleCommand, readState } from "./commands.js";
 import { readConfig } from "./config.js";
 import type { ApiDeps } from "./deps.js";
 
@@ -27,6 +34,8 @@ export type NewRelease = {
   service: string;
   params: Record<string, unknown>;
   source?: ReleaseSource;
+  /** Who made the change (an API key's name or `slack:<user id>`): they may not approve the release. */
+  author?: string;
 };
 
 /**
@@ -60,12 +69,16 @@ export async function createRelease(
       service,
       params: input.params,
       ...(input.source ? { source: input.source } : {}),
+      ...(input.author ? { author: input.author } : {}),
+      runtimeVersions: runtimeVersions(config),
     },
     meta,
     delivery ? { commandId: `ci-delivery:${delivery}` } : {},
   );
   const created = result.events.find((e) => e.type === "ReleaseCreated");
   const id = created?.type === "ReleaseCreated" ? created.data.releaseId : releaseId;
+  // On the write path, so a config change right after finds it (the projector records it too).
+  await deps.readModels.putNewestRelease(input.application, input.service, id);
   return { releaseId: id, duplicate: id !== releaseId };
 }
 
@@ -91,18 +104,29 @@ export type Deployment = "none" | "deploying" | "converged" | "failed" | "replac
 export type ReleaseView = {
   releaseId: string;
   status: "active" | "abandoned";
+  bad?: { reason: string };
   application: string;
   service: string;
   params: Record<string, ParamValue>;
   source: ReleaseSource;
+  author?: string;
+  /** A CI build, or a config change carrying the params of `basedOn`; and the config versions it renders from. */
+  cause: "ci" | "config";
+  basedOn?: string;
+  configVersions: ConfigVersions;
   channels: {
     name: string;
     started: boolean;
     preconditions: Record<string, GateResult>;
     approvals: Record<string, Approval>;
     supersededBy?: string;
+    explicitPromotion?: { reason: string; hold: number };
+    /** Gates an admin overrode here, by key: who and why. */
+    overrides?: Record<string, GateOverride>;
     deployment: Deployment;
     waiting?: string[];
+    /** The params and constants the release renders with there, from its pinned config. */
+    inputs?: ChannelInputs;
   }[];
 };
 
@@ -116,6 +140,7 @@ async function loadRelease(deps: ApiDeps, releaseId: string) {
 /** A release and the state of its gates in every channel, with what it waits for. */
 export async function releaseView(deps: ApiDeps, releaseId: string): Promise<ReleaseView> {
   const { state } = await loadRelease(deps, releaseId);
+  const inputs = pinnedInputs(await readConfig(deps), state);
   const views = new Map(
     (await deps.readModels.views<ChannelView>(`app#${state.application}`)).map((v) => [
       v.sk.slice("channel#".length),
@@ -144,13 +169,28 @@ export async function releaseView(deps: ApiDeps, releaseId: string): Promise<Rel
         preconditions: g?.preconditions ?? {},
         approvals: g?.approvals ?? {},
         ...(g?.supersededBy ? { supersededBy: g.supersededBy } : {}),
+        ...(g?.explicitPromotion ? { explicitPromotion: g.explicitPromotion } : {}),
+        ...(g?.overrides ? { overrides: g.overrides } : {}),
         deployment,
         ...(waiting ? { waiting: waiting.reasons } : {}),
+        ...(inputs[name] ? { inputs: inputs[name] } : {}),
       };
     }),
   );
-  const { status, application, service, params, source } = state;
-  return { releaseId: state.releaseId, status, application, service, params, source, channels };
+  const { status, application, service, params, source, cause, configVersions } = state;
+  const pinning = { cause, ...(state.basedOn ? { basedOn: state.basedOn } : {}), configVersions };
+  return {
+    releaseId: state.releaseId,
+    status,
+    ...(state.bad ? { bad: state.bad } : {}),
+    application,
+    service,
+    params,
+    source,
+    ...(state.author ? { author: state.author } : {}),
+    ...pinning,
+    channels,
+  };
 }
 
 /** A release's full history, oldest first: its own events and what happened to it in every channel. */
@@ -171,4 +211,97 @@ export async function releaseHistory(deps: ApiDeps, releaseId: string): Promise<
   return [...own, ...elsewhere].sort(
     (a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.streamId.localeCompare(b.streamId) || a.version - b.version,
   );
+}
+
+export type MarkBadResult = {
+  changed: boolean;
+  /** Channels that ran the release and were rolled back, each to its previous good release. */
+  rolledBack: { channel: string; toReleaseId: string }[];
+  /** Channels that ran the release but had no good release to go back to. */
+  notRolledBack: { channel: string; reason: string }[];
+};
+
+/**
+ * Marks a release bad: every channel where it waits drops it, no promotion takes it again, and with
+ * `rollback` each channel running it (or on its way to it) goes back to the newest release that
+ * converged there before it and is not bad itself. Repeating it changes nothing more.
+ */
+export async function markReleaseBad(
+  deps: ApiDeps,
+  input: { releaseId: string; reason: string; rollback: boolean },
+  meta: Metadata,
+): Promise<MarkBadResult> {
+  const { releaseId, reason } = input;
+  const result = await handleCommand(
+    deps.store,
+    releaseDecider,
+    streams.release(releaseId),
+    { type: "MarkReleaseBad", reason },
+    meta,
+  );
+  const state = result.state;
+  if (state.status === "none") throw notFound("release.not_found", `release ${releaseId} does not exist`);
+  for (const channel of state.channels) await deps.readModels.clearWaiting(state.application, channel, releaseId);
+  const outcome: MarkBadResult = { changed: result.events.length > 0, rolledBack: [], notRolledBack: [] };
+  if (!input.rollback) return outcome;
+  for (const channel of state.channels) {
+    const svc = (await readState(deps.store, channelDecider, streams.channel(state.application, channel))).state
+      .services[state.service];
+    if (svc?.desired?.releaseId !== releaseId) continue;
+    const previous = await previousGood(deps, svc.history, releaseId);
+    if (!previous) {
+      outcome.notRolledBack.push({
+        channel,
+        reason: `no release converged in "${channel}" before ${releaseId} that is not marked bad`,
+      });
+      continue;
+    }
+    await rollbackService(
+      deps,
+      {
+        application: state.application,
+        channel,
+        service: state.service,
+        releaseId: previous,
+        reason: `release ${releaseId} was marked bad: ${reason}`,
+      },
+      meta,
+    );
+    outcome.rolledBack.push({ channel, toReleaseId: previous });
+  }
+  return outcome;
+}
+
+/** The newest release of a channel's history, older than `bad`, that is not marked bad. */
+async function previousGood(deps: ApiDeps, history: readonly string[], bad: string): Promise<string | undefined> {
+  for (const candidate of [...history].reverse()) {
+    if (candidate >= bad) continue;
+    const state = (await readState(deps.store, releaseDecider, streams.release(candidate))).state;
+    if (state.status !== "none" && !state.bad) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Promotes a release to a channel that holds it back after a rollback — the one way, besides a
+ * newer release, to move such a channel forward. The release's gates still apply (an override
+ * lifts one of those); the evaluation follows from the event this appends.
+ */
+export async function promoteExplicitly(
+  deps: ApiDeps,
+  input: { releaseId: string; channel: string; reason: string },
+  meta: Metadata,
+): Promise<{ changed: boolean }> {
+  const release = (await readState(deps.store, releaseDecider, streams.release(input.releaseId))).state;
+  if (release.status === "none") throw notFound("release.not_found", `release ${input.releaseId} does not exist`);
+  const svc = (await readState(deps.store, channelDecider, streams.channel(release.application, input.channel))).state
+    .services[release.service];
+  const result = await handleCommand(
+    deps.store,
+    releaseDecider,
+    streams.release(input.releaseId),
+    { type: "RequestExplicitPromotion", channel: input.channel, reason: input.reason, hold: svc?.hold?.rollbacks ?? 0 },
+    meta,
+  );
+  return { changed: result.events.length > 0 };
 }

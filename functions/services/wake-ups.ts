@@ -1,11 +1,13 @@
+import type { Metadata } from "../../events/index.js";
 import type { WakeUp } from "../adapters/wake-up-queue.js";
 import { nowOf, type BackendDeps } from "./deps.js";
 import { evaluate } from "./promotion.js";
+import { endTimedPause } from "./timed-pauses.js";
 
 /**
- * A time-bound gate's wake-up. A message that arrives early (SQS delays stop at 900 s) is sent on
- * for the rest of the wait; a due one re-evaluates the release's gates, which is idempotent — a
- * duplicate or stale message changes nothing.
+ * A wake-up: a time-bound gate's, or a timed pause's. A message that arrives early (SQS delays
+ * stop at 900 s) is sent on for the rest of the wait; a due one re-evaluates the release's gates,
+ * or ends the pause it names. Both are idempotent — a duplicate or stale message changes nothing.
  */
 export async function wakeUp(deps: BackendDeps, wake: WakeUp, messageId: string): Promise<void> {
   const now = nowOf(deps);
@@ -16,10 +18,12 @@ export async function wakeUp(deps: BackendDeps, wake: WakeUp, messageId: string)
   }
   // The last second is waited out here; timers may fire a millisecond early, so wait until strictly past it.
   if (early >= 0) await new Promise((r) => setTimeout(r, early + 5));
-  await evaluate(deps, wake.releaseId, wake.channel, {
+  const meta: Metadata = {
     occurredAt: nowOf(deps).toISOString(),
     actor: { kind: "system", id: "scheduler" },
     correlationId: messageId,
     causationId: messageId,
-  });
+  };
+  if (wake.kind === "resume") await endTimedPause(deps, wake.application, wake.channel, wake.at, meta);
+  else await evaluate(deps, wake.releaseId, wake.channel, meta);
 }

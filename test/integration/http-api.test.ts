@@ -358,7 +358,12 @@ describe("HTTP API", () => {
       const now = String(Math.floor(Date.now() / 1000));
       const res = await send(now, slackSignature(secrets.slackSigningSecret, now, form));
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ text: ":warning: the release does not exist" });
+      // Shown only to the person who clicked: the message itself stays as it is.
+      expect(await res.json()).toEqual({
+        replace_original: false,
+        response_type: "ephemeral",
+        text: ":warning: release rel-x does not exist",
+      });
       expect(await store.read(streams.release("rel-x"))).toEqual([]);
     });
   });

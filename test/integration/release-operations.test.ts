@@ -262,7 +262,7 @@ describe("release operations on the local stack", () => {
       method: "POST",
       body: { decision: "approve" },
     });
-    expect(approve).toMatchObject({ status: 409, body: { code: "release.abandoned" } });
+    expect(approve).toMatchObject({ status: 409, body: { code: "approval.not_pending", releaseState: "abandoned" } });
     expect((await api(`/v1/releases/${id}`)).body.status).toBe("abandoned");
   });
 

@@ -8,6 +8,8 @@ import { ReadModels, readModelTableDefinition } from "../../functions/adapters/r
 import { createScheduler } from "../../functions/scheduler.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { LocalSqs } from "../../infra/local/sqs.js";
+import { streams } from "../../core/index.js";
+import type { Metadata } from "../../events/index.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 
 /** An SQS record as Lambda's event source delivers it. */
@@ -104,6 +106,35 @@ describe("precondition scheduler", () => {
     expect(await handler({ Records: [sqsRecord("m2", JSON.stringify(due))] })).toEqual({ batchItemFailures: [] });
     expect(await deps.store.read("release#gone")).toEqual([]);
     expect((await drain()).Messages ?? []).toEqual([]); // nothing was scheduled for it either
+  });
+
+  it("ends the timed pause a resume wake-up names, and only that one", async () => {
+    const handler = createScheduler(deps);
+    const stream = streams.channel("shop", "staging");
+    const until = "2026-11-23T09:59:59.000Z";
+    const meta: Metadata = {
+      occurredAt: NOW.toISOString(),
+      actor: { kind: "user", id: "admin" },
+      correlationId: "c",
+      causationId: "c",
+    };
+    const pause = (at: string) => ({
+      type: "ChannelPaused" as const,
+      data: { application: "shop", channel: "staging", until: at },
+    });
+    await deps.store.append(stream, 0, [pause(until), pause("2026-11-23T11:00:00.000Z")], meta);
+    const resume = (at: string) => JSON.stringify({ kind: "resume", application: "shop", channel: "staging", at });
+    // Paused again with another until since: the first wake-up resumes nothing.
+    expect(await handler({ Records: [sqsRecord("m4", resume(until))] })).toEqual({ batchItemFailures: [] });
+    expect((await deps.store.read(stream)).map((e) => e.type)).toEqual(["ChannelPaused", "ChannelPaused"]);
+    await deps.store.append(stream, 2, [pause(until)], meta);
+    expect(await handler({ Records: [sqsRecord("m5", resume(until)), sqsRecord("m6", resume(until))] })).toEqual({
+      batchItemFailures: [],
+    });
+    const events = await deps.store.read(stream);
+    expect(events.slice(3)).toMatchObject([
+      { type: "ChannelResumed", data: { until }, actor: { kind: "system", id: "scheduler" } },
+    ]);
   });
 
   it("drops a malformed message rather than retrying it forever", async () => {

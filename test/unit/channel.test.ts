@@ -1,4 +1,4 @@
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { channelDecider, type ChannelCommand, type PlannedInstruction } from "../../core/index.js";
 import { specFor } from "../support/spec.js";
 
@@ -9,7 +9,7 @@ const where = { application: "shop", channel: "production" };
 const payload = { kind: "kubernetes" as const, manifests: ["kind: Deployment"] };
 const plan = (...runtimes: string[]): PlannedInstruction[] =>
   runtimes.map((runtime) => ({ instructionId: `i-${runtime}`, runtime, payload }));
-const deploy = (releaseId: string, ...runtimes: string[]): ChannelCommand => ({
+const deploy = (releaseId: string, ...runtimes: string[]): Extract<ChannelCommand, { type: "DeployRelease" }> => ({
   type: "DeployRelease",
   ...where,
   service: "api",
@@ -78,7 +78,7 @@ describe("channel decider", () => {
 
   describe("a dispatch in parts (more runtimes than one append holds)", () => {
     const part = (releaseId: string, total: number, ...runtimes: string[]): ChannelCommand => ({
-      ...(deploy(releaseId, ...runtimes) as Extract<ChannelCommand, { type: "DeployRelease" }>),
+      ...(deploy(releaseId, ...runtimes)),
       total,
     });
     const counted = (releaseId: string, runtime: string, instructionCount: number): E => {
@@ -232,18 +232,79 @@ describe("channel decider", () => {
           },
         ]);
     });
-    it("refuses a release that never converged here, and a paused channel", () => {
+    it("refuses a release that never converged here", () => {
       spec([...r1Live, dispatched("r2", "eu")])
         .when(rollback("r2"))
         .thenError("rollback.unknown_release", 409);
-      spec([...r1Live, paused])
+    });
+    it("rolls back in a paused channel too: pause holds automatic promotion only", () => {
+      const events = spec([...r1Live, dispatched("r2", "eu"), paused])
         .when(rollback("r1"))
-        .thenError("channel.paused", 409);
+        .state();
+      expect(events.services.api?.desired).toMatchObject({ releaseId: "r1", rollback: true });
     });
     it("does nothing when the channel already runs that release", () => {
       spec([...r1Live])
         .when(rollback("r1"))
         .thenNothing();
+    });
+  });
+
+  describe("a rollback stays", () => {
+    const rolledBack: E[] = [
+      ...r1Live,
+      dispatched("r2", "eu"),
+      { type: "ReleaseRolledBack", data: { ...where, service: "api", toReleaseId: "r1", fromReleaseId: "r2" } },
+      dispatched("r1", "eu", true),
+    ];
+    /** A second dispatch of a release numbers its instruction ids past the first. */
+    const again = (releaseId: string, explicitHold?: number): ChannelCommand => ({
+      ...deploy(releaseId),
+      instructions: [{ instructionId: `${releaseId}-eu-2`, runtime: "eu", payload }],
+      ...(explicitHold !== undefined ? { explicitHold } : {}),
+    });
+    const redispatched = (releaseId: string): E => ({
+      type: "InstructionDispatched",
+      data: {
+        ...where,
+        service: "api",
+        releaseId,
+        runtime: "eu",
+        instructionId: `${releaseId}-eu-2`,
+        payload,
+        rollback: false,
+      },
+    });
+    it("refuses the rolled-back release, and anything older, unless explicitly promoted past this hold", () => {
+      spec(rolledBack).when(again("r2")).thenError("channel.rolled_back", 409);
+      spec(rolledBack).when(deploy("r1a", "eu")).thenError("channel.rolled_back", 409);
+      spec(rolledBack)
+        .when(again("r2", 1))
+        .then([redispatched("r2")]);
+    });
+    it("lets a newer release through", () => {
+      spec(rolledBack)
+        .when(deploy("r3", "eu"))
+        .then([dispatched("r3", "eu")]);
+    });
+    it("holds again after the next rollback: an explicit promotion of the old hold no longer counts", () => {
+      const twice: E[] = [
+        ...rolledBack,
+        redispatched("r2"),
+        { type: "ApplySucceeded", data: { instructionId: "r2-eu-2", runtime: "eu", releaseId: "r2" } },
+        converged("r2"),
+        { type: "ReleaseRolledBack", data: { ...where, service: "api", toReleaseId: "r1", fromReleaseId: "r2" } },
+        dispatched("r1", "eu", true),
+      ];
+      const third = (explicitHold: number): ChannelCommand => ({
+        ...deploy("r2"),
+        instructions: [{ instructionId: "r2-eu-3", runtime: "eu", payload }],
+        explicitHold,
+      });
+      spec(twice).when(third(1)).thenError("channel.rolled_back", 409);
+      spec(twice)
+        .when(third(2))
+        .then([{ ...redispatched("r2"), data: { ...redispatched("r2").data, instructionId: "r2-eu-3" } } as E]);
     });
   });
 
@@ -264,6 +325,71 @@ describe("channel decider", () => {
       spec([paused, { type: "ChannelResumed", data: where }])
         .when(deploy("r1", "eu"))
         .then([dispatched("r1", "eu")]);
+    });
+  });
+
+  describe("a pause until a time", () => {
+    const until = "2026-11-23T12:00:00.000Z";
+    const later = "2026-11-23T14:00:00.000Z";
+    const pausedUntil = (at: string): E => ({
+      type: "ChannelPaused",
+      data: { ...where, reason: "incident 42", until: at },
+    });
+    const expire = (at: string, now = at): ChannelCommand => ({ type: "ExpirePause", ...where, until: at, now });
+
+    it("records when the pause ends, which the channel's state shows", () => {
+      const command: ChannelCommand = { type: "PauseChannel", ...where, reason: "incident 42", until, now: NOW };
+      spec([])
+        .when(command)
+        .then([pausedUntil(until)]);
+      expect(spec([]).when(command).state().paused).toEqual({ reason: "incident 42", until });
+    });
+
+    it("refuses an until that is not in the future, naming the field", () => {
+      for (const at of [NOW, "2026-11-23T09:00:00.000Z"]) {
+        const err = spec([])
+          .when({ type: "PauseChannel", ...where, until: at, now: NOW })
+          .thenError("pause.until_not_future", 400);
+        expect(err.issues).toEqual([{ path: "until", message: "until must be a time in the future" }]);
+      }
+    });
+
+    it("changes when a paused channel's pause ends when paused again, keeping its reason", () => {
+      spec([pausedUntil(until)])
+        .when({ type: "PauseChannel", ...where, until: later, now: NOW })
+        .then([pausedUntil(later)]);
+      spec([pausedUntil(until)])
+        .when({ type: "PauseChannel", ...where, until, now: NOW })
+        .thenNothing();
+      // Paused again without an until, it stays paused until someone resumes it.
+      spec([pausedUntil(until)])
+        .when({ type: "PauseChannel", ...where })
+        .then([paused]);
+    });
+
+    it("resumes by itself at its until, once, saying so", () => {
+      spec([pausedUntil(until)])
+        .when(expire(until))
+        .then([{ type: "ChannelResumed", data: { ...where, until } }]);
+      spec([pausedUntil(until), { type: "ChannelResumed", data: { ...where, until } }])
+        .when(expire(until))
+        .thenNothing();
+    });
+
+    it("resumes only the pause it was scheduled for, and not before its until", () => {
+      // Resumed by hand since, or paused again with another until, or for good: the old wake-up changes nothing.
+      spec([pausedUntil(until), { type: "ChannelResumed", data: where }])
+        .when(expire(until))
+        .thenNothing();
+      spec([pausedUntil(until), pausedUntil(later)])
+        .when(expire(until, later))
+        .thenNothing();
+      spec([pausedUntil(until), paused])
+        .when(expire(until))
+        .thenNothing();
+      spec([pausedUntil(until)])
+        .when(expire(until, "2026-11-23T11:59:59.000Z"))
+        .thenNothing();
     });
   });
 });

@@ -4,6 +4,7 @@ import {
   durationSeconds,
   fold,
   getConfig,
+  getConfigVersion,
   parseDocuments,
   specDocument,
   type ConfigCommand,
@@ -433,7 +434,9 @@ describe("config decider", () => {
     const state = spec([...existing, { type: "ConfigDeleted", data: { kind: "service", name: "api", version: 2 } }])
       .when(apply(docs.api))
       .state();
-    expect(getConfig(state, "service", "api")?.version).toBe(1);
+    // Versions are never reused: releases pin the deleted object's version 1, and the deletion took 2.
+    expect(getConfig(state, "service", "api")?.version).toBe(3);
+    expect(getConfigVersion(state, "service", "api", 1)?.spec.name).toBe("api");
   });
 
   it("refuses to delete what is still referenced, or what does not exist", () => {

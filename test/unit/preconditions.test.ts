@@ -52,15 +52,15 @@ describe("manualApproval", () => {
       state: "blocked",
       reason: 'waiting for approval "approval": 0 of 1 approver',
     });
-    const one = { ...base, approvals: { approval: { minApprovers: 2, grantedBy: ["alice"] } } };
+    const one = { ...base, approvals: { approval: { requested: true, minApprovers: 2, grantedBy: ["alice"] } } };
     expect(evaluatePrecondition(approval(2), one)).toEqual({
       state: "blocked",
-      reason: 'waiting for approval "approval": 1 of 2 approvers',
+      reason: 'waiting for approval "approval": 1 of 2 approvers (alice)',
     });
     expect(
       evaluatePrecondition(approval(2), {
         ...base,
-        approvals: { approval: { minApprovers: 2, grantedBy: ["alice", "bob"] } },
+        approvals: { approval: { requested: true, minApprovers: 2, grantedBy: ["alice", "bob"] } },
       }),
     ).toEqual({ state: "satisfied" });
   });
@@ -69,7 +69,12 @@ describe("manualApproval", () => {
     const ctx = {
       ...base,
       approvals: {
-        cab: { minApprovers: 1, grantedBy: ["alice"], rejected: { approver: "carol", comment: "error rate up" } },
+        cab: {
+          requested: true,
+          minApprovers: 1,
+          grantedBy: ["alice"],
+          rejected: { approver: "carol", comment: "error rate up" },
+        },
       },
     };
     expect(evaluatePrecondition(approval(1, "cab"), ctx)).toEqual({

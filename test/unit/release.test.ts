@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { approvalState, releaseDecider, type ReleaseCommand } from "../../core/index.js";
+import { approvalState, releaseDecider, type ApprovalPolicy, type ReleaseCommand } from "../../core/index.js";
 import { IMAGE, parsed } from "../support/fixtures.js";
 import { specFor } from "../support/spec.js";
 
@@ -33,13 +33,24 @@ const requested: E = {
   data: { ...inChannel("production"), approval: "approval", minApprovers: 2 },
 };
 const abandoned: E = { type: "ReleaseAbandoned", data: { releaseId: "r1", reason: "bad build" } };
-const decideApproval = (approver: string, decision: "approve" | "reject", comment?: string): ReleaseCommand => ({
+type Decision = Extract<ReleaseCommand, { type: "DecideApproval" }>;
+/** Anyone with the approve scope may decide; two must approve. */
+const openPolicy: ApprovalPolicy = { minApprovers: 2, approvers: [], allowSelfApproval: false };
+const decideApproval = (
+  approver: string,
+  decision: "approve" | "reject",
+  comment?: string,
+  facts: Partial<Pick<Decision, "policy" | "inChannel" | "channel">> = {},
+): ReleaseCommand => ({
   type: "DecideApproval",
   channel: "production",
   approval: "approval",
   approver,
   decision,
   ...(comment ? { comment } : {}),
+  policy: openPolicy,
+  inChannel: { state: "waiting" },
+  ...facts,
 });
 
 describe("release decider", () => {
@@ -207,12 +218,154 @@ describe("release decider", () => {
       expect(approvalState(state.gates.production?.approvals.approval)).toBe("rejected");
     });
 
-    it("refuses a decision nobody asked for, on a channel not entered, or on an abandoned release", () => {
-      spec([created, startedProd]).when(decideApproval("alice", "approve")).thenError("approval.not_requested", 409);
-      spec([created]).when(decideApproval("alice", "approve")).thenError("release.not_in_channel", 409);
-      spec([created, startedProd, requested, abandoned])
+    it("refuses a decision on an approval the channel does not define, or in a channel the application lacks", () => {
+      spec([created, startedProd])
+        .when(decideApproval("alice", "approve", undefined, { policy: undefined }))
+        .thenError("approval.unknown", 404);
+      spec([created])
+        .when(decideApproval("alice", "approve", undefined, { channel: "canary" }))
+        .thenError("release.unknown_channel", 404);
+    });
+  });
+
+  describe("pre-approval", () => {
+    const alice: E = {
+      type: "ApprovalGranted",
+      data: { ...inChannel("production"), approval: "approval", approver: "alice" },
+    };
+    const gatesOf = (given: E[], command: ReleaseCommand) => {
+      const state = spec(given).when(command).state();
+      if (state.status === "none") throw new Error("no release");
+      return state.gates.production;
+    };
+
+    it("records an approval for a channel the release has not reached yet, not yet requested", () => {
+      spec([created]).when(decideApproval("alice", "approve")).then([alice]);
+      spec([created, alice]).when(decideApproval("alice", "approve")).thenNothing();
+      expect(gatesOf([created], decideApproval("alice", "approve"))).toEqual({
+        started: false,
+        preconditions: {},
+        approvals: { approval: { requested: false, grantedBy: ["alice"] } },
+      });
+    });
+
+    it("keeps the pre-approvals when the release reaches the gate and asks for the approval", () => {
+      const request: ReleaseCommand = {
+        type: "RequestApproval",
+        channel: "production",
+        approval: "approval",
+        minApprovers: 2,
+      };
+      spec([created, alice, startedProd]).when(request).then([requested]);
+      spec([created, alice, startedProd, requested]).when(request).thenNothing();
+      expect(gatesOf([created, alice, startedProd], request)?.approvals).toEqual({
+        approval: { requested: true, minApprovers: 2, grantedBy: ["alice"] },
+      });
+      const bob = gatesOf([created, alice, startedProd, requested], decideApproval("bob", "approve"));
+      expect(approvalState(bob?.approvals.approval)).toBe("approved");
+    });
+
+    it("records a rejection in advance, which blocks the release once it gets there", () => {
+      const rejected: E = {
+        type: "ApprovalRejected",
+        data: { ...inChannel("production"), approval: "approval", approver: "carol" },
+      };
+      spec([created]).when(decideApproval("carol", "reject")).then([rejected]);
+      spec([created, rejected]).when(decideApproval("alice", "approve")).thenError("approval.rejected", 409);
+    });
+  });
+
+  describe("approvals only while the release waits for them", () => {
+    const refused = (given: E[], facts: Partial<Pick<Decision, "inChannel">> = {}) =>
+      spec(given)
+        .when(decideApproval("alice", "approve", undefined, facts))
+        .thenError("approval.not_pending", 409);
+
+    it("refuses a release the channel took, went back from, or replaced — naming its state there", () => {
+      const deployed = refused([created, startedProd, requested], { inChannel: { state: "deployed" } });
+      expect(deployed.extensions).toEqual({ releaseState: "deployed" });
+      expect(deployed.message).toBe(
+        'release r1 is not waiting for approval "approval" in release channel "production": it was deployed there',
+      );
+      const back = refused([created, startedProd, requested], { inChannel: { state: "rolledBack", to: "r0" } });
+      expect(back.extensions).toEqual({ releaseState: "rolledBack" });
+      expect(back.message).toContain("rolled back to r0");
+      const replaced = refused([created, startedProd, requested], { inChannel: { state: "replaced", by: "r2" } });
+      expect(replaced.extensions).toEqual({ releaseState: "replaced" });
+    });
+
+    it("refuses a superseded release: recorded on the release, seen in the channel, or stuck in an earlier channel", () => {
+      const superseded = (channel: string): E => ({
+        type: "ReleaseSuperseded",
+        data: { ...inChannel(channel), supersededBy: "r2" },
+      });
+      expect(refused([created, startedProd, requested, superseded("production")]).message).toContain(
+        "superseded there by r2",
+      );
+      expect(
+        refused([created, startedProd, requested], { inChannel: { state: "superseded", by: "r2" } }).extensions,
+      ).toEqual({ releaseState: "superseded" });
+      const stuck = refused([created, { type: "PromotionStarted", data: inChannel("staging") }, superseded("staging")]);
+      expect(stuck.message).toContain('superseded by r2 in release channel "staging" and will not get there');
+    });
+
+    it("refuses an abandoned release or one marked bad", () => {
+      expect(refused([created, startedProd, requested, abandoned]).extensions).toEqual({ releaseState: "abandoned" });
+      const bad: E = { type: "ReleaseMarkedBad", data: { releaseId: "r1", reason: "corrupts carts" } };
+      expect(refused([created, startedProd, requested, bad]).message).toContain("marked bad (corrupts carts)");
+      expect(refused([created, bad]).extensions).toEqual({ releaseState: "bad" });
+    });
+  });
+
+  describe("approval policy", () => {
+    const granted = (approver: string): E => ({
+      type: "ApprovalGranted",
+      data: { ...inChannel("production"), approval: "approval", approver },
+    });
+    const listed = { policy: { ...openPolicy, approvers: ["alice", "slack:U024BE7LH"] } };
+
+    it("lets only the gate's approvers decide, by API key name or Slack identity", () => {
+      spec([created, startedProd, requested])
+        .when(decideApproval("slack:U024BE7LH", "approve", undefined, listed))
+        .then([granted("slack:U024BE7LH")]);
+      spec([created, startedProd, requested])
+        .when(decideApproval("alice", "approve", undefined, listed))
+        .then([granted("alice")]);
+      const bob = spec([created, startedProd, requested])
+        .when(decideApproval("bob", "approve", undefined, listed))
+        .thenError("approval.not_an_approver", 403);
+      expect(bob.message).toBe(
+        'bob is not one of the approvers of approval "approval" in release channel "production"',
+      );
+      spec([created, startedProd, requested])
+        .when(decideApproval("slack:U999", "reject", undefined, listed))
+        .thenError("approval.not_an_approver", 403);
+    });
+
+    it("refuses the author's approval of their own release unless the gate allows it; they may still reject", () => {
+      const byAlice = { ...created, data: { ...created.data, author: "alice" } } as E;
+      spec([byAlice, startedProd, requested])
         .when(decideApproval("alice", "approve"))
-        .thenError("release.abandoned", 409);
+        .thenError("approval.self_approval", 403);
+      spec([byAlice]).when(decideApproval("alice", "approve")).thenError("approval.self_approval", 403);
+      spec([byAlice, startedProd, requested])
+        .when(decideApproval("alice", "approve", undefined, { policy: { ...openPolicy, allowSelfApproval: true } }))
+        .then([granted("alice")]);
+      spec([byAlice, startedProd, requested])
+        .when(decideApproval("alice", "reject"))
+        .then([
+          { type: "ApprovalRejected", data: { ...inChannel("production"), approval: "approval", approver: "alice" } },
+        ]);
+      spec([byAlice, startedProd, requested])
+        .when(decideApproval("bob", "approve"))
+        .then([granted("bob")]);
+    });
+
+    it("records the author CI names with the release", () => {
+      const events = releaseDecider.decide({ ...create, author: "slack:U024BE7LH" }, releaseDecider.initialState());
+      expect(events[0]?.type === "ReleaseCreated" && events[0].data.author).toBe("slack:U024BE7LH");
+      const state = events.reduce(releaseDecider.evolve, releaseDecider.initialState());
+      expect(state.status !== "none" && state.author).toBe("slack:U024BE7LH");
     });
   });
 
@@ -234,6 +387,81 @@ describe("release decider", () => {
       spec([created, abandoned])
         .when({ type: "SupersedeRelease", channel: "staging", supersededBy: "r2" })
         .thenError("release.abandoned", 409);
+    });
+  });
+
+  describe("OverrideGate", () => {
+    const blocked = (precondition: string, reason: string): E => ({
+      type: "PreconditionBlocked",
+      data: { ...inChannel("production"), precondition, reason },
+    });
+    const waitingForApproval = blocked("manualApproval:approval", 'waiting for approval "approval": 0 of 2 approvers');
+    const override = (gate: string, channel = "production"): ReleaseCommand => ({
+      type: "OverrideGate",
+      channel,
+      gate,
+      reason: "hotfix for incident 7",
+      by: "alice",
+    });
+    const overridden: E = {
+      type: "GateOverridden",
+      data: {
+        ...inChannel("production"),
+        gate: "manualApproval:approval",
+        reason: "hotfix for incident 7",
+        by: "alice",
+      },
+    };
+
+    it("records who overrode a blocked approval or soak, and why — once", () => {
+      spec([created, startedProd, waitingForApproval]).when(override("manualApproval:approval")).then([overridden]);
+      spec([created, startedProd, waitingForApproval, overridden])
+        .when(override("manualApproval:approval"))
+        .thenNothing();
+      const soaking = blocked("releaseChannelStable:staging", 'release channel "staging" must stay healthy for 10m');
+      spec([created, startedProd, soaking])
+        .when(override("releaseChannelStable:staging"))
+        .then([{ type: "GateOverridden", data: { ...overridden.data, gate: "releaseChannelStable:staging" } }]);
+    });
+
+    it("keeps the override in the channel's state: who and why, by gate", () => {
+      const state = spec([created, startedProd, waitingForApproval]).when(override("manualApproval:approval")).state();
+      expect(state.status !== "none" && state.gates.production?.overrides).toEqual({
+        "manualApproval:approval": { by: "alice", reason: "hotfix for incident 7" },
+      });
+    });
+
+    it("refuses gates of a kind that may not be overridden, naming the field", () => {
+      for (const gate of ["deployWindow", "deployWindow:deny", "freeze:xmas", "protectSoak", "render"]) {
+        const err = spec([created, startedProd, blocked(gate, "closed")])
+          .when(override(gate))
+          .thenError("override.not_allowed", 400);
+        expect(err.issues).toEqual([{ path: "gate", message: `gate "${gate}" is not of a kind an override may lift` }]);
+      }
+    });
+
+    it("refuses a gate that does not block the release there, now or ever", () => {
+      spec([created, startedProd]).when(override("manualApproval:approval")).thenError("override.not_blocked", 409);
+      spec([
+        created,
+        startedProd,
+        waitingForApproval,
+        {
+          type: "PreconditionSatisfied",
+          data: { ...inChannel("production"), precondition: "manualApproval:approval" },
+        },
+      ])
+        .when(override("manualApproval:approval"))
+        .thenError("override.not_blocked", 409);
+    });
+
+    it("refuses a channel the release has not entered, one the application lacks, and an abandoned release", () => {
+      spec([created]).when(override("manualApproval:approval")).thenError("release.not_in_channel", 409);
+      spec([created]).when(override("manualApproval:approval", "qa")).thenError("release.unknown_channel", 404);
+      spec([created, startedProd, waitingForApproval, abandoned])
+        .when(override("manualApproval:approval"))
+        .thenError("release.abandoned", 409);
+      spec([]).when(override("manualApproval:approval")).thenError("release.not_found", 404);
     });
   });
 

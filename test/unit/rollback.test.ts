@@ -145,7 +145,12 @@ describe("rollback planning", () => {
     expect(planRollback(input({ channelState: rolledBack })).instructions.map((i) => i.instructionId)).toEqual([
       `${id("r1")}.2`,
     ]);
-    const r2 = release(created("r2"), { type: "PromotionStarted", data: { releaseId: "r2", channel: "staging" } });
+    // A rollback holds r2 back; an operator promotes it explicitly past that hold.
+    const r2 = release(
+      created("r2"),
+      { type: "PromotionStarted", data: { releaseId: "r2", channel: "staging" } },
+      { type: "ExplicitPromotionRequested", data: { releaseId: "r2", channel: "staging", reason: "fixed", hold: 1 } },
+    );
     const plan = planPromotion({
       now: "2026-11-23T10:00:00.000Z",
       application: parsed.shop,
@@ -181,6 +186,15 @@ describe("rollback planning", () => {
     expect(refusal(() => planRollback(input({ release: release(created("r3")), service: unrenderable }))).code).toBe(
       "rollback.unknown_release",
     );
+  });
+
+  it("refuses to roll back to a release marked bad", () => {
+    const bad = release(created("r1"), {
+      type: "ReleaseMarkedBad",
+      data: { releaseId: "r1", reason: "corrupts orders" },
+    });
+    const err = refusal(() => planRollback(input({ release: bad })));
+    expect([err.code, err.status]).toEqual(["rollback.bad_release", 409]);
   });
 
   it("refuses a channel the application does not have, and reports a release that cannot be rendered", () => {
