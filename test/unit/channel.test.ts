@@ -78,7 +78,7 @@ describe("channel decider", () => {
 
   describe("a dispatch in parts (more runtimes than one append holds)", () => {
     const part = (releaseId: string, total: number, ...runtimes: string[]): ChannelCommand => ({
-      ...(deploy(releaseId, ...runtimes)),
+      ...deploy(releaseId, ...runtimes),
       total,
     });
     const counted = (releaseId: string, runtime: string, instructionCount: number): E => {
