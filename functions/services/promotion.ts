@@ -8,7 +8,9 @@ import {
   streams,
   type ChannelCommand,
   type ChannelState,
+  type ConfigState,
   type PromotionPlan,
+  type ReleaseState,
 } from "../../core/index.js";
 import type { Metadata, StoredEvent } from "../../events/index.js";
 import { MAX_EVENTS_PER_APPEND, type EventStore } from "../adapters/event-store.js";
@@ -64,23 +66,8 @@ export async function evaluate(
         ),
       ),
     );
-  const channels = await readChannels();
-  const now = nowOf(deps);
-  let plan = planPromotion({
-    now: now.toISOString(),
-    application: application.spec,
-    service: service.spec,
-    runtimes: runtimesOf(config),
-    pinned,
-    release,
-    channel,
-    channels,
-  });
-  if (plan.action === "wait" && plan.settle && depth < MAX_SETTLE_DEPTH) {
-    const settled: Record<string, string> = {};
-    for (const s of plan.settle)
-      settled[s.channel] = whyNotTaken(await evaluate(deps, s.releaseId, s.channel, meta, depth + 1));
-    plan = planPromotion({
+  const plan = async (settled?: Record<string, string>) =>
+    planPromotion({
       now: nowOf(deps).toISOString(),
       application: application.spec,
       service: service.spec,
@@ -89,9 +76,28 @@ export async function evaluate(
       release,
       channel,
       channels: await readChannels(),
-      settled,
+      ...(settled ? { settled } : {}),
     });
+  const first = await plan();
+  if (first.action === "wait" && first.settle && depth < MAX_SETTLE_DEPTH) {
+    const settled: Record<string, string> = {};
+    for (const s of first.settle)
+      settled[s.channel] = whyNotTaken(await evaluate(deps, s.releaseId, s.channel, meta, depth + 1));
+    return carryOut(deps, { release, channel, config }, await plan(settled), meta);
   }
+  return carryOut(deps, { release, channel, config }, first, meta);
+}
+
+/** Records a plan's gate results and approvals, then dispatches, marks waiting or schedules as it says. */
+async function carryOut(
+  deps: BackendDeps,
+  at: { release: Exclude<ReleaseState, { status: "none" }>; channel: string; config: ConfigState },
+  plan: PromotionPlan,
+  meta: Metadata,
+): Promise<PromotionPlan> {
+  const { release, channel, config } = at;
+  const { releaseId } = release;
+  const now = nowOf(deps);
   const releaseStream = streams.release(releaseId);
 
   if (plan.action === "supersede") {
