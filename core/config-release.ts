@@ -97,7 +97,9 @@ export function planConfigRelease(input: {
       source: newest.source,
       ...(input.author ? { author: input.author } : {}),
       runtimeVersions: runtimeVersions(config),
-      config: { basedOn: newest.releaseId },
+      // The release whose params it carries: a config release of a config release carries the
+      // params of the same build, and a rollback hold on that build holds them all.
+      config: { basedOn: newest.basedOn ?? newest.releaseId },
     },
   };
 }

@@ -50,6 +50,8 @@ export type PromotionPlan =
       settle?: SettleRequest[];
       /** The rollback hold an explicit promotion lifted: the dispatch names it. */
       explicitHold?: number;
+      /** For a config release, the release whose params it carries: the dispatch names it for the channel's hold. */
+      basedOn?: string;
     };
 
 /**
@@ -120,11 +122,13 @@ export function planPromotion(input: PromotionInput): PromotionPlan {
   // Release ids sort by creation time: a newer release already in the channel displaces this one.
   if (desired && !desired.rollback && desired.releaseId > release.releaseId)
     return { action: "supersede", supersededBy: desired.releaseId };
-  // A rollback stays: nothing automatic takes the rolled-back release, or an older one, back there.
+  // A rollback stays: nothing automatic takes the rolled-back release, an older one, or a config
+  // release carrying their params back there.
   const explicitHold = gates.explicitPromotion?.hold;
-  const hold = heldBack(target?.services[release.service], release.releaseId, explicitHold);
+  const hold = heldBack(target?.services[release.service], release, explicitHold);
   if (hold) {
-    const reason = `release channel "${channel}" was rolled back from ${hold.through}; release ${release.releaseId} goes there again only when promoted explicitly (POST /v1/releases/${release.releaseId}/channels/${channel}/promote)`;
+    const carrying = release.basedOn ? ` (carrying the params of ${release.basedOn})` : "";
+    const reason = `release channel "${channel}" was rolled back from ${hold.through}; release ${release.releaseId}${carrying} goes there again only when promoted explicitly (POST /v1/releases/${release.releaseId}/channels/${channel}/promote)`;
     return { action: "wait", gates: [{ key: "rollback", result: { state: "blocked", reason } }], requestApprovals: [] };
   }
   const protection = soakProtection(input, config.protectSoak === true);
@@ -205,7 +209,13 @@ export function planPromotion(input: PromotionInput): PromotionPlan {
       params: release.params,
       channelState: target,
     });
-    return { action: "deploy", ...base, instructions, ...(explicitHold !== undefined ? { explicitHold } : {}) };
+    return {
+      action: "deploy",
+      ...base,
+      instructions,
+      ...(explicitHold !== undefined ? { explicitHold } : {}),
+      ...(release.basedOn ? { basedOn: release.basedOn } : {}),
+    };
   } catch (err) {
     if (!(err instanceof DomainError)) throw err;
     return {

@@ -37,15 +37,20 @@ export type ServiceInChannel = {
 
 export type RollbackHold = { through: string; rollbacks: number };
 
-/** Whether a rollback keeps a release out of the channel (an explicit promotion of this very hold lifts it). */
+/**
+ * Whether a rollback keeps a release out of the channel: the release rolled back from, any older
+ * one, and any config release carrying their params (`basedOn`). An explicit promotion of this
+ * very hold lifts it for that release.
+ */
 export function heldBack(
   svc: ServiceInChannel | undefined,
-  releaseId: string,
+  release: { releaseId: string; basedOn?: string | undefined },
   explicitHold?: number,
 ): RollbackHold | undefined {
   const hold = svc?.hold;
-  if (!hold || releaseId > hold.through || explicitHold === hold.rollbacks) return undefined;
-  return hold;
+  if (!hold || explicitHold === hold.rollbacks) return undefined;
+  const held = release.releaseId <= hold.through || (release.basedOn !== undefined && release.basedOn <= hold.through);
+  return held ? hold : undefined;
 }
 
 export type ChannelState = {
@@ -76,6 +81,8 @@ export type ChannelCommand =
       total?: number;
       /** The rollback hold an operator's explicit promotion lifted for this release, if any. */
       explicitHold?: number;
+      /** For a config release: the release whose params it carries (a rollback hold on that one holds it too). */
+      basedOn?: string;
     }
   | {
       type: "RollbackService";
@@ -210,11 +217,11 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
       const current = state.services[command.service];
       if (current?.desired?.releaseId === command.releaseId)
         return continueDispatch(command, command.instructions, state);
-      const hold = heldBack(current, command.releaseId, command.explicitHold);
+      const hold = heldBack(current, command, command.explicitHold);
       if (hold)
         throw conflict(
           "channel.rolled_back",
-          `release channel "${command.channel}" was rolled back from ${hold.through}; release ${command.releaseId} goes there only when promoted explicitly`,
+          `release channel "${command.channel}" was rolled back from ${hold.through}; release ${command.releaseId}${command.basedOn ? ` (carrying the params of ${command.basedOn})` : ""} goes there only when promoted explicitly`,
         );
       return dispatch(command, command.releaseId, command.instructions, state, false);
     }

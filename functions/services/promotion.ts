@@ -171,6 +171,7 @@ async function carryOut(
           releaseId,
           instructions: plan.instructions,
           ...(plan.explicitHold !== undefined ? { explicitHold: plan.explicitHold } : {}),
+          ...(plan.basedOn ? { basedOn: plan.basedOn } : {}),
         },
         // Stamped when decided, not when the evaluation began: the log's times then say what came first.
         { ...meta, occurredAt: nowOf(deps).toISOString() },

@@ -1,98 +1,27 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { streams } from "../../core/index.js";
 import type { StoredEvent } from "../../events/index.js";
-import { documentClient } from "../../functions/adapters/dynamo.js";
-import { EventStore } from "../../functions/adapters/event-store.js";
-import { signBody } from "../../functions/services/credentials.js";
-import type { Secrets } from "../../functions/services/deps.js";
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
-import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
-import { FakeAgent } from "../support/fake-agent.js";
-import { docs } from "../support/fixtures.js";
-import { until } from "../support/wait.js";
+import { openPipeline, type Pipeline } from "../support/pipeline.js";
+import { eventually, until } from "../support/wait.js";
 
 /**
  * Freezes, deny windows, timed pauses and overrides, end to end through the HTTP API: the local
  * stack runs the same handlers as AWS, with its SQS stand-in delaying the wake-ups.
  */
 
-let stack: LocalStack;
-let secrets: Secrets;
-let store: EventStore;
-let staging: FakeAgent;
-let production: FakeAgent;
+let p: Pipeline;
 
-async function api(path: string, init: { method?: string; body?: unknown } = {}) {
-  const res = await fetch(`${stack.httpUrl}${path}`, {
-    method: init.method ?? "GET",
-    headers: {
-      authorization: `Bearer ${secrets.adminApiKey}`,
-      ...(init.body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+beforeAll(async () => {
+  p = await openPipeline("freezes");
+});
 
-/** An application of its own per test (with its own service), so tests do not see each other's releases. */
-function applicationDocs(name: string, production: { preconditions?: object[] } = {}, freezes?: object[]) {
-  return [
-    {
-      application: {
-        name,
-        releaseChannels: [
-          { name: "staging", runtimes: [{ runtime: "k8s-staging" }], constants: { replicas: 1 } },
-          {
-            name: "production",
-            runtimes: [{ runtime: "k8s-production" }],
-            preconditions: production.preconditions ?? [],
-            constants: { replicas: 3 },
-          },
-        ],
-        ...(freezes ? { freezes } : {}),
-      },
-    },
-    { service: { ...docs.api.service, name: `${name}-api`, application: name } },
-  ];
-}
+afterAll(async () => {
+  await p?.close();
+});
 
-async function apply(documents: object[]): Promise<void> {
-  const res = await api("/v1/configs", { method: "PUT", body: documents });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-}
-
-async function release(app: string, tag: string): Promise<string> {
-  const body = JSON.stringify({
-    application: app,
-    service: `${app}-api`,
-    params: { image: `registry.example.com/${app}/api:${tag}` },
-  });
-  const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
-    method: "POST",
-    body,
-    headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, body) },
-  });
-  expect(res.status).toBe(202);
-  return ((await res.json()) as { releaseId: string }).releaseId;
-}
-
-const received = (agent: FakeAgent, releaseId: string) => agent.instructions.filter((i) => i.releaseId === releaseId);
-const channelEvents = (app: string, channel: string): Promise<StoredEvent[]> =>
-  store.read(streams.channel(app, channel));
-const releaseEvents = (releaseId: string): Promise<StoredEvent[]> => store.read(streams.release(releaseId));
 const dispatchOf = (events: StoredEvent[], releaseId: string) =>
   events.find((e) => e.type === "InstructionDispatched" && e.data.releaseId === releaseId);
 const blockedBy = (events: StoredEvent[], gate: string) =>
   events.filter((e) => e.type === "PreconditionBlocked" && e.data.precondition === gate);
-
-async function eventually(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** An instant written as RFC 3339 at a UTC offset of `minutes` (whole seconds). */
 function atOffset(instant: number, minutes: number): string {
@@ -108,52 +37,33 @@ const clockIn = (instant: number, timeZone: string) =>
     new Date(instant),
   );
 
-beforeAll(async () => {
-  stack = await startLocalStack({ stage: "freezes" });
-  secrets = JSON.parse(readFileSync(stack.secretsPath, "utf8")) as Secrets;
-  store = new EventStore(
-    documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
-    stack.tables.events,
-  );
-  await api("/v1/configs", { method: "PUT", body: [docs.staging, docs.production] });
-  const token = async (runtime: string) =>
-    (await api(`/v1/runtimes/${runtime}/link`, { method: "POST" })).body.token as string;
-  staging = new FakeAgent(stack.wsUrl, "k8s-staging", await token("k8s-staging"));
-  production = new FakeAgent(stack.wsUrl, "k8s-production", await token("k8s-production"));
-  await staging.connect();
-  await production.connect();
-});
-
-afterAll(async () => {
-  await Promise.all([staging?.close(), production?.close()]);
-  await stack?.stop();
-});
-
 describe("freezes, deny windows, timed pauses and overrides on the local stack", () => {
   it("holds production during a freeze and deploys there by itself at the freeze's end", async () => {
     const from = atOffset(Date.now() - 3_600_000, 330);
     const freeze = { name: "launch", from, reason: "launch day", channels: ["production"] };
-    await apply(applicationDocs("frz", {}, [{ ...freeze, to: atOffset(Date.now() + 3_600_000, 330) }]));
-    const id = await release("frz", "1.0.0");
+    await p.application("frz", {
+      application: { freezes: [{ ...freeze, to: atOffset(Date.now() + 3_600_000, 330) }] },
+    });
+    const id = await p.release("frz", "1.0.0");
     // Staging is not frozen; production is, until the freeze's end.
-    await until(() => received(staging, id).length > 0);
-    await eventually(async () => blockedBy(await releaseEvents(id), "freeze:launch").length > 0);
-    const [blocked] = blockedBy(await releaseEvents(id), "freeze:launch");
+    await until(() => p.staging.received(id).length > 0);
+    await eventually(async () => blockedBy(await p.releaseEvents(id), "freeze:launch").length > 0);
+    const [blocked] = blockedBy(await p.releaseEvents(id), "freeze:launch");
     expect(blocked?.type === "PreconditionBlocked" && blocked.data.reason).toMatch(
       /^frozen by "launch" until .+Z: launch day$/,
     );
 
     // The freeze is cut short to end in a few seconds: the release goes out at that end, by itself.
     const end = Math.ceil((Date.now() + 3_000) / 1000) * 1000;
-    await apply(applicationDocs("frz", {}, [{ ...freeze, to: atOffset(end, -300) }]));
-    await until(() => received(production, id).length > 0, 30_000);
-    const events = await releaseEvents(id);
-    const dispatched = dispatchOf(await channelEvents("frz", "production"), id)!;
+    await p.application("frz", { application: { freezes: [{ ...freeze, to: atOffset(end, -300) }] } });
+    await until(() => p.production.received(id).length > 0, 30_000);
+    const events = await p.releaseEvents(id);
+    const dispatched = dispatchOf(await p.channelEvents("frz", "production"), id)!;
     expect(Date.parse(dispatched.occurredAt)).toBeGreaterThanOrEqual(end);
     expect(
       events.find((e) => e.type === "PreconditionSatisfied" && e.data.precondition === "freeze:launch"),
     ).toBeDefined();
-    const view = await api(`/v1/releases/${id}`);
+    const view = await p.api(`/v1/releases/${id}`);
     expect(
       (view.body.channels as { preconditions: Record<string, unknown> }[])[1]!.preconditions["freeze:launch"],
     ).toEqual({ state: "satisfied" });
@@ -163,8 +73,8 @@ describe("freezes, deny windows, timed pauses and overrides on the local stack",
     const now = Date.now();
     const timeZone = "Asia/Kolkata";
     const closes = Math.floor((now + 3_600_000) / 60_000) * 60_000;
-    await apply(
-      applicationDocs("deny", {
+    await p.application("deny", {
+      production: {
         preconditions: [
           {
             deployWindow: {
@@ -176,22 +86,22 @@ describe("freezes, deny windows, timed pauses and overrides on the local stack",
             },
           },
         ],
-      }),
-    );
-    const id = await release("deny", "1.0.0");
-    await eventually(async () => blockedBy(await releaseEvents(id), "deployWindow:deny").length > 0);
-    const [blocked] = blockedBy(await releaseEvents(id), "deployWindow:deny");
+      },
+    });
+    const id = await p.release("deny", "1.0.0");
+    await eventually(async () => blockedBy(await p.releaseEvents(id), "deployWindow:deny").length > 0);
+    const [blocked] = blockedBy(await p.releaseEvents(id), "deployWindow:deny");
     expect(blocked?.type === "PreconditionBlocked" && blocked.data).toMatchObject({
       until: new Date(closes).toISOString(),
       reason: expect.stringMatching(/^inside the deny window .* Asia\/Kolkata\); it closes at /),
     });
-    expect(received(staging, id).length).toBeGreaterThan(0);
-    expect(received(production, id)).toEqual([]);
+    expect(p.staging.received(id).length).toBeGreaterThan(0);
+    expect(p.production.received(id)).toEqual([]);
   });
 
   it("resumes a channel paused until a time by itself, and the release waiting there then deploys", async () => {
-    await apply(applicationDocs("pzu"));
-    const past = await api("/v1/applications/pzu/channels/staging/pause", {
+    await p.application("pzu");
+    const past = await p.api("/v1/applications/pzu/channels/staging/pause", {
       method: "POST",
       body: { until: new Date(Date.now() - 1000).toISOString() },
     });
@@ -202,52 +112,52 @@ describe("freezes, deny windows, timed pauses and overrides on the local stack",
         errors: [{ path: "until", message: "until must be a time in the future" }],
       },
     });
-    const malformed = await api("/v1/applications/pzu/channels/staging/pause", {
+    const malformed = await p.api("/v1/applications/pzu/channels/staging/pause", {
       method: "POST",
       body: { until: "tomorrow" },
     });
     expect(malformed).toMatchObject({ status: 400, body: { errors: [{ path: "until" }] } });
-    expect((await channelEvents("pzu", "staging")).filter((e) => e.type === "ChannelPaused")).toEqual([]);
+    expect((await p.channelEvents("pzu", "staging")).filter((e) => e.type === "ChannelPaused")).toEqual([]);
 
     const resumeAt = new Date(Math.ceil((Date.now() + 3_000) / 1000) * 1000).toISOString();
-    const paused = await api("/v1/applications/pzu/channels/staging/pause", {
+    const paused = await p.api("/v1/applications/pzu/channels/staging/pause", {
       method: "POST",
       body: { reason: "demo in progress", until: resumeAt },
     });
     expect(paused.body).toEqual({ changed: true });
     await eventually(async () => {
-      const view = await api("/v1/applications/pzu");
+      const view = await p.api("/v1/applications/pzu");
       return (view.body.channels as { paused?: unknown }[])[0]!.paused !== undefined;
     });
-    expect(((await api("/v1/applications/pzu")).body.channels as { paused?: unknown }[])[0]!.paused).toEqual({
+    expect(((await p.api("/v1/applications/pzu")).body.channels as { paused?: unknown }[])[0]!.paused).toEqual({
       reason: "demo in progress",
       until: resumeAt,
     });
-    const id = await release("pzu", "1.0.0");
-    const entered = (await releaseEvents(id)).find((e) => e.type === "PromotionStarted")!;
+    const id = await p.release("pzu", "1.0.0");
+    const entered = (await p.releaseEvents(id)).find((e) => e.type === "PromotionStarted")!;
 
-    await until(() => received(staging, id).length > 0, 30_000);
-    const events = await channelEvents("pzu", "staging");
+    await until(() => p.staging.received(id).length > 0, 30_000);
+    const events = await p.channelEvents("pzu", "staging");
     const resumed = events.find((e) => e.type === "ChannelResumed")!;
     expect(resumed).toMatchObject({ data: { until: resumeAt }, actor: { kind: "system", id: "scheduler" } });
     // The release entered while the channel was paused, and was dispatched only after the resume.
     expect(entered.occurredAt < resumed.occurredAt).toBe(true);
     expect(dispatchOf(events, id)!.version).toBeGreaterThan(resumed.version);
     await eventually(async () => {
-      const view = await api("/v1/applications/pzu");
+      const view = await p.api("/v1/applications/pzu");
       return (view.body.channels as { paused?: unknown }[])[0]!.paused === undefined;
     });
   });
 
   it("deploys past an approval an admin overrode, with who and why in the release view and its history", async () => {
-    await apply(applicationDocs("ovr", { preconditions: [{ manualApproval: {} }] }));
-    const id = await release("ovr", "1.0.0");
-    await eventually(async () => blockedBy(await releaseEvents(id), "manualApproval:approval").length > 0);
+    await p.application("ovr", { production: { preconditions: [{ manualApproval: {} }] } });
+    const id = await p.release("ovr", "1.0.0");
+    await eventually(async () => blockedBy(await p.releaseEvents(id), "manualApproval:approval").length > 0);
     const override = { gate: "manualApproval:approval", reason: "hotfix for incident 7" };
-    const first = await api(`/v1/releases/${id}/channels/production/override`, { method: "POST", body: override });
+    const first = await p.api(`/v1/releases/${id}/channels/production/override`, { method: "POST", body: override });
     expect(first).toEqual({ status: 200, body: { changed: true } });
-    await until(() => received(production, id).length > 0);
-    const again = await api(`/v1/releases/${id}/channels/production/override`, { method: "POST", body: override });
+    await until(() => p.production.received(id).length > 0);
+    const again = await p.api(`/v1/releases/${id}/channels/production/override`, { method: "POST", body: override });
     expect(again).toEqual({ status: 200, body: { changed: false } });
 
     type ChannelView = {
@@ -256,10 +166,10 @@ describe("freezes, deny windows, timed pauses and overrides on the local stack",
       overrides?: Record<string, unknown>;
     };
     await eventually(async () => {
-      const view = await api(`/v1/releases/${id}`);
+      const view = await p.api(`/v1/releases/${id}`);
       return (view.body.channels as ChannelView[])[1]!.preconditions["manualApproval:approval"] !== undefined;
     });
-    const productionView = ((await api(`/v1/releases/${id}`)).body.channels as ChannelView[])[1]!;
+    const productionView = ((await p.api(`/v1/releases/${id}`)).body.channels as ChannelView[])[1]!;
     expect(productionView.preconditions["manualApproval:approval"]).toEqual({
       state: "satisfied",
       note: "overridden by admin: hotfix for incident 7",
@@ -268,7 +178,7 @@ describe("freezes, deny windows, timed pauses and overrides on the local stack",
       "manualApproval:approval": { by: "admin", reason: "hotfix for incident 7" },
     });
     expect(productionView.approvals.approval?.grantedBy).toEqual([]);
-    const history = (await api(`/v1/releases/${id}/events`)).body.items as StoredEvent[];
+    const history = (await p.api(`/v1/releases/${id}/events`)).body.items as StoredEvent[];
     const overridden = history.findIndex((e) => e.type === "GateOverridden");
     expect(history[overridden]).toMatchObject({
       actor: { id: "admin" },
@@ -295,12 +205,15 @@ describe("freezes, deny windows, timed pauses and overrides on the local stack",
       to: new Date(Date.now() + 3_600_000).toISOString(),
       reason: "audit week",
     };
-    await apply(applicationDocs("nov", { preconditions: [{ deployWindow: window }] }, [freeze]));
-    const id = await release("nov", "1.0.0");
+    await p.application("nov", {
+      production: { preconditions: [{ deployWindow: window }] },
+      application: { freezes: [freeze] },
+    });
+    const id = await p.release("nov", "1.0.0");
     // Frozen everywhere: even staging waits.
-    await eventually(async () => blockedBy(await releaseEvents(id), "freeze:audit").length > 0);
+    await eventually(async () => blockedBy(await p.releaseEvents(id), "freeze:audit").length > 0);
     for (const gate of ["freeze:audit", "deployWindow"]) {
-      const refused = await api(`/v1/releases/${id}/channels/staging/override`, {
+      const refused = await p.api(`/v1/releases/${id}/channels/staging/override`, {
         method: "POST",
         body: { gate, reason: "ship it" },
       });
@@ -309,22 +222,22 @@ describe("freezes, deny windows, timed pauses and overrides on the local stack",
         body: { code: "override.not_allowed", errors: [{ path: "gate" }] },
       });
     }
-    const notBlocking = await api(`/v1/releases/${id}/channels/staging/override`, {
+    const notBlocking = await p.api(`/v1/releases/${id}/channels/staging/override`, {
       method: "POST",
       body: { gate: "manualApproval:approval", reason: "ship it" },
     });
     expect(notBlocking).toMatchObject({ status: 409, body: { code: "override.not_blocked" } });
-    const notEntered = await api(`/v1/releases/${id}/channels/production/override`, {
+    const notEntered = await p.api(`/v1/releases/${id}/channels/production/override`, {
       method: "POST",
       body: { gate: "releaseChannelStable:staging", reason: "ship it" },
     });
     expect(notEntered).toMatchObject({ status: 409, body: { code: "release.not_in_channel" } });
-    const noReason = await api(`/v1/releases/${id}/channels/staging/override`, {
+    const noReason = await p.api(`/v1/releases/${id}/channels/staging/override`, {
       method: "POST",
       body: { gate: "freeze:audit" },
     });
     expect(noReason).toMatchObject({ status: 400, body: { errors: [{ path: "reason" }] } });
-    expect((await releaseEvents(id)).filter((e) => e.type === "GateOverridden")).toEqual([]);
-    expect(received(staging, id)).toEqual([]);
+    expect((await p.releaseEvents(id)).filter((e) => e.type === "GateOverridden")).toEqual([]);
+    expect(p.staging.received(id)).toEqual([]);
   });
 });

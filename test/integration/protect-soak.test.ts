@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, openPipeline, type Pipeline } from "../support/pipeline.js";
+import { openPipeline, type Pipeline } from "../support/pipeline.js";
+import { eventually } from "../support/wait.js";
 
 let p: Pipeline;
 

@@ -1,7 +1,8 @@
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
-import { eventually, openPipeline, type Pipeline } from "../support/pipeline.js";
+import { openPipeline, type Pipeline } from "../support/pipeline.js";
+import { eventually } from "../support/wait.js";
 
 let p: Pipeline;
 

@@ -40,6 +40,11 @@ export class FakeAgent {
     });
   }
 
+  /** The instructions received for a release. */
+  received(releaseId: string): InstructionMessage[] {
+    return this.instructions.filter((i) => i.releaseId === releaseId);
+  }
+
   send(message: object): void {
     this.socket?.send(JSON.stringify(message));
   }

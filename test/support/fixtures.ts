@@ -1,4 +1,5 @@
-import { Application, Runtime, Service } from "../../core/index.js";
+import { Application, configDecider, Runtime, Service, type ConfigState } from "../../core/index.js";
+import type { DomainEvent, EventOf } from "../../events/index.js";
 
 /** Config documents as users write them: staging and production on two clusters, plus an extension. */
 export const docs = {
@@ -50,6 +51,15 @@ export const docs = {
       },
     },
   },
+  /** A service of shop that deploys to the vm extension, passing its changeId on. */
+  vms: {
+    service: {
+      name: "vms",
+      application: "shop",
+      parameters: [{ name: "changeId" }],
+      runtimeExtension: { parameterValues: [{ name: "changeId", value: "{{.Params.changeId}}" }] },
+    },
+  },
 };
 
 export const parsed = {
@@ -61,3 +71,57 @@ export const parsed = {
 };
 
 export const IMAGE = "registry.example.com/shop/api:1.4.2";
+
+/** The config after each apply in turn, as the config stream folds it. */
+export function configAfter(...applies: unknown[][]): ConfigState {
+  let state = configDecider.initialState();
+  for (const documents of applies)
+    for (const e of configDecider.decide({ type: "ApplyConfig", documents }, state))
+      state = configDecider.evolve(state, e);
+  return state;
+}
+
+/** A release of shop's api at IMAGE, created from the first versions of the application and the service. */
+export const releaseCreated = (releaseId: string): EventOf<"ReleaseCreated"> => ({
+  type: "ReleaseCreated",
+  data: {
+    releaseId,
+    application: "shop",
+    service: "api",
+    params: { image: IMAGE },
+    source: {},
+    channels: ["staging", "production"],
+    configVersions: { application: 1, service: 1 },
+  },
+});
+
+/** A release going live in shop's staging channel: dispatched to k8s-staging, applied there, converged. */
+export const liveInStaging = (releaseId: string): DomainEvent[] => [
+  {
+    type: "InstructionDispatched",
+    data: {
+      application: "shop",
+      channel: "staging",
+      service: "api",
+      releaseId,
+      runtime: "k8s-staging",
+      instructionId: `shop.staging.${releaseId}.k8s-staging`,
+      payload: { kind: "kubernetes", manifests: ["m"] },
+      rollback: false,
+    },
+  },
+  {
+    type: "ApplySucceeded",
+    data: { instructionId: `shop.staging.${releaseId}.k8s-staging`, runtime: "k8s-staging", releaseId },
+  },
+  {
+    type: "ChannelConverged",
+    data: {
+      application: "shop",
+      channel: "staging",
+      service: "api",
+      releaseId,
+      convergedAt: "2026-11-23T09:00:00.000Z",
+    },
+  },
+];

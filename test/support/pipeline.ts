@@ -18,6 +18,18 @@ import { docs } from "./fixtures.js";
  */
 export type Pipeline = Awaited<ReturnType<typeof openPipeline>>;
 
+/** What a test adds to an application's documents: each part is merged into the one it names. */
+export type ApplicationParts = {
+  /** Fields of the staging channel. */
+  staging?: object;
+  /** Fields of the production channel. */
+  production?: object;
+  /** Fields of the application itself (notifications, freezes…). */
+  application?: object;
+  /** Fields of its service `<name>-api`. */
+  service?: object;
+};
+
 export async function openPipeline(
   stage: string,
   options: { stagingOutcome?: (i: InstructionMessage) => "succeeded" | "failed" | "none" } = {},
@@ -29,11 +41,12 @@ export async function openPipeline(
     stack.tables.events,
   );
 
-  async function api(path: string, init: { method?: string; body?: unknown } = {}) {
+  /** A call to the HTTP API, as admin unless another API key is given. */
+  async function api(path: string, init: { method?: string; body?: unknown; key?: string } = {}) {
     const res = await fetch(`${stack.httpUrl}${path}`, {
       method: init.method ?? "GET",
       headers: {
-        authorization: `Bearer ${secrets.adminApiKey}`,
+        authorization: `Bearer ${init.key ?? secrets.adminApiKey}`,
         ...(init.body === undefined ? {} : { "content-type": "application/json" }),
       },
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
@@ -41,51 +54,70 @@ export async function openPipeline(
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
-  await api("/v1/configs", { method: "PUT", body: [docs.staging, docs.production] });
+  /** Applies config documents, expecting them accepted. */
+  async function apply(documents: object[]): Promise<void> {
+    const res = await api("/v1/configs", { method: "PUT", body: documents });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+  }
+
+  await apply([docs.staging, docs.production]);
   const token = async (runtime: string) =>
     (await api(`/v1/runtimes/${runtime}/link`, { method: "POST" })).body.token as string;
+  /** The agent tokens the runtimes were linked with. */
+  const tokens = { "k8s-staging": await token("k8s-staging"), "k8s-production": await token("k8s-production") };
   const staging = new FakeAgent(
     stack.wsUrl,
     "k8s-staging",
-    await token("k8s-staging"),
+    tokens["k8s-staging"],
     options.stagingOutcome ? { outcome: options.stagingOutcome } : {},
   );
-  const production = new FakeAgent(stack.wsUrl, "k8s-production", await token("k8s-production"));
+  const production = new FakeAgent(stack.wsUrl, "k8s-production", tokens["k8s-production"]);
   await staging.connect();
   await production.connect();
 
-  /** An application `name` (staging → production) with service `<name>-api`. */
-  async function application(name: string, channels: { staging?: object; production?: object } = {}) {
+  /** The documents of an application `name` (staging → production) and its service `<name>-api`. */
+  function applicationDocs(name: string, parts: ApplicationParts = {}): object[] {
     const app = {
       application: {
         name,
         releaseChannels: [
-          { name: "staging", runtimes: [{ runtime: "k8s-staging" }], constants: { replicas: 1 }, ...channels.staging },
+          { name: "staging", runtimes: [{ runtime: "k8s-staging" }], constants: { replicas: 1 }, ...parts.staging },
           {
             name: "production",
             runtimes: [{ runtime: "k8s-production" }],
             constants: { replicas: 3 },
-            ...channels.production,
+            ...parts.production,
           },
         ],
+        ...parts.application,
       },
     };
-    const service = { service: { ...docs.api.service, name: `${name}-api`, application: name } };
-    const res = await api("/v1/configs", { method: "PUT", body: [app, service] });
-    expect(res.status).toBe(200);
+    const service = { service: { ...docs.api.service, name: `${name}-api`, application: name, ...parts.service } };
+    return [app, service];
   }
 
-  /** A release of `<app>-api` at image tag `tag`, from a signed CI webhook. */
-  async function release(app: string, tag: string): Promise<string> {
-    const body = JSON.stringify({
+  /** Applies an application `name` (staging → production) with service `<name>-api`. */
+  async function application(name: string, parts: ApplicationParts = {}): Promise<void> {
+    await apply(applicationDocs(name, parts));
+  }
+
+  /** A CI webhook with `body`, signed with the webhook secret. */
+  function webhook(body: object): Promise<Response> {
+    const text = JSON.stringify(body);
+    return fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
+      method: "POST",
+      body: text,
+      headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, text) },
+    });
+  }
+
+  /** A release of `<app>-api` at image tag `tag`, from a signed CI webhook (by `author`, if given). */
+  async function release(app: string, tag: string, by: { author?: string } = {}): Promise<string> {
+    const res = await webhook({
       application: app,
       service: `${app}-api`,
       params: { image: `registry.example.com/${app}/api:${tag}` },
-    });
-    const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
-      method: "POST",
-      body,
-      headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, body) },
+      ...(by.author ? { author: by.author } : {}),
     });
     expect(res.status).toBe(202);
     return ((await res.json()) as { releaseId: string }).releaseId;
@@ -102,10 +134,14 @@ export async function openPipeline(
     stack,
     secrets,
     store,
+    tokens,
     staging,
     production,
     api,
+    apply,
+    applicationDocs,
     application,
+    webhook,
     release,
     channelEvents,
     releaseEvents,
@@ -115,13 +151,4 @@ export async function openPipeline(
       await stack.stop();
     },
   };
-}
-
-/** Polls an async condition until it holds; fails with a clear error when it never does. */
-export async function eventually(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -34,3 +34,14 @@ export function specFor<Command, State, Event extends DomainEvent>(decider: Deci
     },
   });
 }
+
+/** The DomainError a run throws; fails when it throws nothing, and rethrows any other error. */
+export function refusal(run: () => unknown): DomainError {
+  try {
+    run();
+  } catch (err) {
+    if (err instanceof DomainError) return err;
+    throw err;
+  }
+  throw new Error("expected a DomainError");
+}

@@ -282,9 +282,15 @@ describe("channel decider", () => {
         .when(again("r2", 1))
         .then([redispatched("r2")]);
     });
-    it("lets a newer release through", () => {
+    it("lets a newer release through, but not a config release carrying the rolled-back params", () => {
       spec(rolledBack)
         .when(deploy("r3", "eu"))
+        .then([dispatched("r3", "eu")]);
+      spec(rolledBack)
+        .when({ ...deploy("r3", "eu"), basedOn: "r2" })
+        .thenError("channel.rolled_back", 409);
+      spec(rolledBack)
+        .when({ ...deploy("r3", "eu"), basedOn: "r2", explicitHold: 1 })
         .then([dispatched("r3", "eu")]);
     });
     it("holds again after the next rollback: an explicit promotion of the old hold no longer counts", () => {

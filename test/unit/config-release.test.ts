@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  configDecider,
   fold,
   getConfig,
   planConfigRelease,
@@ -11,16 +10,8 @@ import {
   type ReleaseState,
 } from "../../core/index.js";
 import type { DomainEvent } from "../../events/index.js";
-import { docs, IMAGE } from "../support/fixtures.js";
+import { configAfter, docs, IMAGE } from "../support/fixtures.js";
 import { specFor } from "../support/spec.js";
-
-function configAfter(...applies: unknown[][]): ConfigState {
-  let state = configDecider.initialState();
-  for (const documents of applies)
-    for (const e of configDecider.decide({ type: "ApplyConfig", documents }, state))
-      state = configDecider.evolve(state, e);
-  return state;
-}
 
 const base = [docs.staging, docs.production, docs.vm, docs.shop, docs.api];
 const v1 = configAfter(base);
@@ -105,6 +96,15 @@ describe("config releases", () => {
     expect(plan(config, r2)).toEqual({ action: "none", reason: "release r2 already renders as the config does now" });
   });
 
+  it("carry the build's params through a chain: a config release of a config release is based on the build", () => {
+    const config = changed(newManifest);
+    const first = plan(config);
+    if (first.action !== "create") throw new Error("expected a config release");
+    const r2 = fold(releaseDecider, releaseDecider.decide(first.command, releaseDecider.initialState()));
+    const again = planConfigRelease({ config: changed(newConstants), newest: r2, releaseId: "r3", author: "bob" });
+    expect(again).toMatchObject({ action: "create", command: { config: { basedOn: "r1" } } });
+  });
+
   it("are not made for a change that deploys nothing different: a gate, a description", () => {
     const gates = {
       application: {
@@ -149,14 +149,6 @@ describe("config releases", () => {
   });
 
   it("are made for the services a change can reach: the service, its application's, an extension's", () => {
-    const vms = {
-      service: {
-        name: "vms",
-        application: "shop",
-        parameters: [{ name: "changeId" }],
-        runtimeExtension: { parameterValues: [{ name: "changeId", value: "{{.Params.changeId}}" }] },
-      },
-    };
     const withVm = {
       application: {
         ...docs.shop.application,
@@ -166,7 +158,7 @@ describe("config releases", () => {
         })),
       },
     };
-    const config = configAfter([...base, withVm, vms].filter((d) => d !== docs.shop));
+    const config = configAfter([...base, withVm, docs.vms].filter((d) => d !== docs.shop));
     const names = (kind: "runtime" | "application" | "service", name: string) =>
       servicesAffectedBy(config, kind, name).map((s) => s.name);
     expect(names("service", "api")).toEqual(["api"]);
@@ -200,7 +192,7 @@ describe("config releases", () => {
       },
     };
     const after = configAfter(
-      [...base, withVm, vms].filter((d) => d !== docs.shop),
+      [...base, withVm, docs.vms].filter((d) => d !== docs.shop),
       [newCommand],
     );
     expect(plan(after, vmRelease)).toMatchObject({ action: "create", command: { config: { basedOn: "r1" } } });

@@ -3,7 +3,6 @@ import {
   Application,
   channelDecider,
   configDecider,
-  DomainError,
   fold,
   getConfig,
   getConfigVersion,
@@ -17,16 +16,8 @@ import {
   type ReleaseCommand,
 } from "../../core/index.js";
 import type { DomainEvent } from "../../events/index.js";
-import { docs, IMAGE } from "../support/fixtures.js";
-
-/** The config after each apply in turn, as the config stream folds it. */
-function configAfter(...applies: unknown[][]): ConfigState {
-  let state = configDecider.initialState();
-  for (const documents of applies)
-    for (const e of configDecider.decide({ type: "ApplyConfig", documents }, state))
-      state = configDecider.evolve(state, e);
-  return state;
-}
+import { configAfter, docs, IMAGE, liveInStaging } from "../support/fixtures.js";
+import { refusal } from "../support/spec.js";
 
 const withManifest = (image: string) => ({
   service: {
@@ -36,7 +27,7 @@ const withManifest = (image: string) => ({
     },
   },
 });
-/** The vm extension and a service deploying to it from production, next to the fixtures' Kubernetes clusters. */
+/** Shop deploying to the vm extension too, next to the fixtures' Kubernetes clusters (docs.vms deploys there). */
 const extensionApp = {
   application: {
     name: "shop",
@@ -52,14 +43,6 @@ const extensionApp = {
         constants: { replicas: 3 },
       },
     ],
-  },
-};
-const vms = {
-  service: {
-    name: "vms",
-    application: "shop",
-    parameters: [{ name: "changeId" }],
-    runtimeExtension: { parameterValues: [{ name: "changeId", value: "{{.Params.changeId}}" }] },
   },
 };
 const vmWithCommand = (cmd: string) => ({
@@ -91,16 +74,6 @@ function create(
   return releaseDecider.decide(command, releaseDecider.initialState());
 }
 
-function refusal(run: () => unknown): DomainError {
-  try {
-    run();
-  } catch (err) {
-    if (err instanceof DomainError) return err;
-    throw err;
-  }
-  throw new Error("expected a DomainError");
-}
-
 const base = [docs.staging, docs.production, docs.shop];
 
 describe("config versions", () => {
@@ -121,7 +94,7 @@ describe("config versions", () => {
 describe("what a release pins", () => {
   it("records its service's and application's versions, and those of the extension runtimes it deploys to", () => {
     const config = configAfter(
-      [docs.staging, docs.production, docs.vm, extensionApp, withManifest("v1"), vms],
+      [docs.staging, docs.production, docs.vm, extensionApp, withManifest("v1"), docs.vms],
       [vmWithCommand("apply-v2")],
     );
     const [api] = create(config, "r1");
@@ -138,11 +111,11 @@ describe("what a release pins", () => {
   });
 
   it("resolves the pinned specs, reading unpinned runtimes as they are now, and names a version the config lacks", () => {
-    const v1 = configAfter([docs.staging, docs.production, docs.vm, extensionApp, withManifest("v1"), vms]);
+    const v1 = configAfter([docs.staging, docs.production, docs.vm, extensionApp, withManifest("v1"), docs.vms]);
     const release = fold(releaseDecider, create(v1, "r1", "vms", {}));
     if (release.status === "none") throw new Error("no release");
     const later = configAfter(
-      [docs.staging, docs.production, docs.vm, extensionApp, withManifest("v1"), vms],
+      [docs.staging, docs.production, docs.vm, extensionApp, withManifest("v1"), docs.vms],
       [vmWithCommand("apply-v2")],
     );
     const pinned = pinnedConfig(later, release);
@@ -172,36 +145,7 @@ describe("rendering from the pinned config", () => {
     service: getConfig(v2, "service", "api")!.spec,
     runtimes: new Map([...Object.keys(runtimeVersions(v2))].map((n) => [n, getConfig(v2, "runtime", n)!.spec])),
   };
-  const converged = (releaseId: string): DomainEvent[] => [
-    {
-      type: "InstructionDispatched",
-      data: {
-        application: "shop",
-        channel: "staging",
-        service: "api",
-        releaseId,
-        runtime: "k8s-staging",
-        instructionId: `shop.staging.${releaseId}.k8s-staging`,
-        payload: { kind: "kubernetes", manifests: ["m"] },
-        rollback: false,
-      },
-    },
-    {
-      type: "ApplySucceeded",
-      data: { instructionId: `shop.staging.${releaseId}.k8s-staging`, runtime: "k8s-staging", releaseId },
-    },
-    {
-      type: "ChannelConverged",
-      data: {
-        application: "shop",
-        channel: "staging",
-        service: "api",
-        releaseId,
-        convergedAt: "2026-11-23T09:00:00.000Z",
-      },
-    },
-  ];
-  const staging = fold(channelDecider, converged("r1"));
+  const staging = fold(channelDecider, liveInStaging("r1"));
   const promotion = (over: object = {}) =>
     planPromotion({
       now: "2026-11-23T10:30:00.000Z",
@@ -254,7 +198,7 @@ describe("rendering from the pinned config", () => {
   });
 
   it("rolls back to a release as it was: its params with the config it pinned", () => {
-    const r2 = fold(channelDecider, [...converged("r1"), ...converged("r2")]);
+    const r2 = fold(channelDecider, [...liveInStaging("r1"), ...liveInStaging("r2")]);
     const rollback = (pinned: Parameters<typeof planRollback>[0]["pinned"]) =>
       planRollback({ ...current, channel: "staging", release, channelState: r2, ...(pinned ? { pinned } : {}) });
     expect(rollback(pinnedConfig(v2, release)).instructions[0]?.payload).toEqual({

@@ -9,25 +9,13 @@ import {
   type Runtime,
 } from "../../core/index.js";
 import type { DomainEvent } from "../../events/index.js";
-import { IMAGE, parsed } from "../support/fixtures.js";
+import { IMAGE, parsed, releaseCreated as created } from "../support/fixtures.js";
 
 const runtimes = new Map<string, Runtime>([
   ["k8s-staging", parsed.staging],
   ["k8s-production", parsed.production],
 ]);
 const NOW = "2026-11-23T10:00:00.000Z";
-const created = (releaseId: string): DomainEvent => ({
-  type: "ReleaseCreated",
-  data: {
-    releaseId,
-    application: "shop",
-    service: "api",
-    params: { image: IMAGE },
-    source: {},
-    channels: ["staging", "production"],
-    configVersions: { application: 1, service: 1 },
-  },
-});
 const entered = (releaseId: string, channel: string): DomainEvent => ({
   type: "PromotionStarted",
   data: { releaseId, channel },
@@ -334,6 +322,27 @@ describe("promotion planning", () => {
         action: "deploy",
         explicitHold: 1,
         gates: [{ key: "rollback", result: { state: "satisfied" } }],
+      });
+    });
+    it("holds a config release carrying the rolled-back release's params", () => {
+      const r3 = [
+        { ...created("r3"), data: { ...(created("r3").data as object), cause: "config", basedOn: "r2" } },
+        entered("r3", "staging"),
+      ] as DomainEvent[];
+      const plan = planPromotion(input(r3, { staging: rolledBack }, "staging"));
+      expect(plan).toMatchObject({
+        action: "wait",
+        gates: [
+          {
+            key: "rollback",
+            result: {
+              state: "blocked",
+              reason: expect.stringContaining(
+                "release r3 (carrying the params of r2) goes there again only when promoted explicitly",
+              ),
+            },
+          },
+        ],
       });
     });
     it("lets a newer release through", () => {

@@ -1,23 +1,12 @@
 import { describe, it } from "vitest";
 import { releaseDecider } from "../../core/index.js";
-import { IMAGE } from "../support/fixtures.js";
+import { releaseCreated } from "../support/fixtures.js";
 import { specFor } from "../support/spec.js";
 
 const spec = specFor(releaseDecider);
 type E = Parameters<typeof spec>[0][number];
 
-const created: E = {
-  type: "ReleaseCreated",
-  data: {
-    releaseId: "r1",
-    application: "shop",
-    service: "api",
-    params: { image: IMAGE },
-    source: {},
-    channels: ["staging", "production"],
-    configVersions: { application: 1, service: 1 },
-  },
-};
+const created: E = releaseCreated("r1");
 const inProduction = { releaseId: "r1", channel: "production" };
 const bad: E = { type: "ReleaseMarkedBad", data: { releaseId: "r1", reason: "corrupts orders" } };
 const promote = (hold: number) => ({

@@ -1,22 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { Application, DomainError, renderInstructions, Service, type Runtime } from "../../core/index.js";
+import { Application, renderInstructions, Service, type Runtime } from "../../core/index.js";
 import { IMAGE, parsed } from "../support/fixtures.js";
+import { refusal } from "../support/spec.js";
 
 const runtimes = new Map<string, Runtime>([
   ["k8s-staging", parsed.staging],
   ["k8s-production", parsed.production],
   ["vm-runtime", parsed.vm],
 ]);
-
-function failure(run: () => unknown): DomainError {
-  try {
-    run();
-  } catch (err) {
-    if (err instanceof DomainError) return err;
-    throw err;
-  }
-  throw new Error("expected a DomainError");
-}
 
 describe("rendering instructions", () => {
   it("renders a service's manifests with its params and the channel's constants", () => {
@@ -160,7 +151,7 @@ describe("rendering instructions", () => {
   });
 
   it("names every value it cannot fill", () => {
-    const err = failure(() =>
+    const err = refusal(() =>
       renderInstructions({
         application: parsed.shop,
         channel: "staging",
@@ -178,7 +169,7 @@ describe("rendering instructions", () => {
       },
     ]);
     expect(
-      failure(() =>
+      refusal(() =>
         renderInstructions({
           application: parsed.shop,
           channel: "qa",

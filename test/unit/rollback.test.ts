@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
   channelDecider,
-  DomainError,
   fold,
   planPromotion,
   planRollback,
@@ -10,7 +9,8 @@ import {
   type Runtime,
 } from "../../core/index.js";
 import type { DomainEvent } from "../../events/index.js";
-import { parsed } from "../support/fixtures.js";
+import { liveInStaging, parsed } from "../support/fixtures.js";
+import { refusal } from "../support/spec.js";
 
 const runtimes = new Map<string, Runtime>([
   ["k8s-staging", parsed.staging],
@@ -32,36 +32,10 @@ const created = (releaseId: string, service = "api", application = "shop"): Doma
 const release = (...events: DomainEvent[]) => fold(releaseDecider, events);
 const payload = { kind: "kubernetes" as const, manifests: ["m"] };
 const id = (releaseId: string) => `shop.staging.${releaseId}.k8s-staging`;
-const live = (releaseId: string): DomainEvent[] => [
-  {
-    type: "InstructionDispatched",
-    data: {
-      application: "shop",
-      channel: "staging",
-      service: "api",
-      releaseId,
-      runtime: "k8s-staging",
-      instructionId: id(releaseId),
-      payload,
-      rollback: false,
-    },
-  },
-  { type: "ApplySucceeded", data: { instructionId: id(releaseId), runtime: "k8s-staging", releaseId } },
-  {
-    type: "ChannelConverged",
-    data: {
-      application: "shop",
-      channel: "staging",
-      service: "api",
-      releaseId,
-      convergedAt: "2026-11-23T09:00:00.000Z",
-    },
-  },
-];
 // r1 ran in staging, then r2 replaced it; r3 was dispatched and failed.
 const history: DomainEvent[] = [
-  ...live("r1"),
-  ...live("r2"),
+  ...liveInStaging("r1"),
+  ...liveInStaging("r2"),
   {
     type: "InstructionDispatched",
     data: {
@@ -90,16 +64,6 @@ const input = (over: Partial<RollbackInput> = {}): RollbackInput => ({
   channelState: fold(channelDecider, history),
   ...over,
 });
-
-function refusal(run: () => unknown): DomainError {
-  try {
-    run();
-  } catch (err) {
-    if (err instanceof DomainError) return err;
-    throw err;
-  }
-  throw new Error("expected a DomainError");
-}
 
 describe("rollback planning", () => {
   it("plans the channel command, rendered from the release's own parameters, under fresh instruction ids", () => {
