@@ -2,7 +2,7 @@ import type { Metadata } from "../events/index.js";
 import type { AgentSocketEvent, AgentSocketResult } from "./adapters/lambda-events.js";
 import { connectAgent, disconnectAgent, receiveAgentMessage, type AgentOptions } from "./services/agents.js";
 import { bearerToken } from "./services/credentials.js";
-import { nowOf, type BackendDeps } from "./services/deps.js";
+import { loggerOf, nowOf, type BackendDeps } from "./services/deps.js";
 import { backendFromResources } from "./wiring.js";
 
 /**
@@ -15,6 +15,9 @@ const header = (event: AgentSocketEvent, name: string) =>
   Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
 
 export function createAgentSocket(deps: BackendDeps, options: AgentOptions = {}) {
+  const logger = loggerOf(deps).child({ component: "agents" });
+  // An agent's events are correlated by its connection; the instruction ids they name lead to the release.
+  const on = (connectionId: string): BackendDeps => ({ ...deps, logger: logger.child({ connectionId }) });
   const meta = (connectionId: string): Metadata => ({
     occurredAt: nowOf(deps).toISOString(),
     actor: { kind: "agent", id: connectionId },
@@ -31,10 +34,14 @@ export function createAgentSocket(deps: BackendDeps, options: AgentOptions = {})
       bearer: bearerToken(header(event, "authorization")),
       agentVersion: header(event, "x-slipway-agent-version"),
     };
-    const refusal = await connectAgent(deps, request, meta(connectionId), options);
+    const refusal = await connectAgent(on(connectionId), request, meta(connectionId), options);
     if (!refusal) return { statusCode: 200 };
-    deps.log?.(
+    logger.warn(
       `agent connection refused (${refusal.status})${runtime ? ` for runtime ${runtime}` : ""}: ${refusal.reason}`,
+      {
+        connectionId,
+        ...(runtime ? { runtime } : {}),
+      },
     );
     return { statusCode: refusal.status, body: refusal.reason };
   }
@@ -42,7 +49,7 @@ export function createAgentSocket(deps: BackendDeps, options: AgentOptions = {})
   async function disconnect(event: AgentSocketEvent): Promise<AgentSocketResult> {
     const { connectionId, disconnectStatusCode, disconnectReason } = event.requestContext;
     await disconnectAgent(
-      deps,
+      on(connectionId),
       connectionId,
       `disconnected (${disconnectStatusCode ?? "?"}${disconnectReason ? `: ${disconnectReason}` : ""})`,
       meta(connectionId),
@@ -52,7 +59,7 @@ export function createAgentSocket(deps: BackendDeps, options: AgentOptions = {})
 
   async function message(event: AgentSocketEvent): Promise<AgentSocketResult> {
     const { connectionId } = event.requestContext;
-    await receiveAgentMessage(deps, connectionId, event.body, meta(connectionId));
+    await receiveAgentMessage(on(connectionId), connectionId, event.body, meta(connectionId));
     return { statusCode: 200 };
   }
 

@@ -2,13 +2,14 @@ import { randomUUID } from "node:crypto";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { handle } from "hono/aws-lambda";
 import { checkHealth } from "./services/health.js";
-import type { ApiDeps } from "./services/deps.js";
+import { loggerOf, type ApiDeps, type Logger } from "./services/deps.js";
 import { authorize } from "./routes/access.js";
 import { registerAgentInstructionRoutes } from "./routes/agent-instructions.js";
 import { registerApiKeyRoutes } from "./routes/api-keys.js";
 import { registerApplicationRoutes } from "./routes/applications.js";
 import { registerApprovalRoutes } from "./routes/approvals.js";
 import { registerConfigRoutes } from "./routes/configs.js";
+import { registerEventRoutes } from "./routes/events.js";
 import type { ApiEnv } from "./routes/context.js";
 import { registerOperationRoutes } from "./routes/operations.js";
 import { invalidBody, onError, problem } from "./routes/problem.js";
@@ -32,14 +33,20 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const app = new OpenAPIHono<ApiEnv>({
     defaultHook: (result, c) => (result.success ? undefined : invalidBody(c, result.error)),
   });
-  app.onError((err, c) => onError(err, c, deps.log));
+  const logger = loggerOf(deps).child({ component: "api" });
+  app.onError((err, c) => onError(err, c, logger.child({ requestId: c.get("requestId") })));
   app.notFound((c) => problem(c, 404, "route.not_found", `no endpoint ${c.req.method} ${c.req.path}`));
   app.use("*", async (c, next) => {
     const given = c.req.header("x-request-id");
     const requestId = given && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
     c.set("requestId", requestId);
+    const started = performance.now();
     await next();
     c.header("x-request-id", requestId);
+    await logRequest(logger, c.req.method, c.req.path, c.res, {
+      requestId,
+      ms: Math.round(performance.now() - started),
+    });
   });
 
   app.get("/healthz", authorize(deps, "public"), async (c) => {
@@ -54,6 +61,7 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerRuntimeRoutes(app, deps);
   registerOperationRoutes(app, deps);
   registerApplicationRoutes(app, deps);
+  registerEventRoutes(app, deps);
   registerAgentInstructionRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
@@ -63,6 +71,31 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   });
   app.get("/openapi.json", authorize(deps, "public"), (c) => c.json(app.getOpenAPI31Document(OPENAPI)));
   return app;
+}
+
+/**
+ * One line per request: refusals at info with their code and sentence (a person asking why a
+ * webhook made no release finds it), everything else at debug. Headers and bodies are not logged.
+ */
+async function logRequest(
+  logger: Logger,
+  method: string,
+  path: string,
+  res: Response,
+  keys: { requestId: string; ms: number },
+): Promise<void> {
+  const line = `${method} ${path} → ${res.status}`;
+  if (res.status < 400) return logger.debug(line, { ...keys, status: res.status });
+  const problem = res.headers.get("content-type")?.startsWith("application/problem+json")
+    ? ((await res
+        .clone()
+        .json()
+        .catch(() => undefined)) as { code?: string; detail?: string } | undefined)
+    : undefined;
+  logger.info(problem?.code ? `${line} ${problem.code}: ${problem.detail ?? ""}` : line, {
+    ...keys,
+    status: res.status,
+  });
 }
 
 let lambda: ReturnType<typeof handle> | undefined;

@@ -3,7 +3,8 @@ import type { StreamEvent } from "./adapters/lambda-events.js";
 import { inOrder } from "./adapters/stream-records.js";
 import { closeReplacedConnection } from "./services/agents.js";
 import { createConfigReleases } from "./services/config-releases.js";
-import { nowOf, type BackendDeps } from "./services/deps.js";
+import { loggerOf, nowOf, type BackendDeps } from "./services/deps.js";
+import { eventKeys } from "./services/narration.js";
 import { announceApprovalRequest } from "./services/notifications.js";
 import {
   enterChannel,
@@ -24,11 +25,15 @@ import { backendFromResources } from "./wiring.js";
  * record has the effect of one; it finishes whatever the write path did not.
  */
 export function createReactor(deps: BackendDeps) {
+  const logger = loggerOf(deps).child({ component: "reactor" });
+  // What a reaction logs carries the event it reacts to, and so the correlation id of its story.
+  const reacting = (e: StoredEvent): BackendDeps => ({ ...deps, logger: logger.child(eventKeys(e)) });
   const dispatched = {
     together: (e: StoredEvent) => e.type === "InstructionDispatched",
-    handleTogether: (events: StoredEvent[]) => pushDispatched(deps, events),
+    // A run may span releases: its lines carry each instruction's own keys instead.
+    handleTogether: (events: StoredEvent[]) => pushDispatched({ ...deps, logger }, events),
   };
-  return (event: StreamEvent) => inOrder(event, (e) => react(deps, e), deps.log, dispatched);
+  return (event: StreamEvent) => inOrder(event, (e) => react(reacting(e), e), logger, dispatched);
 }
 
 function metaFor(deps: BackendDeps, e: StoredEvent): Metadata {
@@ -92,7 +97,7 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       await createConfigReleases(deps, { kind: e.data.kind, name: e.data.name, actor: e.actor }, meta);
       return;
     case "ChannelPaused":
-      await scheduleResume(deps, e.data);
+      await scheduleResume(deps, e.data, e.correlationId);
       return;
     case "ChannelResumed":
       await evaluateWaiting(deps, e.data.application, e.data.channel, meta);

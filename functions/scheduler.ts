@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { QueueBatchResponse, QueueEvent } from "./adapters/lambda-events.js";
-import type { BackendDeps } from "./services/deps.js";
+import { loggerOf, type BackendDeps } from "./services/deps.js";
 import { wakeUp } from "./services/wake-ups.js";
 import { backendFromResources } from "./wiring.js";
 
@@ -10,12 +10,14 @@ const WakeUpMessage = z.union([
     application: z.string().min(1),
     channel: z.string().min(1),
     at: z.iso.datetime(),
+    correlationId: z.string().min(1).max(256).optional(),
   }),
   z.object({
     kind: z.literal("evaluate").optional(),
     releaseId: z.string().min(1),
     channel: z.string().min(1),
     at: z.iso.datetime(),
+    correlationId: z.string().min(1).max(256).optional(),
   }),
 ]);
 
@@ -25,18 +27,26 @@ const WakeUpMessage = z.union([
  * retry would make it valid.
  */
 export function createScheduler(deps: BackendDeps) {
+  const logger = loggerOf(deps).child({ component: "scheduler" });
   return async (event: QueueEvent): Promise<QueueBatchResponse> => {
     const failures: { itemIdentifier: string }[] = [];
     for (const record of event.Records) {
+      const log = logger.child({ messageId: record.messageId });
       try {
         const parsed = WakeUpMessage.safeParse(JSON.parse(record.body));
         if (!parsed.success) {
-          deps.log?.(`scheduler: dropping malformed message ${record.messageId}`);
+          log.warn(`dropping malformed message ${record.messageId}`);
           continue;
         }
-        await wakeUp(deps, parsed.data, record.messageId);
+        const { correlationId } = parsed.data;
+        await wakeUp(
+          { ...deps, logger: correlationId ? log.child({ correlationId }) : log },
+          parsed.data,
+          record.messageId,
+        );
       } catch (err) {
-        deps.log?.(`scheduler: ${record.messageId} failed: ${err instanceof Error ? err.message : String(err)}`);
+        // SQS delivers it again after the visibility timeout, and after the last receive moves it to the DLQ.
+        log.error(`message ${record.messageId} failed; SQS delivers it again`, { error: err });
         failures.push({ itemIdentifier: record.messageId });
       }
     }

@@ -124,10 +124,16 @@ type EventItem = {
 
 type CommandItem = { stream: string; version: 0; targetStream: string; fromVersion: number; toVersion: number };
 
+export type EventStoreOptions = {
+  /** Told of every append that wrote events (not of a retried command's first events): for the log. */
+  onAppended?: (events: readonly StoredEvent[]) => void;
+};
+
 export class EventStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
+    private readonly options: EventStoreOptions = {},
   ) {}
 
   /** Every event of a stream from `fromVersion` on, in order, read strongly consistently. */
@@ -149,6 +155,32 @@ export class EventStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return events;
+  }
+
+  /**
+   * Up to `limit` events of a stream below version `before` (all, without it), newest first, and
+   * whether older ones remain: for reading a long stream back a page at a time.
+   */
+  async readBackwards(
+    streamId: string,
+    before: number | undefined,
+    limit: number,
+  ): Promise<{ events: StoredEvent[]; more: boolean }> {
+    const page = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: before === undefined ? "#s = :s" : "#s = :s AND #v < :before",
+        ExpressionAttributeNames: { "#s": "stream", ...(before === undefined ? {} : { "#v": "version" }) },
+        ExpressionAttributeValues: { ":s": streamId, ...(before === undefined ? {} : { ":before": before }) },
+        ScanIndexForward: false,
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    return {
+      events: (page.Items ?? []).map((item) => itemToEvent(item as EventItem)),
+      more: page.LastEvaluatedKey !== undefined,
+    };
   }
 
   /**
@@ -191,7 +223,11 @@ export class EventStore {
     if (total > MAX_TRANSACTION_BYTES)
       throw new EventTooLargeError(`append of ${items.length} events`, total, MAX_TRANSACTION_BYTES, "the");
 
-    const stored = () => items.map(itemToEvent);
+    const stored = () => {
+      const appended = items.map(itemToEvent);
+      this.options.onAppended?.(appended);
+      return appended;
+    };
     const version = expectedVersion + items.length;
     const notExists = "attribute_not_exists(#s)";
     const names = { "#s": "stream" };

@@ -1,14 +1,16 @@
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import {
-  BatchWriteCommand,
+  BatchGetCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
-  type BatchWriteCommandInput,
   type DynamoDBDocumentClient,
 } from "@aws-sdk/lib-dynamodb";
+import { putInBatches } from "./batch-write.js";
+import { EventFeedTable } from "./event-feed.js";
+import { ReleaseSummaryTable } from "./release-summaries.js";
 
 /**
  * The read-model table: views derived from the event log, rebuildable from it. Items are keyed
@@ -61,6 +63,16 @@ export class ReadModels {
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
   ) {}
+
+  /** The release list's summaries (see release-summaries.ts). */
+  get releases(): ReleaseSummaryTable {
+    return new ReleaseSummaryTable(this.db, this.tableName);
+  }
+
+  /** The log as one feed across streams (see event-feed.ts). */
+  get feed(): EventFeedTable {
+    return new EventFeedTable(this.db, this.tableName);
+  }
 
   async putConnection(c: AgentConnection): Promise<void> {
     const expiresAt = Math.floor(Date.parse(c.connectedAt) / 1000) + CONNECTION_TTL_S;
@@ -139,6 +151,33 @@ export class ReadModels {
         out.push({ releaseId: item.sk as string, reasons: (item.reasons as string[]) ?? [] });
       start = page.LastEvaluatedKey;
     } while (start);
+    return out;
+  }
+
+  /**
+   * Why each of these releases waits in its channel, if it does: keyed `<channel>/<releaseId>`.
+   * Read in batches of 100 keys (BatchGetItem), retrying what DynamoDB leaves unprocessed.
+   */
+  async waitingReasons(
+    keys: readonly { application: string; channel: string; releaseId: string }[],
+  ): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Record<string, unknown>[] = keys
+        .slice(i, i + 100)
+        .map((k) => ({ pk: `waiting#${k.application}/${k.channel}`, sk: k.releaseId }));
+      for (let attempt = 0; pending.length; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        const { Responses, UnprocessedKeys } = await this.db.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        for (const item of Responses?.[this.tableName] ?? []) {
+          const channel = (item.pk as string).slice((item.pk as string).indexOf("/") + 1);
+          out.set(`${channel}/${item.sk as string}`, (item.reasons as string[]) ?? []);
+        }
+        pending = UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    }
     return out;
   }
 
@@ -228,26 +267,15 @@ export class ReadModels {
    * unprocessed. Each is keyed by time and position, so writing one twice is writing it once.
    */
   async putTimelines(lines: { releaseId: string; entry: TimelineEntry }[]): Promise<void> {
-    for (let i = 0; i < lines.length; i += 25) {
-      let requests: NonNullable<BatchWriteCommandInput["RequestItems"]>[string] = lines
-        .slice(i, i + 25)
-        .map(({ releaseId, entry }) => ({
-          PutRequest: {
-            Item: {
-              pk: `timeline#${releaseId}`,
-              sk: `${entry.occurredAt}#${entry.streamId}#${String(entry.version).padStart(10, "0")}`,
-              ...entry,
-            },
-          },
-        }));
-      for (let attempt = 0; requests.length; attempt++) {
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-        const { UnprocessedItems } = await this.db.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
-        );
-        requests = UnprocessedItems?.[this.tableName] ?? [];
-      }
-    }
+    await putInBatches(
+      this.db,
+      this.tableName,
+      lines.map(({ releaseId, entry }) => ({
+        pk: `timeline#${releaseId}`,
+        sk: `${entry.occurredAt}#${entry.streamId}#${String(entry.version).padStart(10, "0")}`,
+        ...entry,
+      })),
+    );
   }
 
   async timeline(releaseId: string): Promise<TimelineEntry[]> {

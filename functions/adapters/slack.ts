@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { EventData } from "../../events/index.js";
+import { silentLogger, type Logger } from "./logger.js";
 
 /**
  * Slack-style approvals, Slack's side of them: the Block Kit message with Approve and Reject
@@ -181,7 +182,7 @@ export const ephemeral = (text: string): SlackReply => ({ replace_original: fals
 export async function respondToSlack(
   responseUrl: string,
   reply: SlackReply,
-  log?: (line: string) => void,
+  logger: Logger = silentLogger,
 ): Promise<void> {
   try {
     const res = await fetch(responseUrl, {
@@ -190,8 +191,8 @@ export async function respondToSlack(
       body: JSON.stringify(reply),
       signal: AbortSignal.timeout(1500),
     });
-    if (!res.ok) log?.(`Slack refused the answer to a click: ${res.status}`);
+    if (!res.ok) logger.warn(`Slack refused the answer to a click: ${res.status}`);
   } catch (err) {
-    log?.(`could not answer a Slack click (${reasonOf(err)})`);
+    logger.warn(`could not answer a Slack click (${reasonOf(err)})`);
   }
 }

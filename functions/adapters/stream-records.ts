@@ -3,6 +3,7 @@ import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import type { StoredEvent } from "../../events/index.js";
 import { isEventItem, itemToEvent } from "./event-store.js";
 import type { StreamBatchResponse, StreamEvent } from "./lambda-events.js";
+import { silentLogger, type Logger } from "./logger.js";
 
 type StreamRecord = StreamEvent["Records"][number];
 
@@ -25,7 +26,7 @@ export function eventOf(record: StreamRecord): StoredEvent | undefined {
 export async function inOrder(
   event: StreamEvent,
   handle: (e: StoredEvent) => Promise<void>,
-  log: (line: string) => void = console.error,
+  logger: Logger = silentLogger,
   group?: { together: (e: StoredEvent) => boolean; handleTogether: (events: StoredEvent[]) => Promise<void> },
 ): Promise<StreamBatchResponse> {
   const events = event.Records.map((r) => eventOf(r));
@@ -39,8 +40,14 @@ export async function inOrder(
       } else if (e) await handle(e);
     } catch (err) {
       const record = event.Records[i]!;
-      log(
-        `stream record ${record.dynamodb?.SequenceNumber ?? i} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      const e = events[i];
+      // The event source retries from here, and after its last retry sends the batch to the failure queue.
+      logger.error(
+        `stream record ${record.dynamodb?.SequenceNumber ?? i} failed; it and the ${event.Records.length - i - 1} after it are retried`,
+        {
+          error: err,
+          ...(e ? { eventId: e.eventId, event: e.type, correlationId: e.correlationId } : {}),
+        },
       );
       return {
         batchItemFailures: event.Records.slice(i).map((r) => ({ itemIdentifier: r.dynamodb?.SequenceNumber ?? "" })),

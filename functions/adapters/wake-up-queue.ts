@@ -8,9 +8,13 @@ export const MAX_DELAY_S = 900;
  * as they always were), or a channel's pause ending — `at` is then the pause's until, which names
  * the pause: a channel paused again since with another until is not resumed.
  */
-export type WakeUp =
+export type WakeUp = (
   | { kind?: "evaluate"; releaseId: string; channel: string; at: string }
-  | { kind: "resume"; application: string; channel: string; at: string };
+  | { kind: "resume"; application: string; channel: string; at: string }
+) & {
+  /** The story the wake-up belongs to: the events it leads to carry it on. */
+  correlationId?: string;
+};
 
 /** Schedules wake-ups as delayed SQS messages: nothing polls. */
 export class WakeUpQueue {

@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { DomainError, zodIssues, type Issue } from "../../core/index.js";
+import type { Logger } from "../services/deps.js";
 
 /**
  * Every error the API answers is `application/problem+json` (RFC 9457): a status, a
@@ -78,7 +79,7 @@ export function invalidBody(c: Context, error: z.ZodError, prefix: PropertyKey[]
 }
 
 /** Maps everything a handler may throw onto a problem; unknown errors say nothing of their insides. */
-export function onError(err: Error, c: Context, log: (line: string) => void = console.error): Response {
+export function onError(err: Error, c: Context, logger: Logger): Response {
   if (err instanceof DomainError) return problem(c, err.status, err.code, err.message, err.issues, err.extensions);
   if (err instanceof HTTPException) {
     const status = err.status;
@@ -92,6 +93,6 @@ export function onError(err: Error, c: Context, log: (line: string) => void = co
             : `http.${status}`;
     return problem(c, status, code, err.message || titles[status] || "request refused");
   }
-  log(`unhandled error on ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
+  logger.error(`unhandled error on ${c.req.method} ${c.req.path}`, { error: err });
   return problem(c, 500, "internal", "the request failed on the server; it has been logged");
 }

@@ -1,6 +1,9 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { ApiDeps } from "../services/deps.js";
+import { releaseChannelStates } from "../../core/index.js";
+import { decodeCursor } from "../services/cursor.js";
+import { listReleases } from "../services/queries.js";
 import { releaseHistory, releaseView } from "../services/releases.js";
 import { withAccess } from "./access.js";
 import type { ApiEnv } from "./context.js";
@@ -84,7 +87,79 @@ const HistoryEvent = z.object({
   data: z.unknown(),
 });
 
+const Name = z.string().min(1).max(63);
+const ReleaseSummary = z.object({
+  releaseId: z.string(),
+  application: z.string(),
+  service: z.string(),
+  params: z.record(z.string(), z.union([z.string(), z.number()])),
+  author: z.string().optional(),
+  cause: z.enum(["ci", "config"]),
+  createdAt: z.string(),
+  status: z.enum(["active", "abandoned"]),
+  bad: z.object({ reason: z.string() }).optional(),
+  channels: z.array(
+    z.object({
+      name: z.string(),
+      state: z
+        .enum(releaseChannelStates)
+        .describe(
+          "pending: not entered; waiting: entered, held by its gates (`waiting` says why); deploying, converged, failed: its deployment there; replaced: it ran there, now another release does; rolledBack: rolled back from; superseded, abandoned, bad: it will not get there",
+        ),
+      waiting: z.array(z.string()).optional(),
+    }),
+  ),
+});
+const ReleaseListQuery = z.object({
+  application: Name.optional(),
+  service: Name.optional(),
+  channel: Name.optional().describe("with `state`: the channel it is in; alone: releases that entered the channel"),
+  state: z.enum(releaseChannelStates).optional().describe("in `channel` if given, else in any channel"),
+  author: z.string().min(1).max(256).optional(),
+  since: z.iso
+    .datetime({ offset: true, error: "must be an RFC 3339 time with a UTC offset, such as 2026-12-24T18:00:00Z" })
+    .optional()
+    .describe("releases created at or after"),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z
+    .string()
+    .max(1024)
+    .refine((c) => decodeCursor("releases", c) !== undefined, { error: "must be a nextCursor this list returned" })
+    .optional(),
+});
+
 export function registerReleaseRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
+  app.openapi(
+    createRoute(
+      withAccess(deps, "read", {
+        method: "get",
+        path: "/v1/releases",
+        summary: "Releases, newest first, with their state in every channel; filters combine",
+        request: { query: ReleaseListQuery },
+        responses: {
+          200: {
+            description: "a page of releases; `nextCursor` when there may be more",
+            content: {
+              "application/json": {
+                schema: z.object({ items: z.array(ReleaseSummary), nextCursor: z.string().optional() }),
+              },
+            },
+          },
+          ...problemResponses(400, 401, 403),
+        },
+      }),
+    ),
+    async (c) => {
+      const { application, cursor, limit, ...filter } = c.req.valid("query");
+      const page = await listReleases(deps, {
+        ...(application ? { application } : {}),
+        filter,
+        limit,
+        ...(cursor ? { cursor: decodeCursor("releases", cursor)! } : {}),
+      });
+      return c.json(page, 200);
+    },
+  );
   app.openapi(
     createRoute(
       withAccess(deps, "read", {

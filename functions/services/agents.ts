@@ -16,7 +16,7 @@ import { ConcurrencyError } from "../adapters/event-store.js";
 import { handleCommand, readState } from "./commands.js";
 import { agentRuntimeOf, readConfig } from "./config.js";
 import { sha256, type BearerToken } from "./credentials.js";
-import { nowOf, type BackendDeps } from "./deps.js";
+import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
 
 /**
  * The agents' side of Slipway: an agent connects with its runtime's token and takes the runtime's
@@ -109,7 +109,14 @@ export async function receiveAgentMessage(
   meta: Metadata,
 ): Promise<void> {
   const error = await decideAgentMessage(deps, connectionId, body, meta);
-  if (error) await deps.gateway.send(connectionId, error);
+  if (!error) return;
+  // The agent is told; the log says so too, since a refused report leaves its instruction unfinished.
+  const target = error.instructionId ? parseInstructionId(error.instructionId) : undefined;
+  loggerOf(deps).warn(`agent message refused: ${error.code}: ${error.message}`, {
+    ...(error.instructionId ? { instructionId: error.instructionId } : {}),
+    ...(target ? { releaseId: target.releaseId, channel: target.channel, runtime: target.runtime } : {}),
+  });
+  await deps.gateway.send(connectionId, error);
 }
 
 async function decideAgentMessage(

@@ -26,7 +26,7 @@ import {
 } from "../adapters/slack.js";
 import { handleCommand, readState } from "./commands.js";
 import { readConfig } from "./config.js";
-import type { ApiDeps } from "./deps.js";
+import { loggerOf, type ApiDeps } from "./deps.js";
 import { approvalMessage } from "./notifications.js";
 import { readChannel } from "./promotion.js";
 
@@ -157,7 +157,7 @@ export async function decideFromSlack(
     who,
     meta({ kind: "user", id: approver }),
   );
-  if (payload.response_url) await respondToSlack(payload.response_url, reply, deps.log);
+  if (payload.response_url) await respondToSlack(payload.response_url, reply, loggerOf(deps));
   return answer;
 }
 

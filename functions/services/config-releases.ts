@@ -9,7 +9,7 @@ import {
 } from "../../core/index.js";
 import type { Metadata, StoredEvent } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
-import { nowOf, type BackendDeps } from "./deps.js";
+import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
 import { newReleaseId } from "./releases.js";
 
 /**
@@ -60,8 +60,9 @@ export async function createConfigReleases(
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
       const issues = err.issues.map((i) => `${i.path}: ${i.message}`).join("; ");
-      deps.log?.(
+      loggerOf(deps).warn(
         `config release of service "${service.name}" (based on ${newestId}, config version ${version}) refused: ${err.code}: ${err.message}${issues ? ` (${issues})` : ""}`,
+        { application: service.spec.application, service: service.name, basedOn: newestId },
       );
     }
   }

@@ -1,6 +1,7 @@
 import type { AgentGateway } from "../adapters/agent-gateway.js";
 import type { EventStore } from "../adapters/event-store.js";
 import type { HealthCheck } from "../adapters/health.js";
+import { silentLogger, type Logger } from "../adapters/logger.js";
 import type { ReadModels } from "../adapters/read-models.js";
 import type { SlackPoster } from "../adapters/slack.js";
 import type { WakeUpQueue } from "../adapters/wake-up-queue.js";
@@ -22,7 +23,7 @@ export type BackendDeps = {
   slackWebhookUrl?: string;
   postToSlack?: SlackPoster;
   now?: () => Date;
-  log?: (line: string) => void;
+  logger?: Logger;
 };
 
 /** The secrets the API checks requests against. On AWS they are SST secrets; locally the stack makes them. */
@@ -46,9 +47,16 @@ export type ApiDeps = {
   /** The agents' WebSocket URL, written into install manifests. */
   agentsUrl?: string;
   now?: () => Date;
-  log?: (line: string) => void;
+  logger?: Logger;
 };
+
+export type { Logger, LogKeys } from "../adapters/logger.js";
 
 export function nowOf(deps: { now?: () => Date }): Date {
   return deps.now?.() ?? new Date();
+}
+
+/** The logger a use case reports through; code run without one (tests, tools) logs nothing. */
+export function loggerOf(deps: { logger?: Logger }): Logger {
+  return deps.logger ?? silentLogger;
 }

@@ -11,7 +11,7 @@ import { approvalRequestMessage, type ApprovalStatus, type ReleaseFacts } from "
 import type { EventStore } from "../adapters/event-store.js";
 import { readState } from "./commands.js";
 import { readConfig } from "./config.js";
-import type { BackendDeps } from "./deps.js";
+import { loggerOf, type BackendDeps } from "./deps.js";
 import { readChannel } from "./promotion.js";
 
 /**
@@ -47,6 +47,10 @@ export async function announceApprovalRequest(
     status: { state: "pending", grantedBy: progress.counted, needed: progress.needed },
   });
   await deps.postToSlack(slack.webhookUrl, slack.channel ? { ...message, channel: slack.channel } : message);
+  loggerOf(deps).info(
+    `${request.channel}: approval "${request.approval}" of ${request.releaseId} posted to Slack${slack.channel ? ` (${slack.channel})` : ""}`,
+    { releaseId: request.releaseId, channel: request.channel },
+  );
 }
 
 /**

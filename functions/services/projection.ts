@@ -1,7 +1,10 @@
-import { channelDecider, channelView, fold, releaseOf, type ChannelState } from "../../core/index.js";
+import { channelDecider, channelView, releaseOf, type ChannelState } from "../../core/index.js";
 import type { StoredEvent } from "../../events/index.js";
 import type { EventStore } from "../adapters/event-store.js";
+import type { Logger } from "../adapters/logger.js";
 import type { ReadModels } from "../adapters/read-models.js";
+import { ReadApiBatch } from "./read-projection.js";
+import { ReleaseStates, StatesAt } from "./stream-states.js";
 
 /**
  * Keeping the read models in step with the log. Each channel view is recomputed from its stream up
@@ -9,7 +12,7 @@ import type { ReadModels } from "../adapters/read-models.js";
  * keyed by its event — so redelivery changes nothing and replaying the log from the start rebuilds
  * every view.
  */
-export type ProjectorDeps = { store: EventStore; readModels: ReadModels; log?: (line: string) => void };
+export type ProjectorDeps = { store: EventStore; readModels: ReadModels; logger?: Logger };
 
 /**
  * Projects a batch at once: each channel view is written once, at the batch's last event of its
@@ -20,11 +23,13 @@ export async function projectAll(
   deps: ProjectorDeps,
   events: StoredEvent[],
   cache = new ChannelStates(),
+  releases = new ReleaseStates(),
 ): Promise<void> {
   const views = new Map<string, { pk: string; sk: string; version: number; view: object }>();
   const lines: Parameters<ReadModels["putTimelines"]>[0] = [];
   // The newest release of each service: what a config change makes its config release from.
   const newest = new Map<string, { application: string; service: string; releaseId: string }>();
+  const readApi = new ReadApiBatch();
   for (const e of events) {
     if (e.type === "ReleaseCreated") {
       const { application, service, releaseId } = e.data;
@@ -35,14 +40,16 @@ export async function projectAll(
     const [kind, id = ""] = e.streamId.split("#");
     if (kind === "channel") {
       const [application = "", channel = ""] = id.split("/");
-      const state = await cache.at(deps.store, e);
+      const { before, after: state } = await cache.around(deps.store, e);
+      readApi.channel(e, application, channel, before);
       views.set(e.streamId, {
         pk: `app#${application}`,
         sk: `channel#${channel}`,
         version: e.version,
         view: channelView(application, channel, state),
       });
-    }
+    } else if (kind === "release") readApi.release(e, await releases.at(deps.store, e));
+    else readApi.other(e);
     const releaseId = releaseOf(e);
     if (releaseId)
       lines.push({
@@ -60,32 +67,14 @@ export async function projectAll(
   await Promise.all([
     ...[...views.values()].map((v) => deps.readModels.putView(v.pk, v.sk, v.version, v.view)),
     deps.readModels.putTimelines(lines),
+    readApi.write(deps.readModels),
     ...[...newest.values()].map((n) => deps.readModels.putNewestRelease(n.application, n.service, n.releaseId)),
   ]);
 }
 
-/**
- * The channel states this container last projected, each *as of* the event projected — which is
- * why this is not readState's cache of latest states. Stream records of one item arrive in order,
- * so the next event of a stream usually continues from here without reading the stream again;
- * after a gap (another container, a restart) the state is read from the log. Bounded, least
- * recently used.
- */
-export class ChannelStates {
-  private readonly states = new Map<string, { version: number; state: ChannelState }>();
-  constructor(private readonly max = 1000) {}
-
-  async at(store: EventStore, e: StoredEvent): Promise<ChannelState> {
-    const known = this.states.get(e.streamId);
-    this.states.delete(e.streamId);
-    const state =
-      known && known.version === e.version - 1
-        ? channelDecider.evolve(known.state, e)
-        : known?.version === e.version
-          ? known.state
-          : fold(channelDecider, await store.read(e.streamId, 1, e.version));
-    this.states.set(e.streamId, { version: e.version, state });
-    if (this.states.size > this.max) this.states.delete(this.states.keys().next().value!);
-    return state;
+/** The channel states this container last projected, each as of the event projected (see StatesAt). */
+export class ChannelStates extends StatesAt<ChannelState> {
+  constructor(max = 1000) {
+    super(channelDecider, max);
   }
 }

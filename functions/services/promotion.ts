@@ -16,7 +16,7 @@ import type { Metadata, StoredEvent } from "../../events/index.js";
 import { MAX_EVENTS_PER_APPEND, type EventStore } from "../adapters/event-store.js";
 import { handleCommand, readState } from "./commands.js";
 import { readConfig, runtimesOf } from "./config.js";
-import { nowOf, type BackendDeps } from "./deps.js";
+import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
 import { pushAll } from "./push.js";
 
 /**
@@ -188,12 +188,16 @@ async function carryOut(
       // resuming (or an explicit promotion) evaluates the release again.
       if (!(err instanceof DomainError && (err.code === "channel.paused" || err.code === "channel.rolled_back")))
         throw err;
+      loggerOf(deps).info(`${channel} holds ${releaseId}: ${err.message}`, { releaseId, channel });
       await deps.readModels.markWaiting(release.application, channel, releaseId, [err.message]);
       return plan;
     }
     await deps.readModels.clearWaiting(release.application, channel, releaseId);
   }
-  if (plan.wakeAt) await deps.scheduler.schedule({ releaseId, channel, at: plan.wakeAt }, now);
+  if (plan.wakeAt) {
+    loggerOf(deps).debug(`${channel}: ${releaseId} is evaluated again at ${plan.wakeAt}`, { releaseId, channel });
+    await deps.scheduler.schedule({ releaseId, channel, at: plan.wakeAt, correlationId: meta.correlationId }, now);
+  }
   return plan;
 }
 

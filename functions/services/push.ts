@@ -11,7 +11,7 @@ import {
 import type { EventData, Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
 import { agentRuntimeOf, readConfig } from "./config.js";
-import type { BackendDeps } from "./deps.js";
+import { loggerOf, type BackendDeps } from "./deps.js";
 import { pool } from "./pool.js";
 
 /**
@@ -95,7 +95,13 @@ export async function pushInstruction(
   const agentRuntime = agentRuntimeOf(config ?? (await readConfig(deps)), instruction.runtime);
   const runtimeStream = streams.runtime(agentRuntime);
   const lease = (await readState(deps.store, runtimeDecider, runtimeStream)).state.lease;
-  if (!lease) return "no-agent";
+  const { instructionId, releaseId, application, channel, service, runtime } = instruction;
+  const logger = loggerOf(deps).child({ instructionId, releaseId, application, channel, service, runtime });
+  const to = agentRuntime === runtime ? runtime : `${agentRuntime} (the proxy of ${runtime})`;
+  if (!lease) {
+    logger.info(`${channel}: instruction ${instructionId} waits for an agent: none is connected for ${to}`);
+    return "no-agent";
+  }
   const inline: InstructionMessage = {
     type: "instruction",
     protocol: PROTOCOL_VERSION,
@@ -119,7 +125,16 @@ export async function pushInstruction(
           payloadUrl: `${deps.apiUrl}/v1/agent/instructions/${encodeURIComponent(instruction.instructionId)}`,
         };
   const result = await deps.gateway.send(lease.connectionId, message);
+  if (result === "sent")
+    logger.info(
+      `${channel}: instruction ${instructionId} sent to ${to}${message.payloadUrl ? " (payload fetched over HTTP)" : ""}`,
+      { connectionId: lease.connectionId },
+    );
   if (result === "gone") {
+    logger.warn(
+      `${channel}: instruction ${instructionId} not delivered: the agent connection of ${to} is gone; it is sent again when an agent connects`,
+      { connectionId: lease.connectionId },
+    );
     // The instruction stays stored, unacknowledged: it goes out again when an agent connects.
     await handleCommand(
       deps.store,
@@ -166,5 +181,6 @@ export async function resendUnfinished(deps: BackendDeps, agentRuntime: string, 
       }
     }
   }
+  loggerOf(deps).debug(`${agentRuntime}: ${sent} unfinished instruction(s) sent again`, { runtime: agentRuntime });
   return sent;
 }

@@ -26,7 +26,12 @@ import type { ApiDeps } from "./deps.js";
 
 /** Release ids sort by creation time: a millisecond timestamp, then randomness. */
 export function newReleaseId(now: Date): string {
-  return `rel-${now.getTime().toString(36).padStart(9, "0")}${randomBytes(5).toString("hex")}`;
+  return `${releaseIdsFrom(now)}${randomBytes(5).toString("hex")}`;
+}
+
+/** The lowest id a release created at or after `time` can have: where a range of ids by creation time starts. */
+export function releaseIdsFrom(time: Date): string {
+  return `rel-${time.getTime().toString(36).padStart(9, "0")}`;
 }
 
 export type NewRelease = {

@@ -9,10 +9,20 @@ import { nowOf, type BackendDeps } from "./deps.js";
  * The resume then evaluates the releases waiting there, as any resume does.
  */
 
-export async function scheduleResume(deps: BackendDeps, paused: EventData<"ChannelPaused">): Promise<void> {
+export async function scheduleResume(
+  deps: BackendDeps,
+  paused: EventData<"ChannelPaused">,
+  correlationId?: string,
+): Promise<void> {
   if (!paused.until) return;
   await deps.scheduler.schedule(
-    { kind: "resume", application: paused.application, channel: paused.channel, at: paused.until },
+    {
+      kind: "resume",
+      application: paused.application,
+      channel: paused.channel,
+      at: paused.until,
+      ...(correlationId ? { correlationId } : {}),
+    },
     nowOf(deps),
   );
 }

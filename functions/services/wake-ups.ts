@@ -1,6 +1,6 @@
 import type { Metadata } from "../../events/index.js";
 import type { WakeUp } from "../adapters/wake-up-queue.js";
-import { nowOf, type BackendDeps } from "./deps.js";
+import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
 import { evaluate } from "./promotion.js";
 import { endTimedPause } from "./timed-pauses.js";
 
@@ -12,7 +12,9 @@ import { endTimedPause } from "./timed-pauses.js";
 export async function wakeUp(deps: BackendDeps, wake: WakeUp, messageId: string): Promise<void> {
   const now = nowOf(deps);
   const early = Date.parse(wake.at) - now.getTime();
+  const about = wake.kind === "resume" ? `the pause of ${wake.channel}` : `${wake.releaseId} in ${wake.channel}`;
   if (early > 1000) {
+    loggerOf(deps).debug(`woke early for ${about}: waiting on until ${wake.at}`);
     await deps.scheduler.schedule(wake, now);
     return;
   }
@@ -21,9 +23,10 @@ export async function wakeUp(deps: BackendDeps, wake: WakeUp, messageId: string)
   const meta: Metadata = {
     occurredAt: nowOf(deps).toISOString(),
     actor: { kind: "system", id: "scheduler" },
-    correlationId: messageId,
+    correlationId: wake.correlationId ?? messageId,
     causationId: messageId,
   };
+  loggerOf(deps).debug(`${wake.at}: evaluating ${about} again`);
   if (wake.kind === "resume") await endTimedPause(deps, wake.application, wake.channel, wake.at, meta);
   else await evaluate(deps, wake.releaseId, wake.channel, meta);
 }

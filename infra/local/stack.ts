@@ -6,6 +6,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-s
 import { eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import type { HealthCheck } from "../../functions/adapters/health.js";
+import { silentLogger, type LogFormat, type Logger, type LogLevel } from "../../functions/adapters/logger.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "./dynamodb.js";
 import {
   eventRecordFilter,
@@ -42,7 +43,14 @@ export type LocalStackOptions = {
   functions?: Omit<FunctionManifest, "http">;
   /** Shortened API Gateway limits, for tests. */
   websocket?: { idleTimeoutMs?: number; maxConnectionMs?: number };
-  log?: (line: string) => void;
+  /**
+   * How the handlers log, handed to them as on AWS through LOG_LEVEL and LOG_FORMAT. Without a
+   * level, LOG_LEVEL if set, else warnings and errors only: a stack started by a test or a
+   * benchmark stays quiet. Without a format, LOG_FORMAT if set, else JSON lines.
+   */
+  logging?: { level?: LogLevel; format?: LogFormat };
+  /** Where the stand-ins report their own trouble: a handler that threw or timed out, a refused connection, a shutdown step. */
+  logger?: Logger;
 };
 
 export type LocalStack = {
@@ -69,7 +77,9 @@ const CONSUMER_TIMEOUT_S = settings.timeoutSeconds;
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const stage = options.stage ?? "local";
-  const log = options.log ?? (() => undefined);
+  const logger = (options.logger ?? silentLogger).child({ component: "local" });
+  const log = (line: string) => logger.warn(line);
+  const failed = (name: string) => (err: unknown) => logger.error(`${name} failed`, { error: err });
   const fns = options.functions ?? defaultFunctions;
   if (options.httpPort) await ensurePortFree(options.httpPort, "the HTTP API");
   if (options.wsPort) await ensurePortFree(options.wsPort, "the WebSocket API");
@@ -163,6 +173,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      LOG_LEVEL: options.logging?.level ?? process.env.LOG_LEVEL ?? "warn",
+      LOG_FORMAT: options.logging?.format ?? process.env.LOG_FORMAT ?? "json",
     });
 
     const streamMappings = await Promise.all(
@@ -181,7 +193,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             // Command markers share the table: the FilterCriteria the SST subscribers carry drops them.
             filter: (r) => matchesFilter(eventRecordFilter, r),
             timeoutMs: CONSUMER_TIMEOUT_S * 1000,
-            onError: (err) => log(`${s.name}: ${err instanceof Error ? err.message : String(err)}`),
+            onError: failed(s.name),
           },
         );
       }),
@@ -195,7 +207,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           handler,
           ...queueMapping(q),
           timeoutMs: CONSUMER_TIMEOUT_S * 1000,
-          onError: (err) => log(`${q.name}: ${err instanceof Error ? err.message : String(err)}`),
+          onError: failed(q.name),
         });
       }),
     );

@@ -8,6 +8,7 @@ import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore, eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import type { StreamEvent, StreamImage } from "../../functions/adapters/lambda-events.js";
+import { createLogger } from "../../functions/adapters/logger.js";
 import { createProjector } from "../../functions/projector.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { pool } from "../../functions/services/pool.js";
@@ -132,7 +133,8 @@ export async function rebuild(total: number, log: (line: string) => void) {
   const rawSeconds = (performance.now() - t) / 1000;
 
   // Rebuild: the same reads, each stream's records handed to the projector in order, in batches of 100.
-  const project = createProjector({ store, readModels: new ReadModels(db, tables.views), log });
+  const logger = createLogger({ level: "warn", format: "human", write: log });
+  const project = createProjector({ store, readModels: new ReadModels(db, tables.views), logger });
   t = performance.now();
   let projected = 0;
   await pool(written.length, 16, async (i) => {

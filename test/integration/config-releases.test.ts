@@ -10,6 +10,7 @@ import type { ApiDeps, BackendDeps } from "../../functions/services/deps.js";
 import { createRelease } from "../../functions/services/releases.js";
 import { docs, IMAGE } from "../support/fixtures.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+import { capturedLogs } from "../support/logs.js";
 
 /**
  * Config releases against a real event log and read models, with no stream consumers running:
@@ -17,7 +18,7 @@ import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
  */
 
 let deps: BackendDeps & ApiDeps;
-const logged: string[] = [];
+const logs = capturedLogs();
 const drops: (() => Promise<void>)[] = [];
 const meta = {
   occurredAt: "2026-11-23T10:00:00.000Z",
@@ -45,7 +46,7 @@ beforeAll(async () => {
     scheduler: new WakeUpQueue(new SQSClient({}), "unused"),
     secrets: { adminApiKey: "a", webhookSecret: "w", slackSigningSecret: "s" },
     checks: {},
-    log: (line) => logged.push(line),
+    logger: logs.logger,
   };
   await applyConfig(deps, [docs.staging, docs.production, docs.shop, manifest("one")], meta);
 });
@@ -96,8 +97,11 @@ describe("config releases", () => {
     await applyConfig(deps, [required], meta);
     expect(await createConfigReleases(deps, change, meta)).toEqual([]);
     expect(await deps.readModels.newestRelease("shop", "api")).toBe(newest);
-    expect(logged.at(-1)).toBe(
-      `config release of service "api" (based on ${newest}, config version 6) refused: release.invalid_params: the release parameters have 1 error(s) (params.region: params.region is required)`,
-    );
+    expect(logs.entries().at(-1)).toMatchObject({
+      level: "WARN",
+      message: `config release of service "api" (based on ${newest}, config version 6) refused: release.invalid_params: the release parameters have 1 error(s) (params.region: params.region is required)`,
+      application: "shop",
+      service: "api",
+    });
   });
 });

@@ -6,6 +6,7 @@ import { signBody } from "../../functions/services/credentials.js";
 import { slackSignature } from "../../functions/services/credentials.js";
 import { createHttpApp } from "../../functions/http.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+import { capturedLogs } from "../support/logs.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import { docs, IMAGE } from "../support/fixtures.js";
 
@@ -17,7 +18,7 @@ const secrets = {
 let store: EventStore;
 let drop: () => Promise<void>;
 let app: ReturnType<typeof createHttpApp>;
-const logged: string[] = [];
+const logs = capturedLogs();
 
 beforeAll(async () => {
   const s = await isolatedEventStore();
@@ -32,7 +33,7 @@ beforeAll(async () => {
     readModels: new ReadModels(s.db, rm.name),
     secrets,
     checks: { eventLog: async () => "ok" },
-    log: (l) => logged.push(l),
+    logger: logs.logger,
   });
 });
 afterAll(() => drop());
@@ -388,6 +389,12 @@ describe("HTTP API", () => {
 
   it("answers unknown routes with a problem, and never logs or returns a secret", async () => {
     expect((await problemOf(await app.request("/v1/nope", { headers: admin }))).code).toBe("route.not_found");
-    expect(logged.join("\n")).not.toContain(secrets.adminApiKey);
+    expect(logs.entries()).toContainEqual(
+      expect.objectContaining({
+        level: "INFO",
+        message: "GET /v1/nope → 404 route.not_found: no endpoint GET /v1/nope",
+      }),
+    );
+    expect(logs.lines.join("\n")).not.toContain(secrets.adminApiKey);
   });
 });

@@ -11,6 +11,7 @@ import { LocalSqs } from "../../infra/local/sqs.js";
 import { streams } from "../../core/index.js";
 import type { Metadata } from "../../events/index.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+import { capturedLogs } from "../support/logs.js";
 
 /** An SQS record as Lambda's event source delivers it. */
 function sqsRecord(messageId: string, body: string): QueueEvent["Records"][number] {
@@ -138,11 +139,13 @@ describe("precondition scheduler", () => {
   });
 
   it("drops a malformed message rather than retrying it forever", async () => {
-    const logged: string[] = [];
-    const handler = createScheduler({ ...deps, log: (l) => logged.push(l) });
+    const logs = capturedLogs();
+    const handler = createScheduler({ ...deps, logger: logs.logger });
     expect(await handler({ Records: [sqsRecord("m3", JSON.stringify({ releaseId: 1 }))] })).toEqual({
       batchItemFailures: [],
     });
-    expect(logged).toEqual(["scheduler: dropping malformed message m3"]);
+    expect(logs.entries()).toMatchObject([
+      { level: "WARN", component: "scheduler", message: "dropping malformed message m3", messageId: "m3" },
+    ]);
   });
 });

@@ -80,6 +80,21 @@ describe("project rules", () => {
     expect(sst).toEqual(["functions/wiring.ts"]);
   });
 
+  it("keeps cli/ a client of the HTTP API: core/ and events/ for types and pure helpers, never functions/ or infra/", () => {
+    const libraries = new Set(["commander", "yaml", "zod"]);
+    const offenders = sourceFiles(join(root, "cli")).flatMap((file) =>
+      imports(file)
+        .filter((m) => {
+          if (m.startsWith("node:") || libraries.has(m)) return false;
+          if (!m.startsWith(".")) return true;
+          const top = relative(root, resolve(dirname(file), m)).split("/")[0];
+          return !["cli", "core", "events", "package.json"].includes(top!);
+        })
+        .map((m) => `${relative(root, file)}: ${m}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
   it("ships JSON Schemas that match the zod schemas (run `npm run schemas` after changing them)", () => {
     for (const [path, schema] of Object.entries(schemaFiles())) {
       expect(JSON.parse(readFileSync(join(root, path), "utf8")), path).toEqual(schema);
