@@ -136,6 +136,7 @@ export type RuntimeView = {
 };
 
 export type ApiKeyView = { keyId: string; name: string; scopes: string[]; revoked: boolean };
+export type SecretView = { name: string; updatedAt: string; updatedBy: string };
 
 export type ConfigKind = "runtime" | "application" | "service";
 export type StoredObject = { kind: ConfigKind; name: string; version: number; spec: Record<string, unknown> };

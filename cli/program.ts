@@ -8,6 +8,7 @@ import { registerGetCommand } from "./commands/get.js";
 import { registerOperationCommands } from "./commands/operations.js";
 import { registerReleaseCommands } from "./commands/release.js";
 import { registerRuntimeCommands } from "./commands/runtime.js";
+import { registerSecretCommands } from "./commands/secret.js";
 import { CLI_VERSION } from "./version.js";
 
 /** The `slipway` command tree. */
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerReleaseCommands(program);
   registerOperationCommands(program);
   registerRuntimeCommands(program);
+  registerSecretCommands(program);
   registerEventsCommand(program);
   registerCompletionCommand(program);
 

@@ -94,12 +94,13 @@ export function instructionId(
 
 export function parseInstructionId(
   id: string,
-): { application: string; channel: string; releaseId: string; runtime: string } | undefined {
+): { application: string; channel: string; releaseId: string; runtime: string; attempt: number } | undefined {
   const parts = id.split(".");
   if (parts.length !== 4 && parts.length !== 5) return undefined;
-  const [application, channel, releaseId, runtime] = parts as [string, string, string, string];
+  const [application, channel, releaseId, runtime, attempt = "0"] = parts as [string, string, string, string, string?];
   if (![application, channel, runtime].every((n) => Name.safeParse(n).success)) return undefined;
-  return { application, channel, releaseId, runtime };
+  if (!/^\d+$/.test(attempt)) return undefined;
+  return { application, channel, releaseId, runtime, attempt: Number(attempt) };
 }
 
 // ── agent versions ─────────────────────────────────────────────────────────────────────────

@@ -207,13 +207,34 @@ export function narrate(e: StoredEvent): Narration {
         application: e.data.application,
         channel: e.data.channel,
       });
+    case "SecretSet":
+      return info(`secret ${e.data.name} set`);
+    case "SecretDeleted":
+      return info(`secret ${e.data.name} deleted`);
+    case "NotificationDelivered": {
+      const { notificationId: _id, attempts, status: _status, ...keys } = e.data;
+      return info(
+        `${e.data.releaseId}: ${e.data.outcome} told to ${e.data.target}${attempts > 1 ? ` (try ${attempts})` : ""}`,
+        keys,
+      );
+    }
+    case "NotificationDeadLettered": {
+      const { notificationId: _id, error, ...keys } = e.data;
+      return {
+        ...info(
+          `${e.data.releaseId}: gave up telling ${e.data.target} of ${e.data.outcome} after ${e.data.attempts} tries: ${error}`,
+          keys,
+        ),
+        level: "warn" as const,
+      };
+    }
   }
 }
 
 /** Events carry who caused them; that names the part of Slipway that recorded them. */
 function componentOf(actor: Actor): string {
   if (actor.kind === "agent") return "agents";
-  if (actor.kind === "system" && (actor.id === "reactor" || actor.id === "scheduler")) return actor.id;
+  if (actor.kind === "system" && ["reactor", "scheduler", "notifier"].includes(actor.id)) return actor.id;
   return "api";
 }
 

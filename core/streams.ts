@@ -5,4 +5,6 @@ export const streams = {
   channel: (application: string, channel: string) => `channel#${application}/${channel}`,
   runtime: (runtime: string) => `runtime#${runtime}`,
   apiKeys: () => "apikeys",
+  secrets: () => "secrets",
+  notification: (notificationId: string) => `notification#${notificationId}`,
 } as const;

@@ -50,6 +50,20 @@ export type InstructionPayload = z.infer<typeof InstructionPayload>;
 
 const releaseInChannel = { releaseId: Id, channel: Name };
 
+/**
+ * A notification as its delivery records it. `target` says where without the URL (a webhook URL
+ * may be a credential): `slack`, or `webhook <origin>`.
+ */
+const notification = {
+  notificationId: z.string().min(1).max(400),
+  application: Name,
+  releaseId: Id,
+  /** Absent for an outcome of the release as a whole (marked bad). */
+  channel: Name.optional(),
+  outcome: z.string().min(1).max(32),
+  target: z.string().min(1).max(300),
+};
+
 const definitions = {
   // configuration — stream `config`
   ConfigApplied: {
@@ -291,6 +305,22 @@ const definitions = {
     schemaVersion: 1,
     /** `until`: set when the channel resumed by itself, as its pause until then ended. */
     data: z.object({ application: Name, channel: Name, until: Time.optional() }),
+  },
+
+  // named secrets — stream `secrets`; the values live in the Secrets table, never in the log
+  SecretSet: { schemaVersion: 1, data: z.object({ name: Name }) },
+  SecretDeleted: { schemaVersion: 1, data: z.object({ name: Name }) },
+
+  // outcome notifications — stream `notification#<notificationId>`, one per notification and target
+  /** A notification reached its target (2xx) after `attempts` tries. */
+  NotificationDelivered: {
+    schemaVersion: 1,
+    data: z.object({ ...notification, attempts: z.number().int().positive(), status: z.number().int() }),
+  },
+  /** Every try failed: the notification was given up on, and why the last try failed is in `error`. */
+  NotificationDeadLettered: {
+    schemaVersion: 1,
+    data: z.object({ ...notification, attempts: z.number().int().positive(), error: z.string().max(1000) }),
   },
 } as const;
 

@@ -15,6 +15,7 @@ import { registerOperationRoutes } from "./routes/operations.js";
 import { invalidBody, onError, problem } from "./routes/problem.js";
 import { registerReleaseRoutes } from "./routes/releases.js";
 import { registerRuntimeRoutes } from "./routes/runtimes.js";
+import { registerSecretRoutes } from "./routes/secrets.js";
 import { registerWebhookRoutes } from "./routes/webhooks.js";
 import { apiFromResources } from "./wiring.js";
 
@@ -57,6 +58,7 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerWebhookRoutes(app, deps);
   registerReleaseRoutes(app, deps);
   registerApiKeyRoutes(app, deps);
+  registerSecretRoutes(app, deps);
   registerApprovalRoutes(app, deps);
   registerRuntimeRoutes(app, deps);
   registerOperationRoutes(app, deps);

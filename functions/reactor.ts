@@ -5,7 +5,7 @@ import { closeReplacedConnection } from "./services/agents.js";
 import { createConfigReleases } from "./services/config-releases.js";
 import { loggerOf, nowOf, type BackendDeps } from "./services/deps.js";
 import { eventKeys } from "./services/narration.js";
-import { announceApprovalRequest } from "./services/notifications.js";
+import { announceApprovalRequest, announceOutcomes } from "./services/notifications.js";
 import {
   enterChannel,
   enterNextChannel,
@@ -68,6 +68,7 @@ async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise
   );
   for (const { data, meta } of releases.values())
     await evaluateWaiting(deps, data.application, data.channel, meta, data.releaseId);
+  await announceOutcomes(deps, events);
 }
 
 async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
@@ -88,6 +89,11 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       return;
     case "ChannelConverged":
       await enterNextChannel(deps, e.data.releaseId, e.data.channel, meta);
+      await announceOutcomes(deps, [e]);
+      return;
+    case "ApplyFailed":
+    case "ReleaseRolledBack":
+      await announceOutcomes(deps, [e]);
       return;
     case "ApprovalRequested":
       await announceApprovalRequest(deps, e.data);
@@ -103,8 +109,11 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       await evaluateWaiting(deps, e.data.application, e.data.channel, meta);
       return;
     case "ReleaseAbandoned":
+      await forgetRelease(deps, e.data.releaseId);
+      return;
     case "ReleaseMarkedBad":
       await forgetRelease(deps, e.data.releaseId);
+      await announceOutcomes(deps, [e]);
       return;
     case "AgentSuperseded":
       await closeReplacedConnection(deps, { superseded: e.data });

@@ -5,10 +5,12 @@ import { documentClient } from "./adapters/dynamo.js";
 import { EventStore } from "./adapters/event-store.js";
 import { tableCheck } from "./adapters/health.js";
 import { createLogger, type Logger } from "./adapters/logger.js";
+import { NotificationQueue } from "./adapters/notification-queue.js";
 import { ReadModels } from "./adapters/read-models.js";
+import { SecretStore } from "./adapters/secret-store.js";
 import { postToSlack } from "./adapters/slack.js";
 import { WakeUpQueue } from "./adapters/wake-up-queue.js";
-import type { ApiDeps, BackendDeps, Secrets } from "./services/deps.js";
+import type { ApiDeps, BackendDeps, NotifierDeps, Secrets } from "./services/deps.js";
 import { narrator } from "./services/narration.js";
 
 /**
@@ -42,13 +44,46 @@ export function backendFromResources(): BackendDeps {
     store: new EventStore(db, Resource.Events.name, { onAppended: narrator(logger) }),
     readModels: new ReadModels(db, Resource.ReadModels.name),
     gateway: new AgentGateway(Resource.Agents.managementEndpoint),
-    scheduler: new WakeUpQueue(new SQSClient({}), Resource.Preconditions.url),
+    scheduler: new WakeUpQueue(sqs(), Resource.Preconditions.url),
+    notifications: new NotificationQueue(sqs(), Resource.Notifications.url),
     apiUrl: Resource.Api.url,
     ...(slack ? { slackWebhookUrl: slack } : {}),
     postToSlack,
     logger,
   };
   return backend;
+}
+
+let sqsClient: SQSClient | undefined;
+function sqs(): SQSClient {
+  return (sqsClient ??= new SQSClient({}));
+}
+
+/**
+ * The waits between a notification's tries, in seconds: SLIPWAY_NOTIFICATION_RETRY_DELAYS
+ * (`10,30,120`) if set, else core's default.
+ */
+export function notificationRetryDelays(value = process.env.SLIPWAY_NOTIFICATION_RETRY_DELAYS): number[] | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const delays = value.split(",").map((d) => Number(d.trim()));
+  if (delays.some((d) => !Number.isInteger(d) || d < 0 || d > 900))
+    throw new Error("SLIPWAY_NOTIFICATION_RETRY_DELAYS must be whole seconds from 0 to 900, separated by commas");
+  return delays;
+}
+
+/** What the notifier runs against: the only handler besides the HTTP API that reads the Secrets table. */
+export function notifierFromResources(): NotifierDeps {
+  const db = documentClient();
+  const logger = loggerFromEnvironment(undefined, []);
+  const delays = notificationRetryDelays();
+  return {
+    store: new EventStore(db, Resource.Events.name, { onAppended: narrator(logger) }),
+    notifications: new NotificationQueue(sqs(), Resource.Notifications.url),
+    secretStore: new SecretStore(db, Resource.Secrets.name),
+    postToSlack,
+    ...(delays ? { retryDelays: delays } : {}),
+    logger,
+  };
 }
 
 export function secretsFromResources(): Secrets {
@@ -68,6 +103,7 @@ export function apiFromResources(): ApiDeps {
     store: new EventStore(db, Resource.Events.name, { onAppended: narrator(logger) }),
     readModels: new ReadModels(db, Resource.ReadModels.name),
     secrets,
+    secretStore: new SecretStore(db, Resource.Secrets.name),
     agentGraceSeconds: Number(process.env.SLIPWAY_AGENT_GRACE_SECONDS ?? 180),
     checks: { eventLog: tableCheck(db, Resource.Events.name) },
     agentsUrl: Resource.Agents.url,

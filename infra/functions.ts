@@ -17,7 +17,12 @@ export type StreamSubscriber = {
   batchingWindowMs?: number;
   maximumRetryAttempts?: number;
 };
-export type QueueSubscriber = { name: string; queue: "preconditions"; handler: HandlerRef; batchSize?: number };
+export type QueueSubscriber = {
+  name: string;
+  queue: "preconditions" | "notifications";
+  handler: HandlerRef;
+  batchSize?: number;
+};
 
 export type FunctionManifest = {
   streamSubscribers: StreamSubscriber[];
@@ -37,6 +42,7 @@ export const functions: FunctionManifest = {
   ],
   queueSubscribers: [
     { name: "scheduler", queue: "preconditions", handler: "functions/scheduler.handler", batchSize: 10 },
+    { name: "notifier", queue: "notifications", handler: "functions/notifier.handler", batchSize: 10 },
   ],
   websocketRoutes: {
     $connect: "functions/agent-socket.connect",

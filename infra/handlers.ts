@@ -1,7 +1,7 @@
 import { eventRecordFilter, functions, queueMapping, settings, streamMapping, type HandlerRef } from "./functions";
-import { preconditions, streamFailures } from "./queues";
+import { notifications, preconditions, streamFailures } from "./queues";
 import { adminApiKey, slackSigningSecret, webhookSecret } from "./secrets";
-import { eventLog, readModels } from "./storage";
+import { eventLog, readModels, secrets } from "./storage";
 
 /**
  * Every Lambda function, built from the manifest in infra/functions.ts (the one the local stack
@@ -11,9 +11,12 @@ import { eventLog, readModels } from "./storage";
 
 /** Tunables passed through from the deploying shell when set (see the README's configuration table). */
 const environment = Object.fromEntries(
-  ["SLIPWAY_SLACK_WEBHOOK_URL", "SLIPWAY_AGENT_GRACE_SECONDS", "SLIPWAY_AGENT_SUPPORTED_MINORS"].flatMap((k) =>
-    process.env[k] ? [[k, process.env[k]!]] : [],
-  ),
+  [
+    "SLIPWAY_SLACK_WEBHOOK_URL",
+    "SLIPWAY_AGENT_GRACE_SECONDS",
+    "SLIPWAY_AGENT_SUPPORTED_MINORS",
+    "SLIPWAY_NOTIFICATION_RETRY_DELAYS",
+  ].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
 );
 
 function handlerPath(ref: HandlerRef): string {
@@ -48,11 +51,14 @@ export const agents = new sst.aws.ApiGatewayWebSocket("Agents");
 export const api = new sst.aws.ApiGatewayV2("Api");
 
 /** What the backend handlers read: functions/wiring.ts backendFromResources(). */
-const backendLinks = [eventLog, readModels, preconditions, agents, api];
+const backendLinks = [eventLog, readModels, preconditions, notifications, agents, api];
+
+/** What the notifier reads: functions/wiring.ts notifierFromResources(). */
+const notifierLinks = [eventLog, notifications, secrets];
 
 api.route(
   "$default",
-  fn(functions.http, [eventLog, readModels, agents, adminApiKey, webhookSecret, slackSigningSecret]),
+  fn(functions.http, [eventLog, readModels, secrets, agents, adminApiKey, webhookSecret, slackSigningSecret]),
 );
 
 // One function per handler, however many routes share it (every agent action goes to one).
@@ -99,6 +105,9 @@ for (const s of functions.streamSubscribers) {
 }
 
 for (const q of functions.queueSubscribers) {
-  const queue = { preconditions }[q.queue];
-  queue.subscribe(fn(q.handler, backendLinks), { batch: { size: queueMapping(q).batchSize, partialResponses: true } });
+  const { queue, links } = {
+    preconditions: { queue: preconditions, links: backendLinks },
+    notifications: { queue: notifications, links: notifierLinks },
+  }[q.queue];
+  queue.subscribe(fn(q.handler, links), { batch: { size: queueMapping(q).batchSize, partialResponses: true } });
 }

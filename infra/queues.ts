@@ -14,6 +14,20 @@ export const preconditions = new sst.aws.Queue("Preconditions", {
   dlq: { queue: preconditionsDlq.arn, retry: settings.maxReceiveCount },
 });
 
+/**
+ * Outcome notifications, one message per try at one target (functions/notifier.ts consumes). A
+ * failed try is queued again by the notifier with its delay; messages that could not even be tried
+ * land in the DLQ.
+ */
+export const notificationsDlq = new sst.aws.Queue("NotificationsDlq", {
+  transform: { queue: (args) => void (args.messageRetentionSeconds = settings.dlqRetentionSeconds) },
+});
+
+export const notifications = new sst.aws.Queue("Notifications", {
+  visibilityTimeout: `${settings.visibilityTimeoutSeconds} seconds`,
+  dlq: { queue: notificationsDlq.arn, retry: settings.maxReceiveCount },
+});
+
 /** The stream subscribers' on-failure destination: the batch that could not be handled, by reference. */
 export const streamFailures = new sst.aws.Queue("StreamFailures", {
   transform: { queue: (args) => void (args.messageRetentionSeconds = settings.dlqRetentionSeconds) },
@@ -21,6 +35,7 @@ export const streamFailures = new sst.aws.Queue("StreamFailures", {
 
 for (const [name, queue] of [
   ["PreconditionsDlqDepth", preconditionsDlq],
+  ["NotificationsDlqDepth", notificationsDlq],
   ["StreamFailuresDepth", streamFailures],
 ] as const) {
   new aws.cloudwatch.MetricAlarm(name, {

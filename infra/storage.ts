@@ -1,4 +1,4 @@
-/** Both tables can be restored to any second of the last 35 days. */
+/** Every table can be restored to any second of the last 35 days. */
 const pointInTimeRecovery: sst.aws.DynamoArgs["transform"] = {
   table: (args) => {
     args.pointInTimeRecovery = { enabled: true };
@@ -22,5 +22,15 @@ export const readModels = new sst.aws.Dynamo("ReadModels", {
   fields: { pk: "string", sk: "string" },
   primaryIndex: { hashKey: "pk", rangeKey: "sk" },
   ttl: "expiresAt",
+  transform: pointInTimeRecovery,
+});
+
+/**
+ * Named secrets users keep (functions/adapters/secret-store.ts): linked only to the HTTP API, which
+ * writes them, and the notifier, which signs with them. Mirrors secretTableDefinition().
+ */
+export const secrets = new sst.aws.Dynamo("Secrets", {
+  fields: { pk: "string", sk: "string" },
+  primaryIndex: { hashKey: "pk", rangeKey: "sk" },
   transform: pointInTimeRecovery,
 });

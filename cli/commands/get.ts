@@ -6,14 +6,15 @@ import {
   type Page,
   type ReleaseSummary,
   type RuntimeView,
+  type SecretView,
 } from "../api-types.js";
 import { clientOf, usage, withExamples } from "../kit.js";
 import { note, outputOption, paintState, print, printData, table, type Format } from "../output.js";
 import { parseInstant, relativeTime } from "../time.js";
 
-/** `slipway get applications|releases|runtimes|apikeys`: lists, as tables or as the API's JSON. */
+/** `slipway get applications|releases|runtimes|apikeys|secrets`: lists, as tables or as the API's JSON. */
 
-const KINDS = ["applications", "releases", "runtimes", "apikeys"] as const;
+const KINDS = ["applications", "releases", "runtimes", "apikeys", "secrets"] as const;
 type Kind = (typeof KINDS)[number];
 
 type Options = {
@@ -39,7 +40,7 @@ export function registerGetCommand(program: Command): void {
   withExamples(
     program
       .command("get")
-      .description("List applications, releases, runtimes or API keys")
+      .description("List applications, releases, runtimes, API keys or secrets (never their values)")
       .addArgument(new Argument("<kind>", "what to list").choices(KINDS))
       .option("--application <app>", "releases of this application")
       .option("--service <service>", "releases of this service")
@@ -118,6 +119,17 @@ export function registerGetCommand(program: Command): void {
           table(
             ["ID", "NAME", "SCOPES", "REVOKED"],
             page.items.map((k) => [k.keyId, k.name, k.scopes.join(","), k.revoked ? "yes" : "no"]),
+          ),
+        );
+        return;
+      }
+      case "secrets": {
+        const page = await client.get<Page<SecretView>>("/v1/secrets");
+        if (printData(options.output, page)) return;
+        print(
+          table(
+            ["NAME", "UPDATED", "BY"],
+            page.items.map((s) => [s.name, relativeTime(s.updatedAt), s.updatedBy]),
           ),
         );
         return;

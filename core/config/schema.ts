@@ -136,7 +136,7 @@ export const ReleaseChannel = z.strictObject({
 export type ReleaseChannel = z.infer<typeof ReleaseChannel>;
 
 /**
- * Where an application's approval requests go. The webhook URL is a credential (whoever holds it
+ * Where an application's notifications go. A webhook URL is a credential (whoever holds Slack's
  * can post to the channel): it is checked here, and no log line or error ever repeats it.
  */
 export const SlackWebhookUrl = z
@@ -154,7 +154,19 @@ function isWebhookUrl(value: string): boolean {
   }
 }
 
+/** What happened to a release that an application's notifications can tell of (core/notifications.ts). */
+export const OUTCOMES = ["deployed", "converged", "failed", "rolledBack", "markedBad"] as const;
+export const Outcome = z.enum(OUTCOMES);
+export type Outcome = z.infer<typeof Outcome>;
+
+/** The outcomes a target is told of; all of them when the list is left out. */
+const OutcomeList = z
+  .array(Outcome)
+  .min(1, { error: "must list at least one outcome (leave it out for all of them)" })
+  .max(OUTCOMES.length);
+
 export const Notifications = z.strictObject({
+  /** Approval requests, and the outcomes in `events`, go to this Slack incoming webhook. */
   slack: z
     .strictObject({
       webhookUrl: SlackWebhookUrl,
@@ -164,7 +176,22 @@ export const Notifications = z.strictObject({
         .max(80)
         .regex(/^#?[A-Za-z0-9._-]+$/, { error: "must be a Slack channel such as #deploys" })
         .optional(),
+      events: OutcomeList.optional(),
     })
+    .optional(),
+  /**
+   * Generic outbound webhooks: a JSON POST per outcome, signed with HMAC-SHA256 and a timestamp
+   * under the key kept as secret `secretName` (PUT /v1/secrets/{name}).
+   */
+  webhooks: z
+    .array(
+      z.strictObject({
+        url: SlackWebhookUrl,
+        events: OutcomeList.optional(),
+        secretName: Name,
+      }),
+    )
+    .max(10, { error: "must list at most 10 webhooks" })
     .optional(),
 });
 export type Notifications = z.infer<typeof Notifications>;
@@ -172,7 +199,7 @@ export type Notifications = z.infer<typeof Notifications>;
 export const Application = z.strictObject({
   name: Name,
   description: z.string().max(1024).optional(),
-  /** Where approval requests for this application go; without it, to SLIPWAY_SLACK_WEBHOOK_URL. */
+  /** Where approval requests and outcomes of this application go; approval requests without it to SLIPWAY_SLACK_WEBHOOK_URL. */
   notifications: Notifications.optional(),
   releaseChannels: z
     .array(ReleaseChannel)

@@ -1,6 +1,8 @@
 import { z } from "zod";
+import type { OutcomeNotification } from "../../core/index.js";
 import type { EventData } from "../../events/index.js";
 import { silentLogger, type Logger } from "./logger.js";
+import { postJson, reasonOf } from "./outbound.js";
 
 /**
  * Slack-style approvals, Slack's side of them: the Block Kit message with Approve and Reject
@@ -132,6 +134,40 @@ export function approvalRequestMessage(input: {
   };
 }
 
+const OUTCOME_ICON: Record<OutcomeNotification["type"], string> = {
+  "release.deployed": ":rocket:",
+  "release.converged": ":white_check_mark:",
+  "release.failed": ":x:",
+  "release.rolledBack": ":leftwards_arrow_with_hook:",
+  "release.markedBad": ":no_entry:",
+};
+
+/** An outcome as Slack shows it: the sentence, the params and the source, and a link to the release. */
+export function outcomeMessage(n: OutcomeNotification) {
+  const facts = [
+    ...Object.entries(n.params).map(([name, v]) => `*${escapeText(name)}* \`${escapeText(String(v))}\``),
+    n.author && `by ${slackName(n.author)}`,
+    n.source.commit && `commit \`${escapeText(n.source.commit.slice(0, 12))}\``,
+    n.source.branch && `on \`${escapeText(n.source.branch)}\``,
+  ].filter((x): x is string => !!x);
+  return {
+    text: n.summary,
+    blocks: [
+      {
+        type: "section",
+        text: { type: "mrkdwn", text: `${OUTCOME_ICON[n.type]} ${escapeText(n.summary)}` },
+        accessory: {
+          type: "button",
+          action_id: "slipway_view_release",
+          text: { type: "plain_text", text: "View release" },
+          url: n.url,
+        },
+      },
+      ...(facts.length ? [{ type: "context", elements: [{ type: "mrkdwn", text: facts.join("  ·  ") }] }] : []),
+    ],
+  };
+}
+
 export const BlockActionsPayload = z.object({
   type: z.literal("block_actions"),
   user: z.object({ id: z.string(), username: z.string().optional(), name: z.string().optional() }),
@@ -142,31 +178,10 @@ export const BlockActionsPayload = z.object({
 /** Posts Slack Block Kit messages to an incoming webhook. */
 export type SlackPoster = (webhookUrl: string, message: object) => Promise<void>;
 
-/**
- * The webhook URL is a credential: errors say what went wrong, never where to (fetch's own errors
- * are not passed on, as a cause may quote the URL).
- */
+/** Posts to Slack's incoming webhook; the URL is a credential, so errors never quote it (adapters/outbound.ts). */
 export const postToSlack: SlackPoster = async (webhookUrl, message) => {
-  let res: Response;
-  try {
-    res = await fetch(webhookUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(message),
-      signal: AbortSignal.timeout(5000),
-    });
-  } catch (err) {
-    throw new Error(`Slack's incoming webhook could not be reached (${reasonOf(err)})`);
-  }
-  if (!res.ok) throw new Error(`Slack's incoming webhook answered ${res.status}`);
+  await postJson(webhookUrl, JSON.stringify(message), { what: "Slack's incoming webhook" });
 };
-
-function reasonOf(err: unknown): string {
-  if (!(err instanceof Error)) return "unknown error";
-  if (err.name === "TimeoutError" || err.name === "AbortError") return "timed out";
-  const code = (err.cause as { code?: unknown } | undefined)?.code;
-  return typeof code === "string" && /^[A-Z_]+$/.test(code) ? code : err.name;
-}
 
 /**
  * An answer to a click through its `response_url`: `replace_original` updates the message for

@@ -51,6 +51,14 @@ export function signBody(secret: string, body: string): string {
   return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 }
 
+/**
+ * The signature of an outbound notification: `sha256=<hex>` of HMAC-SHA256 over
+ * `<timestamp>.<raw body>`, so a receiver can refuse an old delivery replayed (docs/notifications.md).
+ */
+export function signNotification(secret: string, timestamp: string, body: string): string {
+  return signBody(secret, `${timestamp}.${body}`);
+}
+
 /** Why a CI webhook's `X-Slipway-Signature-256` is not acceptable, or undefined when it is. */
 export function webhookSignatureProblem(secret: string, signature: string, body: string): string | undefined {
   if (/^sha256=[a-f0-9]{64}$/.test(signature) && safeEqual(signature, signBody(secret, body))) return undefined;

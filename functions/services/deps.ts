@@ -1,6 +1,8 @@
 import type { AgentGateway } from "../adapters/agent-gateway.js";
 import type { EventStore } from "../adapters/event-store.js";
 import type { HealthCheck } from "../adapters/health.js";
+import type { NotificationQueue } from "../adapters/notification-queue.js";
+import type { SecretStore } from "../adapters/secret-store.js";
 import { silentLogger, type Logger } from "../adapters/logger.js";
 import type { ReadModels } from "../adapters/read-models.js";
 import type { SlackPoster } from "../adapters/slack.js";
@@ -22,6 +24,20 @@ export type BackendDeps = {
   /** The incoming-webhook URL approval requests are posted to, if any. */
   slackWebhookUrl?: string;
   postToSlack?: SlackPoster;
+  /** Where outcome notifications are queued for the notifier; without it, none are sent. */
+  notifications?: NotificationQueue;
+  now?: () => Date;
+  logger?: Logger;
+};
+
+/** What the notifier needs: the log (it records deliveries), its queue (for the next try), and the secrets it signs with. */
+export type NotifierDeps = {
+  store: EventStore;
+  notifications: NotificationQueue;
+  secretStore: SecretStore;
+  postToSlack: SlackPoster;
+  /** The waits between tries, in seconds (core's NOTIFICATION_RETRY_DELAYS_S unless set). */
+  retryDelays?: readonly number[];
   now?: () => Date;
   logger?: Logger;
 };
@@ -41,6 +57,8 @@ export type ApiDeps = {
   store: EventStore;
   readModels: ReadModels;
   secrets: Secrets;
+  /** Named secrets users keep (the signing keys of their outbound webhooks). */
+  secretStore: SecretStore;
   /** How long a runtime whose agent dropped counts as reconnecting before it counts as disconnected. */
   agentGraceSeconds?: number;
   checks: Record<string, HealthCheck>;

@@ -5,6 +5,7 @@ import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { eventTableDefinition } from "../../functions/adapters/event-store.js";
 import { readModelTableDefinition } from "../../functions/adapters/read-models.js";
+import { secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import type { HealthCheck } from "../../functions/adapters/health.js";
 import { silentLogger, type LogFormat, type Logger, type LogLevel } from "../../functions/adapters/logger.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "./dynamodb.js";
@@ -62,8 +63,14 @@ export type LocalStack = {
   dataDir?: string;
   /** Where the admin API key, webhook secret and Slack signing secret are kept. */
   secretsPath: string;
-  tables: { events: string; readModels: string };
-  queues: { preconditions: string; preconditionsDlq: string; streamDlq: string };
+  tables: { events: string; readModels: string; secrets: string };
+  queues: {
+    preconditions: string;
+    preconditionsDlq: string;
+    notifications: string;
+    notificationsDlq: string;
+    streamDlq: string;
+  };
   stop: () => Promise<void>;
 };
 
@@ -98,11 +105,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(dynamo.stop);
     const aws = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
 
-    const tables = { events: `slipway-${stage}-events`, readModels: `slipway-${stage}-read-models` };
+    const tables = {
+      events: `slipway-${stage}-events`,
+      readModels: `slipway-${stage}-read-models`,
+      secrets: `slipway-${stage}-secrets`,
+    };
     const admin = new DynamoDBClient({ ...aws, endpoint: dynamo.endpoint });
     stops.push(async () => admin.destroy());
     await ensureTable(admin, eventTableDefinition(tables.events));
     await ensureTable(admin, readModelTableDefinition(tables.readModels));
+    await ensureTable(admin, secretTableDefinition(tables.secrets));
     const streamArn = (await admin.send(new DescribeTableCommand({ TableName: tables.events }))).Table!
       .LatestStreamArn!;
 
@@ -113,18 +125,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(async () => sqsClient.destroy());
     const queueUrl = async (name: string, attributes: Record<string, string> = {}) =>
       (await sqsClient.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
-    const preconditionsDlq = await queueUrl(`slipway-${stage}-preconditions-dlq`, {
-      MessageRetentionPeriod: String(settings.dlqRetentionSeconds),
-    });
-    const queues = {
-      preconditionsDlq,
-      preconditions: await queueUrl(`slipway-${stage}-preconditions`, {
+    // A queue and its DLQ, as infra/queues.ts declares them.
+    const withDlq = async (name: string) => {
+      const dlq = await queueUrl(`slipway-${stage}-${name}-dlq`, {
+        MessageRetentionPeriod: String(settings.dlqRetentionSeconds),
+      });
+      const queue = await queueUrl(`slipway-${stage}-${name}`, {
         VisibilityTimeout: String(settings.visibilityTimeoutSeconds),
         RedrivePolicy: JSON.stringify({
-          deadLetterTargetArn: LocalSqs.arnOf(`slipway-${stage}-preconditions-dlq`),
+          deadLetterTargetArn: LocalSqs.arnOf(`slipway-${stage}-${name}-dlq`),
           maxReceiveCount: settings.maxReceiveCount,
         }),
-      }),
+      });
+      return [queue, dlq] as const;
+    };
+    const [preconditions, preconditionsDlq] = await withDlq("preconditions");
+    const [notifications, notificationsDlq] = await withDlq("notifications");
+    const queues = {
+      preconditions,
+      preconditionsDlq,
+      notifications,
+      notificationsDlq,
       streamDlq: await queueUrl(`slipway-${stage}-stream-dlq`, {
         MessageRetentionPeriod: String(settings.dlqRetentionSeconds),
       }),
@@ -161,7 +182,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       SST_RESOURCE_App: JSON.stringify({ name: "slipway", stage }),
       SST_RESOURCE_Events: JSON.stringify({ name: tables.events }),
       SST_RESOURCE_ReadModels: JSON.stringify({ name: tables.readModels }),
+      SST_RESOURCE_Secrets: JSON.stringify({ name: tables.secrets }),
       SST_RESOURCE_Preconditions: JSON.stringify({ url: queues.preconditions }),
+      SST_RESOURCE_Notifications: JSON.stringify({ url: queues.notifications }),
       SST_RESOURCE_Api: JSON.stringify({ url: httpUrl }),
       SST_RESOURCE_Agents: JSON.stringify({ url: gateway.url, managementEndpoint: gateway.managementEndpoint }),
       SST_RESOURCE_AdminApiKey: JSON.stringify({ value: secrets.adminApiKey }),
@@ -223,13 +246,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const checks: Record<string, HealthCheck> = {
       ...deps.checks,
       queues: async () => {
-        const depth = await sqsClient.send(
-          new GetQueueAttributesCommand({
-            QueueUrl: queues.preconditions,
-            AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
-          }),
-        );
-        return `preconditions queue: ${depth.Attributes?.ApproximateNumberOfMessages ?? 0} ready, ${depth.Attributes?.ApproximateNumberOfMessagesDelayed ?? 0} delayed`;
+        const depth = async (name: "preconditions" | "notifications") => {
+          const attributes = (
+            await sqsClient.send(
+              new GetQueueAttributesCommand({
+                QueueUrl: queues[name],
+                AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+              }),
+            )
+          ).Attributes;
+          return `${name} queue: ${attributes?.ApproximateNumberOfMessages ?? 0} ready, ${attributes?.ApproximateNumberOfMessagesDelayed ?? 0} delayed`;
+        };
+        return `${await depth("preconditions")}; ${await depth("notifications")}`;
       },
       websocket: async () => `${gateway.url}: ${gateway.connectionCount} connection(s)`,
       streamSubscribers: async () => `${streamMappings.length} subscriber(s) polling ${streamArn}`,

@@ -78,7 +78,11 @@ const approvalsOf = async (id: string) =>
 
 /** The approval request posted for a release, once it is. */
 async function requestFor(id: string, path: string): Promise<SlackMessage> {
-  const find = () => posts.find((post) => post.path === path && post.message.text.includes(id));
+  // The application's webhook hears of outcomes too; the request is the message asking for approval.
+  const find = () =>
+    posts.find(
+      (post) => post.path === path && post.message.text.startsWith("Approval needed") && post.message.text.includes(id),
+    );
   await until(() => find() !== undefined);
   return find()!.message;
 }

@@ -4,6 +4,9 @@ import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { documentClient } from "../../functions/adapters/dynamo.js";
+import { SecretStore } from "../../functions/adapters/secret-store.js";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { FakeAgent } from "../support/fake-agent.js";
 import { openPipeline, type Pipeline } from "../support/pipeline.js";
 import { eventually } from "../support/wait.js";
@@ -462,6 +465,30 @@ describe("runtimes", () => {
     const waited = await waiting;
     expect(waited.code, waited.stderr).toBe(0);
     expect(waited.stdout).toBe("runtime k8s-edge: agent 1.0.0 connected\n");
+  });
+});
+
+describe("secrets", () => {
+  it("sets a secret from standard input, lists it without its value, and deletes it", async () => {
+    expect(await ok(["secret", "set", "cli-hook"], { stdin: "piped-secret-value-0123\n" })).toBe(
+      "secret cli-hook set\n",
+    );
+    const listed = await ok(["get", "secrets"]);
+    expect(listed).toMatch(/^NAME\s+UPDATED\s+BY\n/);
+    expect(listed).toMatch(/cli-hook\s+.*admin/);
+    expect(listed).not.toContain("piped-secret-value-0123");
+    const secrets = await json<{ items: { name: string }[] }>(["get", "secrets"]);
+    expect(secrets.items.map((i) => i.name)).toContain("cli-hook");
+    // The value kept is what was piped, without the newline echo adds: it is what signatures use.
+    const store = new SecretStore(
+      documentClient({ endpoint: p.stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+      p.stack.tables.secrets,
+    );
+    expect(await store.value("cli-hook")).toBe("piped-secret-value-0123");
+    expect(await ok(["secret", "delete", "cli-hook"])).toBe("secret cli-hook deleted\n");
+    const again = await slipway(["secret", "delete", "cli-hook"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("no secret is named cli-hook");
   });
 });
 

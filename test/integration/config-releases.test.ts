@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fold, releaseDecider, streams } from "../../core/index.js";
 import type { AgentGateway } from "../../functions/adapters/agent-gateway.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
+import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import { WakeUpQueue } from "../../functions/adapters/wake-up-queue.js";
 import { applyConfig } from "../../functions/services/config.js";
 import { createConfigReleases } from "../../functions/services/config-releases.js";
@@ -38,13 +39,15 @@ const releaseOf = async (id: string) => fold(releaseDecider, await deps.store.re
 beforeAll(async () => {
   const { store, db, table } = await isolatedEventStore();
   const rm = await isolatedTable("read-models", readModelTableDefinition);
-  drops.push(table.drop, rm.drop);
+  const st = await isolatedTable("secrets", secretTableDefinition);
+  drops.push(table.drop, rm.drop, st.drop);
   deps = {
     store,
     readModels: new ReadModels(db, rm.name),
     gateway: {} as AgentGateway,
     scheduler: new WakeUpQueue(new SQSClient({}), "unused"),
     secrets: { adminApiKey: "a", webhookSecret: "w", slackSigningSecret: "s" },
+    secretStore: new SecretStore(db, st.name),
     checks: {},
     logger: logs.logger,
   };

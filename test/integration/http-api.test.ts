@@ -8,6 +8,7 @@ import { createHttpApp } from "../../functions/http.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 import { capturedLogs } from "../support/logs.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
+import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import { docs, IMAGE } from "../support/fixtures.js";
 
 const secrets = {
@@ -23,14 +24,17 @@ const logs = capturedLogs();
 beforeAll(async () => {
   const s = await isolatedEventStore();
   const rm = await isolatedTable("read-models", readModelTableDefinition);
+  const st = await isolatedTable("secrets", secretTableDefinition);
   store = s.store;
   drop = async () => {
     await s.table.drop();
     await rm.drop();
+    await st.drop();
   };
   app = createHttpApp({
     store,
     readModels: new ReadModels(s.db, rm.name),
+    secretStore: new SecretStore(s.db, st.name),
     secrets,
     checks: { eventLog: async () => "ok" },
     logger: logs.logger,

@@ -43,6 +43,7 @@ describe("sst deploy, verified offline", () => {
         "functions/reactor.handler",
         "functions/projector.handler",
         "functions/scheduler.handler",
+        "functions/notifier.handler",
         "functions/agent-socket.connect",
         "functions/agent-socket.disconnect",
         "functions/agent-socket.message",
@@ -60,9 +61,18 @@ describe("sst deploy, verified offline", () => {
       "Agents",
       "Events",
       "ReadModels",
+      "Secrets",
       "SlackSigningSecret",
       "WebhookSecret",
     ]);
+    // Secret values are readable by the API, which sets them, and the notifier, which signs with them: no other.
+    expect(fnFor(model, "functions/notifier.handler").links).toEqual(["Events", "Notifications", "Secrets"]);
+    expect(
+      model.functions
+        .filter((f) => f.links.includes("Secrets"))
+        .map((f) => f.handler)
+        .sort(),
+    ).toEqual(["functions/http.handler", "functions/notifier.handler"]);
   });
 
   it("fails on a handler that resolves to no exported function", () => {

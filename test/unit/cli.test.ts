@@ -469,7 +469,7 @@ COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length 
     expect(complete(["slipway", ""])).toEqual(
       expect.arrayContaining(["apply", "get", "release", "mark-bad", "completion"]),
     );
-    expect(complete(["slipway", "get", ""])).toEqual(["applications", "releases", "runtimes", "apikeys"]);
+    expect(complete(["slipway", "get", ""])).toEqual(["applications", "releases", "runtimes", "apikeys", "secrets"]);
     expect(complete(["slipway", "--context", "prod", "release", ""])).toEqual(["create", "watch"]);
     expect(complete(["slipway", "get", "releases", "--state", "r"])).toEqual(["replaced", "rolledBack"]);
     expect(complete(["slipway", "describe", "release", "rel-1", "-o", ""])).toEqual(["table", "json", "yaml"]);

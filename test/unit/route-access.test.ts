@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore } from "../../functions/adapters/event-store.js";
 import { ReadModels } from "../../functions/adapters/read-models.js";
+import { SecretStore } from "../../functions/adapters/secret-store.js";
 import { createHttpApp } from "../../functions/http.js";
 import { routeAccess } from "../../functions/routes/access.js";
 import type { ApiDeps } from "../../functions/services/deps.js";
@@ -15,6 +16,7 @@ const db = documentClient({
 const deps: ApiDeps = {
   store: new EventStore(db, "unused"),
   readModels: new ReadModels(db, "unused"),
+  secretStore: new SecretStore(db, "unused"),
   secrets: { adminApiKey: "admin-key", webhookSecret: "webhook-secret", slackSigningSecret: "slack-secret" },
   checks: {},
 };
