@@ -6,12 +6,26 @@ import { z } from "zod";
  */
 
 export const NAME_PATTERN = /^[a-z]([a-z0-9-]*[a-z0-9])?$/;
+
+/**
+ * Names a plain object already answers to (`constructor`, `__proto__`, `toString`…). State keyed by
+ * user-chosen names is kept in plain objects, so such names are refused wherever names come in.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  ...Object.getOwnPropertyNames(Object.prototype),
+  "__proto__",
+  "prototype",
+]);
+export const notReserved = (name: string) => !RESERVED_NAMES.has(name);
+const RESERVED = { error: "is a reserved name (a property every JavaScript object has); choose another" };
+
 export const Name = z
   .string({ error: "must be a string" })
   .max(63, { error: "must be at most 63 characters" })
   .regex(NAME_PATTERN, {
     error: "must be lowercase letters, digits and '-', start with a letter and not end with '-'",
-  });
+  })
+  .refine(notReserved, RESERVED);
 
 const DURATION_PATTERN = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 export const Duration = z

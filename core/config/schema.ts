@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { applicationGateFields, Precondition } from "../gates/registry.js";
-import { exactlyOne, Name } from "./fields.js";
+import { exactlyOne, Name, notReserved } from "./fields.js";
 
-export { Duration, durationSeconds, Name, NAME_PATTERN, Weekday } from "./fields.js";
+export { Duration, durationSeconds, Name, NAME_PATTERN, notReserved, RESERVED_NAMES, Weekday } from "./fields.js";
 export { Precondition };
 
 /**
@@ -15,7 +15,8 @@ export const IDENTIFIER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const Identifier = z
   .string()
   .max(63, { error: "must be at most 63 characters" })
-  .regex(IDENTIFIER_PATTERN, { error: "must be letters, digits and '_', not starting with a digit" });
+  .regex(IDENTIFIER_PATTERN, { error: "must be letters, digits and '_', not starting with a digit" })
+  .refine(notReserved, { error: "is a reserved name (a property every JavaScript object has); choose another" });
 
 /** A docker image reference: [registry[:port]/]repository[:tag][@sha256:digest]. */
 export const IMAGE_PATTERN =

@@ -170,7 +170,12 @@ function gatesOf(s: Existing, channel: string): ChannelGates {
       "release.unknown_channel",
       `release channel "${channel}" is not part of application "${s.application}"`,
     );
-  return s.gates[channel] ?? { started: false, preconditions: {}, approvals: {} };
+  return own(s.gates, channel) ?? { started: false, preconditions: {}, approvals: {} };
+}
+
+/** A record's own entry: names come from users, and a plain object answers `constructor` by itself. */
+function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 function started(s: Existing, channel: string): ChannelGates {
@@ -212,7 +217,7 @@ function decideApproval(command: Extract<ReleaseCommand, { type: "DecideApproval
       "approval.self_approval",
       `${approver} is the author of release ${s.releaseId} and may not approve it (allowSelfApproval is off)`,
     );
-  const approval = gates.approvals[name];
+  const approval = own(gates.approvals, name);
   if (approval?.rejected) {
     if (command.decision === "reject") return [];
     throw conflict("approval.rejected", `approval "${name}" was already rejected by ${approval.rejected.approver}`);
@@ -308,7 +313,7 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
     const s = existing(state);
     if (s.status === "abandoned") return [];
     const gates = started(s, command.channel);
-    const current = gates.preconditions[command.precondition];
+    const current = own(gates.preconditions, command.precondition);
     if (current && sameResult(current, command.result)) return [];
     const base = { releaseId: s.releaseId, channel: command.channel, precondition: command.precondition };
     return command.result.state === "satisfied"
@@ -375,7 +380,7 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
     }
     case "RequestApproval": {
       // Pre-approvals recorded before the release got here keep counting: the request only fixes the count.
-      if (started(s, command.channel).approvals[command.approval]?.requested) return [];
+      if (own(started(s, command.channel).approvals, command.approval)?.requested) return [];
       return [
         event("ApprovalRequested", {
           releaseId: s.releaseId,
@@ -450,13 +455,13 @@ function evolve(state: ReleaseState, e: DomainEvent): ReleaseState {
     ...state,
     gates: {
       ...state.gates,
-      [channel]: f(state.gates[channel] ?? { started: false, preconditions: {}, approvals: {} }),
+      [channel]: f(own(state.gates, channel) ?? { started: false, preconditions: {}, approvals: {} }),
     },
   });
   // A decision before the request is a pre-approval: the approval exists from then on, not yet requested.
   const approval = (g: ChannelGates, name: string, f: (a: Approval) => Approval): ChannelGates => ({
     ...g,
-    approvals: { ...g.approvals, [name]: f(g.approvals[name] ?? { requested: false, grantedBy: [] }) },
+    approvals: { ...g.approvals, [name]: f(own(g.approvals, name) ?? { requested: false, grantedBy: [] }) },
   });
   switch (e.type) {
     case "PromotionStarted":

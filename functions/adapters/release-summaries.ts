@@ -1,5 +1,11 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from "@aws-sdk/lib-dynamodb";
 import type { Deployment, ReleaseRecord } from "../../core/index.js";
 
 /**
@@ -113,14 +119,23 @@ export class ReleaseSummaryTable {
     const items = (page.Items ?? []).flatMap((item) => {
       // BETWEEN is inclusive; `before` is not.
       if (typeof item.record !== "string" || item.sk === before) return [];
-      const deployments = Object.fromEntries(
-        Object.entries(item)
-          .filter(([k]) => k.startsWith(DEPLOYMENT))
-          .map(([k, v]) => [k.slice(DEPLOYMENT.length), (v as { deployment: Deployment }).deployment]),
-      );
-      return [{ releaseId: item.sk as string, record: JSON.parse(item.record) as ReleaseRecord, deployments }];
+      return [
+        {
+          releaseId: item.sk as string,
+          record: JSON.parse(item.record) as ReleaseRecord,
+          deployments: deploymentsOf(item),
+        },
+      ];
     });
     return { items, ...(page.LastEvaluatedKey ? { next: page.LastEvaluatedKey } : {}) };
+  }
+
+  /** What the channels' streams said of one release's deployments, by channel (empty before any was projected). */
+  async deployments(application: string, releaseId: string): Promise<Record<string, Deployment>> {
+    const res = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: `releases#${application}`, sk: releaseId } }),
+    );
+    return res.Item ? deploymentsOf(res.Item) : {};
   }
 
   private async conditionally(command: UpdateCommand): Promise<void> {
@@ -130,4 +145,12 @@ export class ReleaseSummaryTable {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
     }
   }
+}
+
+function deploymentsOf(item: Record<string, unknown>): Record<string, Deployment> {
+  return Object.fromEntries(
+    Object.entries(item)
+      .filter(([k]) => k.startsWith(DEPLOYMENT))
+      .map(([k, v]) => [k.slice(DEPLOYMENT.length), (v as { deployment: Deployment }).deployment]),
+  );
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { OutcomeNotification } from "../../core/index.js";
+import { Name, type OutcomeNotification } from "../../core/index.js";
 import type { EventData } from "../../events/index.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { postJson, reasonOf } from "./outbound.js";
@@ -14,7 +14,8 @@ import { postJson, reasonOf } from "./outbound.js";
 export const APPROVE_ACTION = "slipway_approve";
 export const REJECT_ACTION = "slipway_reject";
 
-export const ButtonValue = z.object({ releaseId: z.string(), channel: z.string(), approval: z.string() });
+/** What a button carries back; Slack returns it as it was sent, but whoever forges a click may send anything. */
+export const ButtonValue = z.object({ releaseId: z.string().min(1).max(64), channel: Name, approval: Name });
 
 /** What an approval message says of the release: the facts it was created with. */
 export type ReleaseFacts = Pick<

@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { Name } from "../../core/index.js";
 import { applicationView } from "../services/channels.js";
 import { decodeCursor } from "../services/cursor.js";
 import { applicationViewAt, channelHistory, listApplications } from "../services/queries.js";
@@ -101,7 +102,7 @@ export function registerApplicationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
         path: "/v1/applications/{app}/channels/{channel}/history",
         summary: "A channel's history, newest first: dispatches, convergences, failures, rollbacks, pauses",
         request: {
-          params: z.object({ app: z.string().max(63), channel: z.string().max(63) }),
+          params: z.object({ app: Name, channel: Name }),
           query: HistoryQuery,
         },
         responses: {
@@ -131,7 +132,7 @@ export function registerApplicationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
         path: "/v1/applications/{app}",
         summary:
           "An application's channels: per service the desired and converged release, per runtime what it applied, and what waits and why",
-        request: { params: z.object({ app: z.string().max(63) }), query: AsOf },
+        request: { params: z.object({ app: Name }), query: AsOf },
         responses: {
           200: { description: "the application", content: { "application/json": { schema: ApplicationView } } },
           ...problemResponses(400, 401, 403, 404),

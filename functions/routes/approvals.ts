@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
-import { DEFAULT_APPROVAL } from "../../core/index.js";
+import { DEFAULT_APPROVAL, Name } from "../../core/index.js";
 import { decideApproval, decideFromSlack } from "../services/approvals.js";
 import type { ApiDeps } from "../services/deps.js";
 import { withAccess } from "./access.js";
@@ -12,7 +12,7 @@ const MAX_SLACK_CALLBACK_BYTES = 64 * 1024;
 
 const Decision = z.strictObject({
   decision: z.enum(["approve", "reject"]),
-  approval: z.string().min(1).max(63).default(DEFAULT_APPROVAL),
+  approval: Name.default(DEFAULT_APPROVAL),
   comment: z.string().max(1000).optional(),
 });
 const ApprovalView = z.object({
@@ -39,7 +39,7 @@ export function registerApprovalRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps):
         description:
           "The caller (the API key's name) is recorded as the approver. Approvals count distinct approvers; any rejection blocks the release in that channel. A release that has not reached the channel yet may be approved in advance (a pre-approval, counted once it gets there); one the channel no longer waits for is refused with 409 approval.not_pending. The gate's `approvers` and `allowSelfApproval` decide who may decide (403 approval.not_an_approver, 403 approval.self_approval).",
         request: {
-          params: z.object({ id: z.string().max(64), channel: z.string().max(63) }),
+          params: z.object({ id: z.string().max(64), channel: Name }),
           body: { required: true, content: { "application/json": { schema: Decision } } },
         },
         responses: {

@@ -1,11 +1,11 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { parseAllDocuments } from "yaml";
 import { z } from "zod";
-import { getConfig, invalid, listConfigs, notFound, specDocument, type Issue } from "../../core/index.js";
+import { getConfig, listConfigs, notFound, specDocument } from "../../core/index.js";
 import { applyConfig, deleteConfig, readConfig } from "../services/config.js";
 import type { ApiDeps } from "../services/deps.js";
 import { withAccess } from "./access.js";
+import { readDocuments } from "./documents.js";
 import { metadataOf, type ApiEnv } from "./context.js";
 import { problem, problemResponses } from "./problem.js";
 
@@ -14,35 +14,6 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 const Kind = z.enum(["runtime", "application", "service"]);
 const ObjectRef = z.object({ kind: Kind, name: z.string(), version: z.number().int() });
 const StoredObject = ObjectRef.extend({ spec: z.record(z.string(), z.unknown()) });
-
-/**
- * Reads config documents from a request body: YAML (several documents separated by `---`) or
- * JSON (one document, or an array of them). Syntax errors name the document and line.
- */
-export function readDocuments(text: string, contentType: string): unknown[] {
-  if (/json/i.test(contentType)) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      throw invalid("config.unparseable", `the body is not valid JSON: ${(err as Error).message}`, [
-        { path: "", message: (err as Error).message },
-      ]);
-    }
-    return Array.isArray(parsed) ? parsed : [parsed];
-  }
-  const docs = parseAllDocuments(text);
-  const list = Array.isArray(docs) ? docs : [];
-  const issues: Issue[] = list.flatMap((doc, i) =>
-    doc.errors.map((e) => ({
-      path: list.length > 1 ? `documents[${i}]` : "",
-      message: `line ${e.linePos?.[0].line ?? "?"}, column ${e.linePos?.[0].col ?? "?"}: ${e.message.split("\n")[0]}`,
-    })),
-  );
-  if (issues.length)
-    throw invalid("config.unparseable", `the body is not valid YAML (${issues.length} error(s))`, issues);
-  return list.map((d) => d.toJS() as unknown).filter((d) => d !== null && d !== undefined);
-}
 
 export function registerConfigRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
   app.openapi(

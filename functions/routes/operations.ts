@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { Name } from "../../core/index.js";
 import { pauseChannel, resumeChannel, rollbackService } from "../services/channels.js";
 import type { ApiDeps } from "../services/deps.js";
 import { overrideGate } from "../services/overrides.js";
@@ -9,7 +10,7 @@ import { metadataOf, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
 
 const Reason = z.strictObject({ reason: z.string().max(1000).optional() }).default({});
-const ChannelParams = z.object({ app: z.string().max(63), channel: z.string().max(63) });
+const ChannelParams = z.object({ app: Name, channel: Name });
 const Done = z.object({ changed: z.boolean() });
 const optionalBody = (schema: z.ZodType) => ({ required: false, content: { "application/json": { schema } } });
 /** An optional `{reason}` body: absent, or given. */
@@ -104,7 +105,7 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
         description:
           "After a channel is rolled back from a release, nothing automatic takes that release (or an older one) there again. This lifts the hold for this release; its gates still apply.",
         request: {
-          params: z.object({ id: z.string().max(64), channel: z.string().max(63) }),
+          params: z.object({ id: z.string().max(64), channel: Name }),
           body: {
             required: true,
             content: { "application/json": { schema: z.strictObject({ reason: z.string().min(1).max(1000) }) } },
@@ -168,7 +169,7 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
         description:
           "Only soak (releaseChannelStable) and approval (manualApproval) gates, and only while they block the release there. Recorded with who (the API key's name) and why; the gate passes from then on.",
         request: {
-          params: z.object({ id: z.string().max(64), channel: z.string().max(63) }),
+          params: z.object({ id: z.string().max(64), channel: Name }),
           body: { required: true, content: { "application/json": { schema: Override } } },
         },
         responses: {
@@ -199,7 +200,7 @@ export function registerOperationRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps)
             content: {
               "application/json": {
                 schema: z.strictObject({
-                  service: z.string().max(63),
+                  service: Name,
                   releaseId: z.string().max(64),
                   reason: z.string().max(1000).optional(),
                 }),

@@ -70,7 +70,7 @@ const ReleaseView = z.object({
         .optional()
         .describe("gates an admin overrode for the release here, by key: who and why"),
       /** What this release's deployment looks like in the channel: not there, on its way, converged, failed or replaced. */
-      deployment: z.enum(["none", "deploying", "converged", "failed", "replaced"]),
+      deployment: z.enum(["none", "deploying", "converged", "failed", "replaced", "rolledBack"]),
       waiting: z.array(z.string()).optional(),
       inputs: ChannelInputs.optional().describe(
         "what the release renders with in this channel, from its pinned config",

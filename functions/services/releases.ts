@@ -103,8 +103,11 @@ export async function abandonRelease(
   return { changed: result.events.length > 0 };
 }
 
-/** What this release's deployment looks like in a channel: not there, on its way, converged, failed or replaced. */
-export type Deployment = "none" | "deploying" | "converged" | "failed" | "replaced";
+/**
+ * What this release's deployment looks like in a channel: not there, on its way, converged, failed,
+ * replaced (another release was deployed in its place) or rolled back from.
+ */
+export type Deployment = "none" | "deploying" | "converged" | "failed" | "replaced" | "rolledBack";
 
 export type ReleaseView = {
   releaseId: string;
@@ -152,19 +155,15 @@ export async function releaseView(deps: ApiDeps, releaseId: string): Promise<Rel
       v.view,
     ]),
   );
+  const deployments = await deps.readModels.releases.deployments(state.application, state.releaseId);
   const channels = await Promise.all(
     state.channels.map(async (name) => {
       const g = state.gates[name];
+      // The channel view says what runs there now; the release's summary remembers what became of
+      // it after it ran there (replaced, rolled back), which the view no longer shows.
       const svc = views.get(name)?.services[state.service];
       const deployment: Deployment =
-        svc?.desiredReleaseId === state.releaseId
-          ? svc.state === "idle"
-            ? "none"
-            : svc.state
-          : svc?.convergedReleaseId === state.releaseId ||
-              Object.values(svc?.runtimes ?? {}).some((r) => r.releaseId === state.releaseId)
-            ? "replaced"
-            : "none";
+        svc?.desiredReleaseId === state.releaseId && svc.state !== "idle" ? svc.state : (deployments[name] ?? "none");
       const waiting = (await deps.readModels.waiting(state.application, name)).find(
         (w) => w.releaseId === state.releaseId,
       );
