@@ -1,3 +1,5 @@
+import { ERROR_CODES, type CodeWithStatus, type ErrorCode } from "./error-codes.js";
+
 /**
  * Every refusal in the domain is a DomainError: a machine-readable code (`release.not_found`), a
  * human sentence, an HTTP status the API answers with, and — for invalid input — one issue per
@@ -19,7 +21,7 @@ export class DomainError extends Error {
   readonly status: number;
   constructor(
     readonly kind: ErrorKind,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly issues: Issue[] = [],
     /** Further machine-readable facts about the refusal, answered as members of the problem. */
@@ -27,16 +29,17 @@ export class DomainError extends Error {
   ) {
     super(message);
     this.name = "DomainError";
-    this.status = statusOf[kind];
+    this.status = ERROR_CODES[code].status;
   }
 }
 
-export const invalid = (code: string, message: string, issues: Issue[] = []) =>
+export const invalid = (code: CodeWithStatus<400>, message: string, issues: Issue[] = []) =>
   new DomainError("invalid", code, message, issues);
-export const notFound = (code: string, message: string) => new DomainError("not_found", code, message);
-export const conflict = (code: string, message: string) => new DomainError("conflict", code, message);
-export const unauthorized = (code: string, message: string) => new DomainError("unauthorized", code, message);
-export const forbidden = (code: string, message: string) => new DomainError("forbidden", code, message);
+export const notFound = (code: CodeWithStatus<404>, message: string) => new DomainError("not_found", code, message);
+export const conflict = (code: CodeWithStatus<409>, message: string) => new DomainError("conflict", code, message);
+export const unauthorized = (code: CodeWithStatus<401>, message: string) =>
+  new DomainError("unauthorized", code, message);
+export const forbidden = (code: CodeWithStatus<403>, message: string) => new DomainError("forbidden", code, message);
 
 /** Formats a path the way users read it in their config: `a.b[1].c`. */
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -1,4 +1,5 @@
 export * from "./errors.js";
+export * from "./error-codes.js";
 export * from "./decider.js";
 export * from "./templating.js";
 export * from "./render.js";

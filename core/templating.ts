@@ -105,18 +105,22 @@ export function renderDeep(
   return issues.length ? { ok: false, issues } : { ok: true, value: out };
 }
 
-/** Every reference made by strings anywhere inside a JSON-like value. */
-export function deepReferences(value: unknown): { refs: Reference[]; errors: string[] } {
-  const refs: Reference[] = [];
-  const errors: string[] = [];
-  const walk = (v: unknown): void => {
+/**
+ * Every reference made by strings anywhere inside a JSON-like value, and every expression that is
+ * not one, each with the path of its string below `path` (`kubernetesConfig.manifests[2]`).
+ */
+export function deepReferences(value: unknown, path = ""): { refs: (Reference & { path: string })[]; errors: Issue[] } {
+  const refs: (Reference & { path: string })[] = [];
+  const errors: Issue[] = [];
+  const walk = (v: unknown, p: string): void => {
     if (typeof v === "string") {
       const r = references(v);
-      refs.push(...r.refs);
-      errors.push(...r.errors);
-    } else if (Array.isArray(v)) v.forEach(walk);
-    else if (v !== null && typeof v === "object") Object.values(v).forEach(walk);
+      refs.push(...r.refs.map((ref) => ({ ...ref, path: p })));
+      errors.push(...r.errors.map((message) => ({ path: p, message })));
+    } else if (Array.isArray(v)) v.forEach((item, i) => walk(item, `${p}[${i}]`));
+    else if (v !== null && typeof v === "object")
+      for (const [k, item] of Object.entries(v)) walk(item, p ? `${p}.${k}` : k);
   };
-  walk(value);
+  walk(value, path);
   return { refs, errors };
 }

@@ -44,6 +44,10 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     const started = performance.now();
     await next();
     c.header("x-request-id", requestId);
+    // A body refused as too large was not read to its end: what is left of it would be read as the
+    // next request on this connection, so the connection ends with this answer (a client opens a
+    // fresh one) instead of being reset under the client's next request.
+    if (c.res.status === 413) c.header("connection", "close");
     await logRequest(logger, c.req.method, c.req.path, c.res, {
       requestId,
       ms: Math.round(performance.now() - started),

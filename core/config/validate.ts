@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { formatPath, type Issue } from "../errors.js";
 import { applicationGateIssues, preconditionIssues } from "../gates/registry.js";
-import { deepReferences, type Reference } from "../templating.js";
+import { BUILTINS, deepReferences } from "../templating.js";
 import { constantsIn, perChannelIssues } from "./per-channel.js";
 import {
   ConfigDocument,
@@ -217,18 +217,17 @@ export function validateConfigSet(
     issues.push(...unknownReferences(content, params, contentPath));
     // A constant must have a value in every channel: the service's own, the channel's, or the
     // service's for that channel.
-    const constants = new Set(
-      deepReferences(content)
-        .refs.filter((r) => r.scope === "Constants")
-        .map((r) => r.name),
-    );
-    for (const constant of constants) {
+    // Each constant is reported once, at the first string that uses it.
+    const constants = new Map<string, string>();
+    for (const r of deepReferences(content, contentPath).refs)
+      if (r.scope === "Constants" && !constants.has(r.name)) constants.set(r.name, r.path);
+    for (const [constant, usedAt] of constants) {
       const missing = app.releaseChannels
         .filter((c) => !Object.hasOwn(constantsIn(service, c), constant))
         .map((c) => `"${c.name}"`);
       if (missing.length)
         issues.push({
-          path: contentPath,
+          path: usedAt,
           message: `{{.Constants.${constant}}} has no value in release channel${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of application "${app.name}", nor in the service's constants`,
         });
     }
@@ -290,14 +289,24 @@ export function channelTargets<
   );
 }
 
+/**
+ * What a template refers to that cannot be rendered, each at the path of the string holding it:
+ * an expression that is not a reference, an undeclared parameter, a builtin that does not exist.
+ */
 function unknownReferences(content: unknown, params: ReadonlySet<string>, path: string): Issue[] {
-  const { refs, errors } = deepReferences(content);
-  const issues: Issue[] = errors.map((message) => ({ path, message }));
+  const { refs, errors } = deepReferences(content, path);
+  const issues: Issue[] = [...errors];
   const reported = new Set<string>();
-  for (const ref of refs.filter((r: Reference) => r.scope === "Params" && !params.has(r.name))) {
-    if (reported.has(ref.name)) continue;
-    reported.add(ref.name);
-    issues.push({ path, message: `{{.Params.${ref.name}}} refers to a parameter that is not declared` });
+  for (const ref of refs) {
+    const problem =
+      ref.scope === "Params" && !params.has(ref.name)
+        ? `{{.Params.${ref.name}}} refers to a parameter that is not declared`
+        : ref.scope === "Builtins" && !(BUILTINS as readonly string[]).includes(ref.name)
+          ? `{{.Builtins.${ref.name}}} is not a builtin; there are ${BUILTINS.join(", ")}`
+          : undefined;
+    if (!problem || reported.has(`${ref.path} ${problem}`)) continue;
+    reported.add(`${ref.path} ${problem}`);
+    issues.push({ path: ref.path, message: problem });
   }
   return issues;
 }

@@ -1,5 +1,5 @@
 import { CST, Lexer, parseAllDocuments } from "yaml";
-import { invalid, type Issue } from "../../core/index.js";
+import { invalid, type CodeWithStatus, type Issue } from "../../core/index.js";
 
 /**
  * Reading config documents from a request body — YAML (documents separated by `---`) or JSON (one
@@ -22,7 +22,7 @@ export const DOCUMENT_LIMITS = {
 
 type Position = { line: number; col: number };
 
-function tooMuch(code: string, message: string, at?: Position): never {
+function tooMuch(code: CodeWithStatus<400>, message: string, at?: Position): never {
   throw invalid(code, message, [{ path: "", message: at ? `line ${at.line}, column ${at.col}: ${message}` : message }]);
 }
 

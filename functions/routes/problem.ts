@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
-import { DomainError, zodIssues, type Issue } from "../../core/index.js";
+import { DomainError, zodIssues, type ErrorCode, type Issue } from "../../core/index.js";
 import type { Logger } from "../services/deps.js";
 
 /**
@@ -49,7 +49,7 @@ const titles: Record<number, string> = {
 export function problem(
   c: Context,
   status: number,
-  code: string,
+  code: ErrorCode,
   detail: string,
   errors: Issue[] = [],
   extensions: Readonly<Record<string, string>> = {},
@@ -82,16 +82,14 @@ export function invalidBody(c: Context, error: z.ZodError, prefix: PropertyKey[]
 export function onError(err: Error, c: Context, logger: Logger): Response {
   if (err instanceof DomainError) return problem(c, err.status, err.code, err.message, err.issues, err.extensions);
   if (err instanceof HTTPException) {
+    const known = {
+      400: "request.malformed",
+      413: "request.too_large",
+      415: "request.unsupported_media_type",
+    } as const;
     const status = err.status;
-    const code =
-      status === 400
-        ? "request.malformed"
-        : status === 413
-          ? "request.too_large"
-          : status === 415
-            ? "request.unsupported_media_type"
-            : `http.${status}`;
-    return problem(c, status, code, err.message || titles[status] || "request refused");
+    if (status === 400 || status === 413 || status === 415)
+      return problem(c, status, known[status], err.message || titles[status] || "request refused");
   }
   logger.error(`unhandled error on ${c.req.method} ${c.req.path}`, { error: err });
   return problem(c, 500, "internal", "the request failed on the server; it has been logged");

@@ -1,4 +1,4 @@
-import { accessDecider, grants, streams, type Scope } from "../../core/index.js";
+import { accessDecider, grants, streams, type ErrorCode, type Scope } from "../../core/index.js";
 import type { Actor, Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
 import { apiKeyId, newApiKey, safeEqual, sha256 } from "./credentials.js";
@@ -12,7 +12,7 @@ export type Principal = { actor: Actor; scopes: readonly Scope[] };
 export type KeyView = { keyId: string; name: string; scopes: Scope[]; revoked: boolean };
 
 /** Why a key is not accepted: 401 when it is not a valid key, 403 when it lacks the scope. */
-export type AccessRefusal = { status: 401 | 403; code: string; detail: string };
+export type AccessRefusal = { status: 401 | 403; code: ErrorCode; detail: string };
 
 /**
  * The principal an API key stands for, if it carries `scope`. The admin bootstrap key (a secret)

@@ -1,3 +1,4 @@
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streams } from "../../core/index.js";
 import { openPipeline, type Pipeline } from "../support/pipeline.js";
@@ -53,6 +54,45 @@ describe("config bodies that used to take the server down", () => {
 
     expect((await p.api("/v1/applications")).status).toBe(200);
     expect((await configLog()).length).toBe(before);
+  });
+});
+
+describe("a body over the limit", () => {
+  it("is answered 413 and the client's kept-alive connection is closed cleanly, not reset under its next request", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const url = new URL(p.stack.httpUrl);
+    const request = (method: string, path: string, body?: string) =>
+      new Promise<{ status?: number; connection?: string } | { error: string }>((resolve) => {
+        const req = http.request(
+          {
+            host: url.hostname,
+            port: url.port,
+            method,
+            path,
+            agent,
+            headers: {
+              authorization: `Bearer ${p.secrets.adminApiKey}`,
+              "content-type": "application/yaml",
+              ...(body ? { "content-length": Buffer.byteLength(body) } : {}),
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve({ status: res.statusCode, connection: res.headers.connection }));
+          },
+        );
+        req.on("error", (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+        req.end(body);
+      });
+    try {
+      expect(await request("PUT", "/v1/configs", "a: " + "x".repeat(2 * 1024 * 1024))).toEqual({
+        status: 413,
+        connection: "close",
+      });
+      expect(await request("GET", "/v1/applications")).toMatchObject({ status: 200 });
+    } finally {
+      agent.destroy();
+    }
   });
 });
 

@@ -263,13 +263,25 @@ describe("cross-object validation", () => {
 
   it("checks a service against its application, its parameters and its templates", () => {
     const svc = structuredClone(docs.api);
-    svc.service.kubernetesConfig.manifests = ["image: {{.Params.image}}:{{.Params.tag}} {{.Values.x}}"];
+    svc.service.kubernetesConfig.manifests = [
+      "kind: ConfigMap",
+      "image: {{.Params.image}}:{{.Params.tag}} {{.Values.x}} {{.Builtins.Cluster}}",
+    ];
+    // Each problem names the very string that holds the expression.
     expect(issuesOf(apply(svc), existing)).toEqual([
       {
-        path: "service.kubernetesConfig",
+        path: "service.kubernetesConfig.manifests[1]",
         message: expect.stringContaining("unsupported template expression {{.Values.x}}"),
       },
-      { path: "service.kubernetesConfig", message: "{{.Params.tag}} refers to a parameter that is not declared" },
+      {
+        path: "service.kubernetesConfig.manifests[1]",
+        message: "{{.Params.tag}} refers to a parameter that is not declared",
+      },
+      {
+        path: "service.kubernetesConfig.manifests[1]",
+        message:
+          "{{.Builtins.Cluster}} is not a builtin; there are Application, Service, ReleaseChannel, Release, Runtime",
+      },
     ]);
     expect(issuesOf(apply({ service: { ...docs.api.service, application: "bank" } }), existing)).toEqual([
       { path: "service.application", message: 'application "bank" does not exist' },
@@ -285,7 +297,7 @@ describe("cross-object validation", () => {
     delete (app.application.releaseChannels[1] as { constants?: unknown }).constants;
     expect(issuesOf(apply(docs.staging, docs.production, app, docs.api))).toEqual([
       {
-        path: "documents[3].service.kubernetesConfig",
+        path: "documents[3].service.kubernetesConfig.manifests[0]",
         message:
           '{{.Constants.replicas}} has no value in release channel "production" of application "shop", nor in the service\'s constants',
       },

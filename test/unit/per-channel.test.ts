@@ -146,7 +146,7 @@ describe("per-channel values of a service", () => {
     );
     expect(issues(noTier({ staging: { constants: { tier: "s" } } }))).toEqual([
       {
-        path: "documents[3].service.kubernetesConfig",
+        path: "documents[3].service.kubernetesConfig.manifests[0]",
         message:
           '{{.Constants.tier}} has no value in release channel "production" of application "shop", nor in the service\'s constants',
       },
