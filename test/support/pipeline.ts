@@ -7,6 +7,7 @@ import { EventStore } from "../../functions/adapters/event-store.js";
 import { signBody } from "../../functions/services/credentials.js";
 import type { Secrets } from "../../functions/services/deps.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
+import type { Logger } from "../../functions/adapters/logger.js";
 import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
 import { FakeAgent } from "./fake-agent.js";
 import { docs } from "./fixtures.js";
@@ -32,9 +33,13 @@ export type ApplicationParts = {
 
 export async function openPipeline(
   stage: string,
-  options: { stagingOutcome?: (i: InstructionMessage) => "succeeded" | "failed" | "none" } = {},
+  options: {
+    stagingOutcome?: (i: InstructionMessage) => "succeeded" | "failed" | "none";
+    /** Where the stack's stand-ins report a handler that threw or timed out. */
+    logger?: Logger;
+  } = {},
 ) {
-  const stack: LocalStack = await startLocalStack({ stage });
+  const stack: LocalStack = await startLocalStack({ stage, ...(options.logger ? { logger: options.logger } : {}) });
   const secrets = JSON.parse(readFileSync(stack.secretsPath, "utf8")) as Secrets;
   const store = new EventStore(
     documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
