@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { handle } from "hono/aws-lambda";
+import { bodyLimit } from "hono/body-limit";
 import { checkHealth } from "./services/health.js";
 import { loggerOf, type ApiDeps, type Logger } from "./services/deps.js";
 import { authorize } from "./routes/access.js";
@@ -18,6 +19,13 @@ import { registerRuntimeRoutes } from "./routes/runtimes.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
 import { registerWebhookRoutes } from "./routes/webhooks.js";
 import { apiFromResources } from "./wiring.js";
+
+/**
+ * The largest body an endpoint reads unless it sets a limit of its own (configs 1 MB, the CI
+ * webhook 256 KB): nothing is buffered without a bound.
+ */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+const OWN_BODY_LIMITS = new Set(["/v1/configs", "/v1/webhooks/ci"]);
 
 const OPENAPI = {
   openapi: "3.1.0",
@@ -53,6 +61,13 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
       ms: Math.round(performance.now() - started),
     });
   });
+
+  const defaultBodyLimit = bodyLimit({
+    maxSize: DEFAULT_BODY_LIMIT,
+    onError: (c) =>
+      problem(c, 413, "request.too_large", `request bodies are limited to ${DEFAULT_BODY_LIMIT} bytes here`),
+  });
+  app.use("*", (c, next) => (OWN_BODY_LIMITS.has(c.req.path) ? next() : defaultBodyLimit(c, next)));
 
   app.get("/healthz", authorize(deps, "public"), async (c) => {
     const health = await checkHealth(deps.checks);

@@ -90,6 +90,11 @@ describe("a body over the limit", () => {
         connection: "close",
       });
       expect(await request("GET", "/v1/applications")).toMatchObject({ status: 200 });
+      // Endpoints without a limit of their own read 64 KB at most.
+      expect(await request("POST", "/v1/api-keys", JSON.stringify({ name: "x".repeat(100 * 1024) }))).toEqual({
+        status: 413,
+        connection: "close",
+      });
     } finally {
       agent.destroy();
     }
