@@ -31,3 +31,4 @@ export * from "./feed.js";
 export * from "./channel-history.js";
 export * from "./as-of.js";
 export * from "./notifications.js";
+export * from "./version.js";

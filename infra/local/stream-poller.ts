@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import {
   DescribeStreamCommand,
@@ -15,6 +15,7 @@ import {
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { StreamEvent, StreamImage as Image } from "../../functions/adapters/lambda-events.js";
 import { failedItems, invoke, type LambdaHandler } from "./lambda.js";
+import { makePrivateDir, writePrivateFile } from "./private-files.js";
 
 type LambdaStreamRecord = StreamEvent["Records"][number];
 
@@ -289,8 +290,8 @@ export class StreamEventSourceMapping {
     const path = this.options.checkpointPath;
     if (!path) return;
     // Write-then-rename: a crash leaves the old checkpoint or the new one, never half of one.
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(`${path}.tmp`, JSON.stringify(this.checkpoints));
+    makePrivateDir(dirname(path));
+    writePrivateFile(`${path}.tmp`, JSON.stringify(this.checkpoints));
     renameSync(`${path}.tmp`, path);
   }
 

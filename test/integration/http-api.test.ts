@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { streams } from "../../core/index.js";
+import { SLIPWAY_VERSION, streams } from "../../core/index.js";
 import type { EventStore } from "../../functions/adapters/event-store.js";
 import { signBody } from "../../functions/services/credentials.js";
 import { slackSignature } from "../../functions/services/credentials.js";
 import { createHttpApp } from "../../functions/http.js";
+import type { ApiDeps } from "../../functions/services/deps.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
 import { capturedLogs } from "../support/logs.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
@@ -18,6 +19,7 @@ const secrets = {
 };
 let store: EventStore;
 let drop: () => Promise<void>;
+let deps: ApiDeps;
 let app: ReturnType<typeof createHttpApp>;
 const logs = capturedLogs();
 
@@ -31,14 +33,15 @@ beforeAll(async () => {
     await rm.drop();
     await st.drop();
   };
-  app = createHttpApp({
+  deps = {
     store,
     readModels: new ReadModels(s.db, rm.name),
     secretStore: new SecretStore(s.db, st.name),
     secrets,
     checks: { eventLog: async () => "ok" },
     logger: logs.logger,
-  });
+  };
+  app = createHttpApp(deps);
 });
 afterAll(() => drop());
 
@@ -76,10 +79,93 @@ async function problemOf(res: Response) {
 }
 
 describe("HTTP API", () => {
-  it("answers /healthz without a key", async () => {
-    const res = await app.request("/healthz");
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ ok: true, components: { eventLog: { ok: true, detail: "ok" } } });
+  describe("/healthz", () => {
+    // Checks that name internal resources, as the real ones do (table, queue URL, stream ARN, WebSocket URL).
+    const internal = {
+      eventLog: async () => "table slipway-test-events is active",
+      queues: async () => "http://127.0.0.1:9324/000000000000/slipway-test-preconditions: 0 ready",
+      streamSubscribers: async () =>
+        "2 subscriber(s) polling arn:aws:dynamodb:us-east-1:000000000000:table/slipway-test-events/stream/x",
+    };
+    const failing = {
+      ...internal,
+      websocket: async (): Promise<string> => {
+        throw new Error("connect ECONNREFUSED 127.0.0.1:8788 (ws://127.0.0.1:8788/local)");
+      },
+    };
+    const healthApp = (checks: Record<string, () => Promise<string>>) => createHttpApp({ ...deps, checks });
+    const keyWith = async (name: string, scopes: string[]) => {
+      const res = await app.request("/v1/api-keys", {
+        method: "POST",
+        headers: { ...admin, "content-type": "application/json" },
+        body: JSON.stringify({ name, scopes }),
+      });
+      expect(res.status).toBe(201);
+      return { authorization: `Bearer ${((await res.json()) as { key: string }).key}` };
+    };
+    const revealsNothing = (text: string) => {
+      for (const secret of ["http://", "ws://", "arn:", "127.0.0.1", "slipway-test", "table", "ECONNREFUSED"])
+        expect(text).not.toContain(secret);
+    };
+
+    it("answers anyone with only its status and version", async () => {
+      const res = await healthApp(internal).request("/healthz");
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(JSON.parse(text)).toStrictEqual({ status: "ok", version: SLIPWAY_VERSION });
+      revealsNothing(text);
+    });
+
+    it("answers anyone 503 degraded when a check fails, still without its detail", async () => {
+      const res = await healthApp(failing).request("/healthz");
+      expect(res.status).toBe(503);
+      const text = await res.text();
+      expect(JSON.parse(text)).toStrictEqual({ status: "degraded", version: SLIPWAY_VERSION });
+      revealsNothing(text);
+    });
+
+    it("shows each check and its detail to a read key and to admin", async () => {
+      const reader = await keyWith("health-reader", ["read"]);
+      for (const headers of [reader, admin]) {
+        const res = await healthApp(failing).request("/healthz", { headers });
+        expect(res.status).toBe(503);
+        expect(await res.json()).toStrictEqual({
+          status: "degraded",
+          version: SLIPWAY_VERSION,
+          components: {
+            eventLog: { ok: true, detail: "table slipway-test-events is active" },
+            queues: { ok: true, detail: "http://127.0.0.1:9324/000000000000/slipway-test-preconditions: 0 ready" },
+            streamSubscribers: {
+              ok: true,
+              detail:
+                "2 subscriber(s) polling arn:aws:dynamodb:us-east-1:000000000000:table/slipway-test-events/stream/x",
+            },
+            websocket: { ok: false, detail: "connect ECONNREFUSED 127.0.0.1:8788 (ws://127.0.0.1:8788/local)" },
+          },
+        });
+      }
+      const healthy = await healthApp(internal).request("/healthz", { headers: reader });
+      expect(healthy.status).toBe(200);
+      expect(((await healthy.json()) as { status: string }).status).toBe("ok");
+    });
+
+    it("refuses a key that is not valid (401) or lacks read (403), as other routes do", async () => {
+      const unknown = await healthApp(internal).request("/healthz", {
+        headers: { authorization: "Bearer slw_0123456789ab_" + "x".repeat(43) },
+      });
+      expect(unknown.status).toBe(401);
+      expect(unknown.headers.get("www-authenticate")).toContain("Bearer");
+      expect((await problemOf(unknown)).code).toBe("auth.invalid_key");
+      const malformed = await healthApp(internal).request("/healthz", { headers: { authorization: "Basic abc" } });
+      expect((await problemOf(malformed)).code).toBe("auth.malformed");
+
+      const releaser = await keyWith("health-releaser", ["release"]);
+      const lacking = await healthApp(internal).request("/healthz", { headers: releaser });
+      expect(lacking.status).toBe(403);
+      expect((await problemOf(lacking)).detail).toBe(
+        'API key "health-releaser" lacks the "read" scope this endpoint needs',
+      );
+    });
   });
 
   describe("authentication", () => {

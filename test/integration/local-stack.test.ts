@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +6,7 @@ import { ApiGatewayManagementApiClient, PostToConnectionCommand } from "@aws-sdk
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { SLIPWAY_VERSION } from "../../core/index.js";
 import type { DomainEvent } from "../../events/index.js";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore } from "../../functions/adapters/event-store.js";
@@ -61,6 +62,11 @@ function recorder() {
   return { seen, functions };
 }
 
+/** The bootstrap admin key's Authorization header, from the secrets the stack made. */
+const asAdmin = (stack: LocalStack) => ({
+  authorization: `Bearer ${(JSON.parse(readFileSync(stack.secretsPath, "utf8")) as { adminApiKey: string }).adminApiKey}`,
+});
+
 const storeOf = (stack: LocalStack) =>
   new EventStore(documentClient({ ...aws, endpoint: stack.dynamoEndpoint }), stack.tables.events);
 
@@ -69,10 +75,18 @@ describe("local stack", () => {
     const { seen, functions } = recorder();
     const stack = await startLocalStack({ functions, stage: "wiring" });
     try {
-      const health = await fetch(`${stack.httpUrl}/healthz`);
+      // Anyone learns that it is well and its version; the checks (tables, queue URLs, the stream
+      // ARN, the WebSocket URL) only a read key sees.
+      const anyone = await fetch(`${stack.httpUrl}/healthz`);
+      expect(anyone.status).toBe(200);
+      const text = await anyone.text();
+      expect(JSON.parse(text)).toStrictEqual({ status: "ok", version: SLIPWAY_VERSION });
+      for (const internal of ["http://", "ws://", "arn:", "127.0.0.1", "slipway-wiring"])
+        expect(text).not.toContain(internal);
+      const health = await fetch(`${stack.httpUrl}/healthz`, { headers: asAdmin(stack) });
       expect(health.status).toBe(200);
-      const body = (await health.json()) as { ok: boolean; components: Record<string, { ok: boolean }> };
-      expect(body.ok).toBe(true);
+      const body = (await health.json()) as { status: string; components: Record<string, { ok: boolean }> };
+      expect(body.status).toBe("ok");
       expect(Object.keys(body.components).sort()).toEqual([
         "eventLog",
         "queueSubscribers",
@@ -80,6 +94,7 @@ describe("local stack", () => {
         "streamSubscribers",
         "websocket",
       ]);
+      expect(JSON.stringify(body.components)).toContain(stack.wsUrl);
 
       // The event log's stream reaches the stream subscriber; command markers do not.
       await storeOf(stack).append("release#wired", 0, [started("staging"), started("production")], meta, {
