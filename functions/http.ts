@@ -80,6 +80,8 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     const health = await checkHealth(deps.checks);
     const status = health.status === "ok" ? 200 : 503;
     const principal = c.get("principal") as Principal | undefined;
+    // An answer for a key holder must not be kept by a cache and handed to someone without one.
+    c.header("cache-control", "no-store");
     return c.json(principal ? health : publicHealth(health), status);
   });
   registerConfigRoutes(app, deps);

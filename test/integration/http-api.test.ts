@@ -114,6 +114,7 @@ describe("HTTP API", () => {
       const text = await res.text();
       expect(JSON.parse(text)).toStrictEqual({ status: "ok", version: SLIPWAY_VERSION });
       revealsNothing(text);
+      expect(res.headers.get("cache-control")).toBe("no-store");
     });
 
     it("answers anyone 503 degraded when a check fails, still without its detail", async () => {
