@@ -26,6 +26,19 @@ export const ERROR_CODES = {
   "auth.invalid_key": { status: 401, when: "the API key is unknown or revoked" },
   "auth.scope": { status: 403, when: "the API key lacks the scope the endpoint needs" },
   "webhook.bad_signature": { status: 401, when: "the CI webhook's signature does not match `<timestamp>.<body>`" },
+  "webhook.bad_timestamp": {
+    status: 401,
+    when: "a signed CI webhook without `X-Slipway-Timestamp`, or not a Unix time in seconds",
+  },
+  "webhook.stale": { status: 401, when: "the CI webhook's timestamp is more than five minutes off the server's clock" },
+  "webhook.replayed": {
+    status: 409,
+    when: "the CI webhook's signature was accepted before, for another delivery (or without one)",
+  },
+  "delivery.conflict": {
+    status: 409,
+    when: "the `X-Slipway-Delivery` id was used before with a different body",
+  },
   "slack.bad_signature": {
     status: 401,
     when: "a Slack callback without a valid `X-Slack-Signature`, or older than five minutes",

@@ -26,7 +26,13 @@ import { DomainError } from "../../core/errors.js";
  * `version` (1, 2, …). An append is conditioned on its versions not existing yet (and, after the
  * first, on the previous version existing), so two writers at the same expected version cannot both
  * win and no stream ever has a gap. A command id, when given, is written in the same transaction
- * as a marker item: a retried command finds it and gets the first attempt's events back.
+ * as a marker item: a retried command finds it and gets the first attempt's events back. The marker
+ * may carry a fingerprint of what the command asked for, so the same id asking for something else
+ * is told apart from a retry. Claims are ids an append takes once and for good in the same
+ * transaction (a webhook's signature): a second append claiming one fails as a whole.
+ *
+ * Markers and claims are items of the table at version 0 under a prefix of their own (`command#…`,
+ * `claim#…`); stream consumers drop them. They are kept as long as the table (it has no TTL).
  */
 
 export const MAX_ITEM_BYTES = 400 * 1024;
@@ -35,6 +41,8 @@ export const MAX_TRANSACTION_BYTES = 4 * 1024 * 1024;
 export const MAX_EVENTS_PER_APPEND = 98;
 
 const COMMAND_PREFIX = "command#";
+const CLAIM_PREFIX = "claim#";
+const MARKER_PREFIXES = [COMMAND_PREFIX, CLAIM_PREFIX] as const;
 
 export function eventTableDefinition(tableName: string): CreateTableCommandInput {
   return {
@@ -97,7 +105,43 @@ export class TooManyEventsError extends DomainError {
   }
 }
 
-export type AppendOptions = { commandId?: string };
+/**
+ * A command id was appended before with another fingerprint: the same id asks for something else,
+ * so it is not a retry and nothing was appended. Callers say what that means for their command.
+ */
+export class CommandReusedError extends Error {
+  constructor(readonly commandId: string) {
+    super(`command ${commandId} was appended before with different input`);
+    this.name = "CommandReusedError";
+  }
+}
+
+/** An append's claim was taken before (by `holder`, the command id it was taken with, if any): nothing was appended. */
+export class ClaimTakenError extends Error {
+  constructor(
+    readonly claim: string,
+    readonly holder: string | undefined,
+  ) {
+    super(`claim ${claim} was taken before`);
+    this.name = "ClaimTakenError";
+  }
+}
+
+export type AppendOptions = {
+  /** Makes the append idempotent: appending a command id again gives the first append's events back. */
+  commandId?: string;
+  /**
+   * A digest of what the command asked for, kept with its id: the same id with another fingerprint
+   * is refused with CommandReusedError instead of being taken for a retry. Ids appended without one
+   * match any.
+   */
+  fingerprint?: string;
+  /** Ids this append takes for good, in the same transaction: one taken already fails it with ClaimTakenError. */
+  claims?: readonly string[];
+};
+
+/** Who took a claim: the command id it was taken with (none when it was taken without one). */
+export type ClaimHolder = { commandId?: string };
 
 export type AppendResult = {
   streamId: string;
@@ -122,7 +166,16 @@ type EventItem = {
   commandId?: string;
 };
 
-type CommandItem = { stream: string; version: 0; targetStream: string; fromVersion: number; toVersion: number };
+type CommandItem = {
+  stream: string;
+  version: 0;
+  targetStream: string;
+  fromVersion: number;
+  toVersion: number;
+  fingerprint?: string;
+};
+
+type ClaimItem = { stream: string; version: 0; claimedAt: string; commandId?: string };
 
 export type EventStoreOptions = {
   /** Told of every append that wrote events (not of a retried command's first events): for the log. */
@@ -194,10 +247,12 @@ export class EventStore {
     metadata: Metadata,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    if (streamId.startsWith(COMMAND_PREFIX)) throw new Error(`stream ids may not start with ${COMMAND_PREFIX}`);
+    for (const prefix of MARKER_PREFIXES)
+      if (streamId.startsWith(prefix)) throw new Error(`stream ids may not start with ${prefix}`);
     if (!Number.isInteger(expectedVersion) || expectedVersion < 0)
       throw new Error(`expectedVersion must be a non-negative integer, not ${expectedVersion}`);
     if (events.length === 0) return { streamId, version: expectedVersion, events: [], duplicate: false };
+    if (options.fingerprint !== undefined && !options.commandId) throw new Error("a fingerprint needs a command id");
     if (events.length > MAX_EVENTS_PER_APPEND) throw new TooManyEventsError(events.length);
 
     const items: EventItem[] = events.map((e, i) => {
@@ -232,8 +287,9 @@ export class EventStore {
     const notExists = "attribute_not_exists(#s)";
     const names = { "#s": "stream" };
 
+    const claims = [...new Set(options.claims ?? [])];
     // The common case, one event on a new stream with no command id, is a single conditional put.
-    if (items.length === 1 && expectedVersion === 0 && !options.commandId) {
+    if (items.length === 1 && expectedVersion === 0 && !options.commandId && claims.length === 0) {
       try {
         await this.db.send(
           new PutCommand({
@@ -275,6 +331,7 @@ export class EventStore {
         targetStream: streamId,
         fromVersion: expectedVersion + 1,
         toVersion: version,
+        ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
       };
       transactItems.push({
         Put: {
@@ -285,40 +342,110 @@ export class EventStore {
         },
       });
     }
+    const claimsIndex = transactItems.length;
+    for (const claim of claims) {
+      transactItems.push({
+        Put: {
+          TableName: this.tableName,
+          Item: claimItem(claim, metadata.occurredAt, options.commandId),
+          ConditionExpression: notExists,
+          ExpressionAttributeNames: names,
+        },
+      });
+    }
+    if (transactItems.length > 100)
+      throw new Error(`an append writes at most 100 items with its marker and claims, not ${transactItems.length}`);
     try {
       await this.db.send(new TransactWriteCommand({ TransactItems: transactItems }));
     } catch (err) {
       if (!(err instanceof TransactionCanceledException)) throw err;
       const reasons = err.CancellationReasons ?? [];
-      if (options.commandId && reasons[markerIndex]?.Code === "ConditionalCheckFailed") {
-        return this.previousAppend(options.commandId);
+      const failed = (i: number) => reasons[i]?.Code === "ConditionalCheckFailed";
+      // A retry of the same command first: it may have taken the same claims the first time.
+      if (options.commandId && failed(markerIndex)) {
+        const previous = await this.previousCommand(options.commandId, options.fingerprint);
+        if (!previous)
+          throw new Error(`command ${options.commandId} was reported as appended but its marker is missing`);
+        return previous;
       }
-      if (reasons.some((r) => r.Code === "ConditionalCheckFailed"))
+      const taken = claims.findIndex((_, i) => failed(claimsIndex + i));
+      if (taken >= 0) {
+        const claim = claims[taken]!;
+        throw new ClaimTakenError(claim, (await this.claimant(claim))?.commandId);
+      }
+      // TransactionConflict: another transaction held one of these items at that moment (two copies
+      // of one command racing); nothing was written, so it is retried as any lost race is.
+      if (reasons.some((r) => r.Code === "ConditionalCheckFailed" || r.Code === "TransactionConflict"))
         throw new ConcurrencyError(streamId, expectedVersion);
       throw err;
     }
     return { streamId, version, events: stored(), duplicate: false };
   }
 
-  /** The events a command appended before, found through its marker. */
-  private async previousAppend(commandId: string): Promise<AppendResult> {
-    const { Item } = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { stream: COMMAND_PREFIX + commandId, version: 0 },
-        ConsistentRead: true,
-      }),
-    );
-    const marker = Item as CommandItem | undefined;
-    if (!marker) throw new Error(`command ${commandId} was reported as appended but its marker is missing`);
+  /**
+   * The events a command appended before (`duplicate: true`), found through its marker; undefined
+   * when it has not been appended. With a fingerprint, a marker that kept another one is refused
+   * with CommandReusedError.
+   */
+  async previousCommand(commandId: string, fingerprint?: string): Promise<AppendResult | undefined> {
+    const marker = (await this.marker(COMMAND_PREFIX + commandId)) as CommandItem | undefined;
+    if (!marker) return undefined;
+    if (fingerprint !== undefined && marker.fingerprint !== undefined && marker.fingerprint !== fingerprint)
+      throw new CommandReusedError(commandId);
     const events = await this.read(marker.targetStream, marker.fromVersion, marker.toVersion);
     return { streamId: marker.targetStream, version: marker.toVersion, events, duplicate: true };
   }
+
+  /** Who holds a claim, or undefined when nobody has taken it. */
+  async claimant(claim: string): Promise<ClaimHolder | undefined> {
+    const item = (await this.marker(CLAIM_PREFIX + claim)) as ClaimItem | undefined;
+    if (!item) return undefined;
+    return typeof item.commandId === "string" ? { commandId: item.commandId } : {};
+  }
+
+  /**
+   * Takes a claim outside an append, for a command that was appended already. Once only, whoever
+   * races: `taken` says whether this call took it, `holder` who holds it now.
+   */
+  async claim(
+    claim: string,
+    commandId: string | undefined,
+    at: string,
+  ): Promise<{ taken: boolean; holder: ClaimHolder }> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: claimItem(claim, at, commandId),
+          ConditionExpression: "attribute_not_exists(#s)",
+          ExpressionAttributeNames: { "#s": "stream" },
+        }),
+      );
+      return { taken: true, holder: commandId === undefined ? {} : { commandId } };
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      const holder = await this.claimant(claim);
+      if (!holder) throw new Error(`claim ${claim} was reported as taken but is missing`);
+      return { taken: false, holder };
+    }
+  }
+
+  private async marker(key: string): Promise<Record<string, unknown> | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { stream: key, version: 0 }, ConsistentRead: true }),
+    );
+    return Item;
+  }
 }
 
-/** True for items of the log that are events, as opposed to command markers (for stream consumers). */
+function claimItem(claim: string, claimedAt: string, commandId: string | undefined): ClaimItem {
+  return { stream: CLAIM_PREFIX + claim, version: 0, claimedAt, ...(commandId ? { commandId } : {}) };
+}
+
+/** True for items of the log that are events, as opposed to command markers and claims (for stream consumers). */
 export function isEventItem(item: { stream?: unknown }): boolean {
-  return typeof item.stream === "string" && !item.stream.startsWith(COMMAND_PREFIX);
+  const stream = item.stream;
+  return typeof stream === "string" && !MARKER_PREFIXES.some((prefix) => stream.startsWith(prefix));
 }
 
 export function itemToEvent(item: EventItem): StoredEvent {

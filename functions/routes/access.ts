@@ -10,7 +10,8 @@ import { problem } from "./problem.js";
 /**
  * Who may call a route, declared where the route is defined:
  * - a scope (`admin`, `release`, `approve`, `read`): an API key that carries it;
- * - `ci`: a CI webhook signed with the webhook secret, or a `release`-scoped API key;
+ * - `ci`: a CI webhook signed with the webhook secret (`X-Slipway-Timestamp` within five minutes,
+ *   `X-Slipway-Signature-256` over `<timestamp>.<body>`), or a `release`-scoped API key;
  * - `slack`: a callback signed with Slack's signing secret;
  * - `agent`: a runtime's agent token (the route checks it against the runtime it asks about);
  * - `public`: anyone.
@@ -57,9 +58,17 @@ export function authorize(deps: ApiDeps, access: Access): AccessMiddleware {
     }
     const signature = access === "ci" ? c.req.header("x-slipway-signature-256") : undefined;
     if (signature !== undefined) {
-      const invalid = webhookSignatureProblem(deps.secrets.webhookSecret, signature, await c.req.text());
-      if (invalid) return problem(c, 401, "webhook.bad_signature", invalid);
+      const invalid = webhookSignatureProblem(
+        deps.secrets.webhookSecret,
+        c.req.header("x-slipway-timestamp"),
+        signature,
+        await c.req.text(),
+        nowOf(deps),
+      );
+      if (invalid) return problem(c, 401, invalid.code, invalid.detail);
       c.set("principal", { actor: { kind: "ci", id: "ci-webhook" }, scopes: ["release"] });
+      // The route spends it: a signature is good for one delivery (see createRelease).
+      c.set("webhookSignature", signature);
       return next();
     }
     const scope: Scope | undefined = access === "ci" ? "release" : access === "agent" ? undefined : access;

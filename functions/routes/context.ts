@@ -6,9 +6,12 @@ import { nowOf, type ApiDeps } from "../services/deps.js";
 
 /**
  * What a request carries through its middleware: who made it (set by the access check), the agent
- * token of an `agent` route, and the request id that ties its events together.
+ * token of an `agent` route, the signature a CI webhook was accepted with, and the request id that
+ * ties its events together.
  */
-export type ApiEnv = { Variables: { principal: Principal; requestId: string; agentToken: string } };
+export type ApiEnv = {
+  Variables: { principal: Principal; requestId: string; agentToken: string; webhookSignature: string | undefined };
+};
 
 /** Event metadata for a command made by this request, on behalf of `actor` (by default, the principal). */
 export function metadataOf(

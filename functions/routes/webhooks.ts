@@ -31,7 +31,7 @@ export function registerWebhookRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         path: "/v1/webhooks/ci",
         summary: "Create a release from CI",
         description:
-          "Signed with `X-Slipway-Signature-256: sha256=<HMAC-SHA256 of the raw body with the webhook secret>`, or authorized by a `release`-scoped API key. `X-Slipway-Delivery` makes redeliveries idempotent: the same release comes back and nothing is appended.",
+          "Signed with `X-Slipway-Timestamp: <Unix seconds>` (within five minutes of the server's clock) and `X-Slipway-Signature-256: sha256=<hex HMAC-SHA256 of '<timestamp>.<raw body>' with the webhook secret>`, or authorized by a `release`-scoped API key. `X-Slipway-Delivery` makes redeliveries idempotent: the same release comes back and nothing is appended; the same id with another body is `409 delivery.conflict`. A signature is accepted for one delivery: presented again under another delivery id, or none, it is `409 webhook.replayed`.",
         middleware: [
           bodyLimit({
             maxSize: MAX_WEBHOOK_BYTES,
@@ -40,7 +40,12 @@ export function registerWebhookRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
           }),
         ],
         request: {
-          headers: z.object({ "x-slipway-delivery": z.string().regex(DELIVERY_PATTERN).optional() }),
+          headers: z.object({
+            "x-slipway-delivery": z.string().regex(DELIVERY_PATTERN).optional(),
+            // Checked by the access check, before this schema; listed for the OpenAPI document.
+            "x-slipway-timestamp": z.string().optional(),
+            "x-slipway-signature-256": z.string().optional(),
+          }),
           body: { required: true, content: { "application/json": { schema: CiWebhookBody } } },
         },
         responses: {
@@ -48,18 +53,19 @@ export function registerWebhookRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
             description: "the release was created (or, for a redelivery, had been)",
             content: { "application/json": { schema: z.object({ releaseId: z.string(), duplicate: z.boolean() }) } },
           },
-          ...problemResponses(400, 401, 403, 404, 413),
+          ...problemResponses(400, 401, 403, 404, 409, 413),
         },
       }),
     ),
     async (c) => {
       const { application, service, params, source, author } = c.req.valid("json");
-      const delivery = c.req.valid("header")["x-slipway-delivery"];
+      const id = c.req.valid("header")["x-slipway-delivery"];
+      const signature = c.get("webhookSignature");
       return c.json(
         await createRelease(
           deps,
           { application, service, params, ...(source ? { source } : {}), ...(author ? { author } : {}) },
-          delivery,
+          { ...(id ? { id } : {}), ...(signature ? { signature } : {}) },
           metadataOf(c, deps),
         ),
         202,

@@ -1,6 +1,6 @@
 import type { Decider } from "../../core/index.js";
 import type { DomainEvent, Metadata, StoredEvent } from "../../events/index.js";
-import { ConcurrencyError, type EventStore } from "../adapters/event-store.js";
+import { ConcurrencyError, type AppendOptions, type EventStore } from "../adapters/event-store.js";
 
 export type HandleResult<State> = {
   state: State;
@@ -62,21 +62,15 @@ export async function handleCommand<Command, State, Event extends DomainEvent>(
   streamId: string,
   command: Command,
   metadata: Metadata,
-  options: { commandId?: string; maxAttempts?: number } = {},
+  options: AppendOptions & { maxAttempts?: number } = {},
 ): Promise<HandleResult<State>> {
-  const maxAttempts = options.maxAttempts ?? 12;
+  const { maxAttempts = 12, ...append } = options;
   for (let attempt = 1; ; attempt++) {
     const { state, version } = await readState(store, decider, streamId);
     const decided = decider.decide(command, state);
     if (decided.length === 0) return { state, events: [], version };
     try {
-      const appended = await store.append(
-        streamId,
-        version,
-        decided,
-        metadata,
-        options.commandId ? { commandId: options.commandId } : {},
-      );
+      const appended = await store.append(streamId, version, decided, metadata, append);
       if (appended.duplicate) return { state, events: appended.events, version: appended.version };
       let next = state;
       for (const e of appended.events) next = decider.evolve(next, e);

@@ -46,23 +46,61 @@ export function newAgentToken(): { token: string; tokenId: string; tokenHash: st
 
 // ── signatures ────────────────────────────────────────────────────────────────────────────
 
-/** `sha256=<hex>` over the raw body, as GitHub's X-Hub-Signature-256. */
+/** `sha256=<hex>` of HMAC-SHA256 over `text`: the primitive the webhook signatures are made of. */
 export function signBody(secret: string, body: string): string {
   return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 }
 
 /**
- * The signature of an outbound notification: `sha256=<hex>` of HMAC-SHA256 over
- * `<timestamp>.<raw body>`, so a receiver can refuse an old delivery replayed (docs/notifications.md).
+ * The signature of a webhook, CI's coming in and Slipway's notifications going out: `sha256=<hex>`
+ * of HMAC-SHA256 over `<timestamp>.<raw body>` (Stripe's and Slack's scheme). The timestamp inside
+ * the MAC lets a receiver refuse an old delivery replayed; a MAC over the body alone could be
+ * replayed for ever. The one place either side signs.
  */
-export function signNotification(secret: string, timestamp: string, body: string): string {
+export function signWebhook(secret: string, timestamp: string | number, body: string): string {
   return signBody(secret, `${timestamp}.${body}`);
 }
 
-/** Why a CI webhook's `X-Slipway-Signature-256` is not acceptable, or undefined when it is. */
-export function webhookSignatureProblem(secret: string, signature: string, body: string): string | undefined {
-  if (/^sha256=[a-f0-9]{64}$/.test(signature) && safeEqual(signature, signBody(secret, body))) return undefined;
-  return "X-Slipway-Signature-256 does not match the body; sign the raw body with HMAC-SHA256 and the webhook secret";
+/** How far a webhook's `X-Slipway-Timestamp` may be from the server's clock, either way. */
+export const MAX_WEBHOOK_SIGNATURE_AGE_S = 5 * 60;
+
+export type WebhookSignatureProblem = {
+  code: "webhook.bad_timestamp" | "webhook.stale" | "webhook.bad_signature";
+  detail: string;
+};
+
+/**
+ * Why a CI webhook's `X-Slipway-Timestamp` and `X-Slipway-Signature-256` are not acceptable, or
+ * undefined when they are. The details name what is wrong, never a value that was expected.
+ */
+export function webhookSignatureProblem(
+  secret: string,
+  timestamp: string | undefined,
+  signature: string,
+  body: string,
+  now: Date,
+): WebhookSignatureProblem | undefined {
+  if (timestamp === undefined || timestamp === "")
+    return {
+      code: "webhook.bad_timestamp",
+      detail:
+        "X-Slipway-Timestamp is required: send the Unix time in seconds and sign `<timestamp>.<raw body>` with HMAC-SHA256 and the webhook secret",
+    };
+  if (!/^\d{1,12}$/.test(timestamp))
+    return { code: "webhook.bad_timestamp", detail: "X-Slipway-Timestamp must be a Unix time in whole seconds" };
+  const skew = Math.round(now.getTime() / 1000 - Number(timestamp));
+  if (Math.abs(skew) > MAX_WEBHOOK_SIGNATURE_AGE_S)
+    return {
+      code: "webhook.stale",
+      detail: `X-Slipway-Timestamp is ${Math.abs(skew)} s ${skew > 0 ? "in the past" : "in the future"}; a webhook must be signed within five minutes of the server's clock (an old one may be a replay)`,
+    };
+  if (/^sha256=[a-f0-9]{64}$/.test(signature) && safeEqual(signature, signWebhook(secret, timestamp, body)))
+    return undefined;
+  return {
+    code: "webhook.bad_signature",
+    detail:
+      "X-Slipway-Signature-256 does not match; sign `<X-Slipway-Timestamp>.<raw body>` with HMAC-SHA256 and the webhook secret",
+  };
 }
 
 /** Slack refuses requests older than five minutes, and so do we: it stops replays. */

@@ -24,7 +24,7 @@ import { OutboundError, postJson } from "../adapters/outbound.js";
 import { approvalRequestMessage, outcomeMessage, type ApprovalStatus, type ReleaseFacts } from "../adapters/slack.js";
 import { readState } from "./commands.js";
 import { readConfig } from "./config.js";
-import { sha256, signNotification } from "./credentials.js";
+import { sha256, signWebhook } from "./credentials.js";
 import { loggerOf, nowOf, type BackendDeps, type NotifierDeps } from "./deps.js";
 import { readChannel } from "./promotion.js";
 
@@ -175,7 +175,7 @@ async function send(deps: NotifierDeps, target: NotificationTarget, n: OutcomeNo
       "idempotency-key": n.id,
       "x-slipway-event": n.type,
       "x-slipway-timestamp": timestamp,
-      "x-slipway-signature-256": signNotification(secret, timestamp, body),
+      "x-slipway-signature-256": signWebhook(secret, timestamp, body),
     },
   });
 }

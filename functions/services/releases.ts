@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import {
+  canonicalJson,
   channelDecider,
+  conflict,
   fold,
   getConfig,
   notFound,
@@ -15,11 +17,13 @@ import {
   type GateResult,
   type Approval,
 } from "../../core/index.js";
-import type { Metadata, ParamValue, ReleaseSource } from "../../events/index.js";
+import type { Metadata, ParamValue, ReleaseSource, StoredEvent } from "../../events/index.js";
+import { ClaimTakenError, CommandReusedError } from "../adapters/event-store.js";
 import type { TimelineEntry } from "../adapters/read-models.js";
 import { rollbackService } from "./channels.js";
 import { handleCommand, readState } from "./commands.js";
 import { readConfig } from "./config.js";
+import { sha256 } from "./credentials.js";
 import type { ApiDeps } from "./deps.js";
 
 /** Releases: created from CI, abandoned by operators, and read back with their gates and history. */
@@ -43,48 +47,117 @@ export type NewRelease = {
   author?: string;
 };
 
+/** How a CI webhook arrived: its `X-Slipway-Delivery` id, and its signature when it was signed. */
+export type WebhookDelivery = { id?: string; signature?: string };
+
 /**
- * Creates a release from CI. A delivery id makes a redelivered webhook idempotent: the release it
- * created the first time comes back, marked as a duplicate, and nothing is appended.
+ * Creates a release from CI.
+ *
+ * A delivery id makes a redelivered webhook idempotent: the release it created the first time comes
+ * back, marked as a duplicate, and nothing is appended. The id is remembered with a fingerprint of
+ * what it asked for (the command marker of the append), so the same id with another body is a
+ * conflict, not a redelivery. A signature is accepted for one delivery only: it is claimed in the
+ * same transaction that appends the release, so presented again it is that delivery's redelivery,
+ * and with another delivery id (or none) a replay. Both are kept as long as the event log.
  */
 export async function createRelease(
   deps: ApiDeps,
   input: NewRelease,
-  delivery: string | undefined,
+  delivery: WebhookDelivery | undefined,
   meta: Metadata,
 ): Promise<{ releaseId: string; duplicate: boolean }> {
-  const config = await readConfig(deps);
-  const application = getConfig(config, "application", input.application);
-  if (!application) throw notFound("application.not_found", `application "${input.application}" does not exist`);
-  const service = getConfig(config, "service", input.service);
-  if (!service || service.spec.application !== input.application)
-    throw notFound(
-      "service.not_found",
-      `service "${input.service}" does not exist in application "${input.application}"`,
+  const commandId = delivery?.id ? `ci-delivery:${delivery.id}` : undefined;
+  const fingerprint = commandId ? sha256(canonicalJson(input)) : undefined;
+  // The signature's digest is what is kept: enough to know it again, nothing to sign with.
+  const claim = delivery?.signature ? `ci-signature:${sha256(delivery.signature)}` : undefined;
+  try {
+    const seen = await seenBefore(deps, { commandId, fingerprint, claim }, meta);
+    if (seen) return { releaseId: seen, duplicate: true };
+
+    const config = await readConfig(deps);
+    const application = getConfig(config, "application", input.application);
+    if (!application) throw notFound("application.not_found", `application "${input.application}" does not exist`);
+    const service = getConfig(config, "service", input.service);
+    if (!service || service.spec.application !== input.application)
+      throw notFound(
+        "service.not_found",
+        `service "${input.service}" does not exist in application "${input.application}"`,
+      );
+    const releaseId = newReleaseId(new Date());
+    const result = await handleCommand(
+      deps.store,
+      releaseDecider,
+      streams.release(releaseId),
+      {
+        type: "CreateRelease",
+        releaseId,
+        application,
+        service,
+        params: input.params,
+        ...(input.source ? { source: input.source } : {}),
+        ...(input.author ? { author: input.author } : {}),
+        runtimeVersions: runtimeVersions(config),
+      },
+      meta,
+      {
+        ...(commandId ? { commandId, fingerprint } : {}),
+        ...(claim ? { claims: [claim] } : {}),
+      },
     );
-  const releaseId = newReleaseId(new Date());
-  const result = await handleCommand(
-    deps.store,
-    releaseDecider,
-    streams.release(releaseId),
-    {
-      type: "CreateRelease",
-      releaseId,
-      application,
-      service,
-      params: input.params,
-      ...(input.source ? { source: input.source } : {}),
-      ...(input.author ? { author: input.author } : {}),
-      runtimeVersions: runtimeVersions(config),
-    },
-    meta,
-    delivery ? { commandId: `ci-delivery:${delivery}` } : {},
+    const id = createdIn(result.events) ?? releaseId;
+    const duplicate = id !== releaseId;
+    // The same delivery raced in at once, perhaps signed anew: its signature is spent as well.
+    if (duplicate && claim && commandId) await spend(deps, claim, commandId, meta);
+    // On the write path, so a config change right after finds it (the projector records it too).
+    await deps.readModels.putNewestRelease(input.application, input.service, id);
+    return { releaseId: id, duplicate };
+  } catch (err) {
+    if (err instanceof CommandReusedError)
+      throw conflict(
+        "delivery.conflict",
+        `X-Slipway-Delivery "${delivery?.id ?? ""}" was used before with a different body; a new build needs a new delivery id`,
+      );
+    if (err instanceof ClaimTakenError) throw replayed();
+    throw err;
+  }
+}
+
+const replayed = () =>
+  conflict(
+    "webhook.replayed",
+    "this signature was accepted before for another delivery; a webhook is accepted once (a redelivery keeps its X-Slipway-Delivery id), so sign each new delivery anew",
   );
-  const created = result.events.find((e) => e.type === "ReleaseCreated");
-  const id = created?.type === "ReleaseCreated" ? created.data.releaseId : releaseId;
-  // On the write path, so a config change right after finds it (the projector records it too).
-  await deps.readModels.putNewestRelease(input.application, input.service, id);
-  return { releaseId: id, duplicate: id !== releaseId };
+
+/**
+ * The release a webhook made before, when it is a redelivery; undefined when it is new. Throws
+ * when its signature was spent on another delivery (a replay) or its delivery id on another body.
+ */
+async function seenBefore(
+  deps: ApiDeps,
+  { commandId, fingerprint, claim }: { commandId?: string; fingerprint?: string; claim?: string },
+  meta: Metadata,
+): Promise<string | undefined> {
+  const holder = claim ? await deps.store.claimant(claim) : undefined;
+  if (holder && (commandId === undefined || holder.commandId !== commandId)) throw replayed();
+  if (!commandId) return undefined;
+  const previous = await deps.store.previousCommand(commandId, fingerprint);
+  if (!previous) return undefined;
+  // A redelivery signed anew spends its signature too, or it could be replayed under another id.
+  if (claim && !holder) await spend(deps, claim, commandId, meta);
+  const releaseId = createdIn(previous.events);
+  if (!releaseId) throw new Error(`delivery ${commandId} appended no ReleaseCreated`);
+  return releaseId;
+}
+
+/** Claims a signature for a delivery that was appended already; a signature another delivery holds is a replay. */
+async function spend(deps: ApiDeps, claim: string, commandId: string, meta: Metadata): Promise<void> {
+  const { holder } = await deps.store.claim(claim, commandId, meta.occurredAt);
+  if (holder.commandId !== commandId) throw replayed();
+}
+
+function createdIn(events: readonly StoredEvent[]): string | undefined {
+  const created = events.find((e) => e.type === "ReleaseCreated");
+  return created?.type === "ReleaseCreated" ? created.data.releaseId : undefined;
 }
 
 export async function abandonRelease(

@@ -5,9 +5,9 @@ import { stringify } from "yaml";
 import type { InstructionMessage } from "../../core/index.js";
 import type { Secrets } from "../../functions/services/deps.js";
 import { slackSignature } from "../../functions/services/credentials.js";
-import { signBody } from "../../functions/services/credentials.js";
 import type { LocalStack } from "../../infra/local/stack.js";
 import { FakeAgent } from "../support/fake-agent.js";
+import { signedWebhookHeaders } from "../support/webhooks.js";
 
 /**
  * Drives the local stack the way users do — signed CI webhooks, Slack approval clicks, agents on
@@ -111,7 +111,7 @@ export class Flow {
       body,
       headers: {
         "content-type": "application/json",
-        "x-slipway-signature-256": signBody(this.secrets.webhookSecret, body),
+        ...signedWebhookHeaders(this.secrets.webhookSecret, body),
       },
     });
     if (res.status !== 202) throw new Error(`webhook: ${res.status} ${await res.text()}`);

@@ -7,10 +7,10 @@ import { streams } from "../../core/index.js";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore } from "../../functions/adapters/event-store.js";
 import type { Secrets } from "../../functions/services/deps.js";
-import { signBody } from "../../functions/services/credentials.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
 import { docs } from "../support/fixtures.js";
+import { signedWebhookHeaders } from "../support/webhooks.js";
 
 /**
  * Real agent processes (agent/bin.mjs) against the local stack. There is no cluster here, so the
@@ -119,7 +119,7 @@ async function release(tag: string): Promise<string> {
   const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
     method: "POST",
     body,
-    headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, body) },
+    headers: { "content-type": "application/json", ...signedWebhookHeaders(secrets.webhookSecret, body) },
   });
   return ((await res.json()) as { releaseId: string }).releaseId;
 }
@@ -251,7 +251,7 @@ describe("the reference agent", () => {
         body,
         headers: {
           "content-type": "application/json",
-          "x-slipway-signature-256": signBody(secrets.webhookSecret, body),
+          ...signedWebhookHeaders(secrets.webhookSecret, body),
         },
       });
       return ((await res.json()) as { releaseId: string }).releaseId;

@@ -4,6 +4,8 @@ import { runtimeDecider, streams } from "../../core/index.js";
 import type { DomainEvent, Metadata } from "../../events/index.js";
 import { handleCommand } from "../../functions/services/commands.js";
 import {
+  ClaimTakenError,
+  CommandReusedError,
   ConcurrencyError,
   EventStore,
   EventTooLargeError,
@@ -103,6 +105,52 @@ describe("event store on DynamoDB Local", () => {
     expect(retry.events.map((e) => e.eventId)).toEqual(first.events.map((e) => e.eventId));
     expect(retry.version).toBe(2);
     expect(await store.read(id)).toHaveLength(2);
+  });
+
+  it("tells a retry from a command id reused for something else by the fingerprint kept with it", async () => {
+    const id = stream();
+    const commandId = `webhook-${id}`;
+    const first = await store.append(id, 0, [started("a")], meta(), { commandId, fingerprint: "f-1" });
+    const retry = await store.append(id, 1, [started("a")], meta(), { commandId, fingerprint: "f-1" });
+    expect(retry.duplicate).toBe(true);
+    expect(retry.events.map((e) => e.eventId)).toEqual(first.events.map((e) => e.eventId));
+    await expect(store.append(id, 1, [started("b")], meta(), { commandId, fingerprint: "f-2" })).rejects.toBeInstanceOf(
+      CommandReusedError,
+    );
+    await expect(store.previousCommand(commandId, "f-2")).rejects.toBeInstanceOf(CommandReusedError);
+    expect((await store.previousCommand(commandId, "f-1"))?.events.map((e) => e.eventId)).toEqual(
+      first.events.map((e) => e.eventId),
+    );
+    expect(await store.previousCommand(`never-${id}`, "f-1")).toBeUndefined();
+    expect((await store.read(id)).map((e) => e.data)).toEqual([{ releaseId: "r1", channel: "a" }]);
+  });
+
+  it("takes a claim once: a second append claiming it appends nothing, and a racing claim has one winner", async () => {
+    const claim = `signature-${stream()}`;
+    const a = stream();
+    await store.append(a, 0, [started("a")], meta(), { commandId: `cmd-${a}`, claims: [claim] });
+    expect(await store.claimant(claim)).toEqual({ commandId: `cmd-${a}` });
+    const b = stream();
+    const refused = await store
+      .append(b, 0, [started("b")], meta(), { commandId: `cmd-${b}`, claims: [claim] })
+      .catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ClaimTakenError);
+    expect((refused as ClaimTakenError).holder).toBe(`cmd-${a}`);
+    // Without a command id too: the claim alone makes the append a transaction.
+    await expect(store.append(b, 0, [started("b")], meta(), { claims: [claim] })).rejects.toBeInstanceOf(
+      ClaimTakenError,
+    );
+    expect(await store.read(b)).toEqual([]);
+    expect(await store.previousCommand(`cmd-${b}`)).toBeUndefined();
+
+    const contested = `signature-${stream()}`;
+    const outcomes = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => store.claim(contested, `cmd-${i}`, meta().occurredAt)),
+    );
+    expect(outcomes.filter((o) => o.taken)).toHaveLength(1);
+    const holder = outcomes.find((o) => o.taken)!.holder;
+    expect(outcomes.every((o) => o.holder.commandId === holder.commandId)).toBe(true);
+    expect(await store.claimant(contested)).toEqual(holder);
   });
 
   it("gives exactly one winner per position when writers race, with no gaps or duplicates (50 rounds × 6 writers)", async () => {

@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { SLIPWAY_VERSION, streams } from "../../core/index.js";
 import type { EventStore } from "../../functions/adapters/event-store.js";
-import { signBody } from "../../functions/services/credentials.js";
-import { slackSignature } from "../../functions/services/credentials.js";
+import { signBody, slackSignature } from "../../functions/services/credentials.js";
 import { createHttpApp } from "../../functions/http.js";
 import type { ApiDeps } from "../../functions/services/deps.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
@@ -11,6 +10,7 @@ import { capturedLogs } from "../support/logs.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import { docs, IMAGE } from "../support/fixtures.js";
+import { signedWebhookHeaders } from "../support/webhooks.js";
 
 const secrets = {
   adminApiKey: "admin-key-for-tests-0123456789",
@@ -58,7 +58,7 @@ const webhook = (payload: object, headers: Record<string, string> = {}, secret =
   return app.request("/v1/webhooks/ci", {
     method: "POST",
     body,
-    headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secret, body), ...headers },
+    headers: { "content-type": "application/json", ...signedWebhookHeaders(secret, body), ...headers },
   });
 };
 const release = {
@@ -323,10 +323,12 @@ describe("HTTP API", () => {
     });
 
     it("returns the same release for a redelivery and appends nothing", async () => {
-      const first = (await (await webhook(release, { "x-slipway-delivery": "delivery-42" })).json()) as {
+      // A build of its own: the same body signed in the same second is the same signature, spent already.
+      const build = { ...release, source: { commit: "def456", branch: "main" } };
+      const first = (await (await webhook(build, { "x-slipway-delivery": "delivery-42" })).json()) as {
         releaseId: string;
       };
-      const again = await webhook(release, { "x-slipway-delivery": "delivery-42" });
+      const again = await webhook(build, { "x-slipway-delivery": "delivery-42" });
       expect(again.status).toBe(202);
       expect(await again.json()).toEqual({ releaseId: first.releaseId, duplicate: true });
       expect((await store.read(streams.release(first.releaseId))).map((e) => e.type)).toEqual([
@@ -346,17 +348,28 @@ describe("HTTP API", () => {
       });
       expect(unsigned.status).toBe(401);
       const tampered = JSON.stringify(release);
+      const signed = signedWebhookHeaders(secrets.webhookSecret, tampered);
       const res = await app.request("/v1/webhooks/ci", {
         method: "POST",
         body: tampered.replace("1.4.2", "6.6.6"),
-        headers: {
-          "content-type": "application/json",
-          "x-slipway-signature-256": signBody(secrets.webhookSecret, tampered),
-        },
+        headers: { "content-type": "application/json", ...signed },
       });
       expect(res.status).toBe(401);
       const body = await res.text();
       expect(body).not.toContain(secrets.webhookSecret);
+      expect(body).not.toContain(signed["x-slipway-signature-256"]!.slice("sha256=".length));
+      // The old scheme, a signature over the body alone, is refused.
+      const bodyOnly = await app.request("/v1/webhooks/ci", {
+        method: "POST",
+        body: tampered,
+        headers: {
+          "content-type": "application/json",
+          "x-slipway-timestamp": signed["x-slipway-timestamp"]!,
+          "x-slipway-signature-256": signBody(secrets.webhookSecret, tampered),
+        },
+      });
+      expect(bodyOnly.status).toBe(401);
+      expect((await problemOf(bodyOnly)).code).toBe("webhook.bad_signature");
     });
 
     it("names unknown applications and services, missing and mistyped params", async () => {

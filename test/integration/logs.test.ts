@@ -3,11 +3,12 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
-import { signBody, slackSignature } from "../../functions/services/credentials.js";
+import { signWebhook, slackSignature } from "../../functions/services/credentials.js";
 import type { Secrets } from "../../functions/services/deps.js";
 import { FakeAgent } from "../support/fake-agent.js";
 import { docs, IMAGE } from "../support/fixtures.js";
 import { until } from "../support/wait.js";
+import { signedWebhookHeaders } from "../support/webhooks.js";
 
 /**
  * What `npm start` prints, as a person reads it: one release followed from the webhook to
@@ -140,14 +141,19 @@ describe("the log of a full run", () => {
 
     // A webhook signed with the wrong secret is refused, and its signature is not repeated.
     const body = JSON.stringify({ application: "shop", service: "api", params: { image: IMAGE } });
-    const forged = signBody("not-the-secret", body);
-    const signature = signBody(secrets.webhookSecret, body);
+    const signedAt = String(Math.floor(Date.now() / 1000));
+    const forged = signWebhook("not-the-secret", signedAt, body);
+    const signature = signWebhook(secrets.webhookSecret, signedAt, body);
     signatures.push(forged, signature);
     const webhook = (sig: string) =>
       fetch(`${httpUrl}/v1/webhooks/ci`, {
         method: "POST",
         body,
-        headers: { "content-type": "application/json", "x-slipway-signature-256": sig },
+        headers: {
+          "content-type": "application/json",
+          "x-slipway-timestamp": signedAt,
+          "x-slipway-signature-256": sig,
+        },
       });
     expect((await webhook(forged)).status).toBe(401);
     const accepted = await webhook(signature);
@@ -265,7 +271,7 @@ describe("the log of a full run", () => {
       headers: {
         "content-type": "application/json",
         "x-request-id": "req-json-2",
-        "x-slipway-signature-256": signBody(secrets.webhookSecret, body),
+        ...signedWebhookHeaders(secrets.webhookSecret, body),
       },
     });
     const releaseId = ((await res.json()) as { releaseId: string }).releaseId;

@@ -8,7 +8,7 @@ import { SecretStore } from "../../functions/adapters/secret-store.js";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import type { QueueEvent } from "../../functions/adapters/lambda-events.js";
 import { createNotifier } from "../../functions/notifier.js";
-import { signNotification } from "../../functions/services/credentials.js";
+import { signWebhook } from "../../functions/services/credentials.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { openPipeline, type Pipeline } from "../support/pipeline.js";
 import { eventually } from "../support/wait.js";
@@ -124,7 +124,7 @@ describe("outcome notifications", () => {
     for (const r of receiver.at("/ok/told")) {
       const timestamp = String(r.headers["x-slipway-timestamp"]);
       expect(Math.abs(Date.now() / 1000 - Number(timestamp))).toBeLessThan(300);
-      expect(r.headers["x-slipway-signature-256"]).toBe(signNotification(SECRET, timestamp, r.body));
+      expect(r.headers["x-slipway-signature-256"]).toBe(signWebhook(SECRET, timestamp, r.body));
       const body = JSON.parse(r.body) as OutcomeNotification;
       expect(r.headers["idempotency-key"]).toBe(body.id);
       expect(r.headers["x-slipway-event"]).toBe(body.type);

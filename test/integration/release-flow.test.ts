@@ -9,12 +9,12 @@ import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore } from "../../functions/adapters/event-store.js";
 import { slackSignature } from "../../functions/services/credentials.js";
 import type { Secrets } from "../../functions/services/deps.js";
-import { signBody } from "../../functions/services/credentials.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
 import { FakeAgent } from "../support/fake-agent.js";
 import { docs, IMAGE } from "../support/fixtures.js";
 import { until } from "../support/wait.js";
+import { signedWebhookHeaders } from "../support/webhooks.js";
 
 /** A stand-in for Slack's incoming webhook: it keeps what was posted. */
 let slack: Server;
@@ -110,7 +110,7 @@ describe("the release flow, end to end on the local stack", () => {
       method: "POST",
       headers: {
         "content-type": "application/json",
-        "x-slipway-signature-256": signBody(secrets.webhookSecret, payload),
+        ...signedWebhookHeaders(secrets.webhookSecret, payload),
         "x-slipway-delivery": "build-1",
       },
       body: payload,

@@ -4,13 +4,13 @@ import { streams, type InstructionMessage } from "../../core/index.js";
 import type { StoredEvent } from "../../events/index.js";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore } from "../../functions/adapters/event-store.js";
-import { signBody } from "../../functions/services/credentials.js";
 import type { Secrets } from "../../functions/services/deps.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import type { Logger } from "../../functions/adapters/logger.js";
 import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
 import { FakeAgent } from "./fake-agent.js";
 import { docs } from "./fixtures.js";
+import { signedWebhookHeaders } from "./webhooks.js";
 
 /**
  * A local stack with the example runtimes linked and a fake agent on each, and the calls a test
@@ -113,7 +113,7 @@ export async function openPipeline(
     return fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
       method: "POST",
       body: text,
-      headers: { "content-type": "application/json", "x-slipway-signature-256": signBody(secrets.webhookSecret, text) },
+      headers: { "content-type": "application/json", ...signedWebhookHeaders(secrets.webhookSecret, text) },
     });
   }
 

@@ -14,7 +14,7 @@ import {
 } from "../../core/index.js";
 import type { DomainEvent, StoredEvent } from "../../events/index.js";
 import { outcomeMessage } from "../../functions/adapters/slack.js";
-import { signBody, signNotification } from "../../functions/services/credentials.js";
+import { signBody, signWebhook } from "../../functions/services/credentials.js";
 import { specFor } from "../support/spec.js";
 
 function stored(streamId: string, event: DomainEvent, version = 1): StoredEvent {
@@ -238,8 +238,8 @@ describe("what a target receives", () => {
   });
 
   it("is signed over its timestamp and body, so a replayed old delivery can be told apart", () => {
-    expect(signNotification("k", "1700000000", "{}")).toBe(signBody("k", "1700000000.{}"));
-    expect(signNotification("k", "1700000001", "{}")).not.toBe(signNotification("k", "1700000000", "{}"));
+    expect(signWebhook("k", "1700000000", "{}")).toBe(signBody("k", "1700000000.{}"));
+    expect(signWebhook("k", "1700000001", "{}")).not.toBe(signWebhook("k", "1700000000", "{}"));
   });
 });
 
