@@ -3,7 +3,7 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Scope } from "../../core/index.js";
 import type { Access } from "../../functions/routes/access.js";
-import { slackSignature } from "../../functions/services/credentials.js";
+import { signBody, signWebhook, slackSignature } from "../../functions/services/credentials.js";
 import { openPipeline, type Pipeline } from "../support/pipeline.js";
 import { eventually } from "../support/wait.js";
 import { record } from "./figures.js";
@@ -75,6 +75,17 @@ function attempts(access: Access): Attempt[] {
       return [
         ...common,
         { what: "a read-scoped key", headers: bearer(keys.read!) },
+        {
+          what: "a webhook signed correctly ten minutes ago",
+          headers: {
+            "x-slipway-timestamp": String(Number(now) - 600),
+            "x-slipway-signature-256": signWebhook(p.secrets.webhookSecret, Number(now) - 600, "{}"),
+          },
+        },
+        {
+          what: "a webhook signed over the body alone",
+          headers: { "x-slipway-timestamp": now, "x-slipway-signature-256": signBody(p.secrets.webhookSecret, "{}") },
+        },
         {
           what: "a forged webhook signature",
           headers: {
