@@ -2,6 +2,7 @@
 // through the project service (tsconfig.json). Formatting is prettier's job (.prettierrc.json); none of
 // these presets carries formatting rules, so eslint-config-prettier is not needed.
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -77,6 +78,11 @@ export default tseslint.config(
     files: ["sst.config.ts", "infra/*.ts", "**/*.js", "**/*.mjs"],
     ignores: ["infra/functions.ts"],
     extends: [tseslint.configs.disableTypeChecked],
+  },
+  {
+    // The dashboard's client layer runs in the browser.
+    files: ["functions/routes/dashboard/assets/*.js"],
+    languageOptions: { globals: globals.browser, sourceType: "script" },
   },
   {
     // `/// <reference path="./.sst/platform/config.d.ts" />` is how SST brings in its globals.

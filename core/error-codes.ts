@@ -25,6 +25,18 @@ export const ERROR_CODES = {
   "auth.malformed": { status: 401, when: "the `Authorization` header is not `Bearer <key>`" },
   "auth.invalid_key": { status: 401, when: "the API key is unknown or revoked" },
   "auth.scope": { status: 403, when: "the API key lacks the scope the endpoint needs" },
+  "auth.session": {
+    status: 401,
+    when: "the dashboard's session cookie has ended, is not valid, or its key was revoked; sign in again",
+  },
+  "auth.csrf": {
+    status: 403,
+    when: "a request authenticated by the session cookie changes something without the session's `X-Slipway-CSRF` token",
+  },
+  "auth.cross_origin": {
+    status: 403,
+    when: "a request authenticated by the session cookie comes from another origin (`Origin` / `Sec-Fetch-Site`)",
+  },
   "webhook.bad_signature": { status: 401, when: "the CI webhook's signature does not match `<timestamp>.<body>`" },
   "webhook.bad_timestamp": {
     status: 401,

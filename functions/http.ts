@@ -13,6 +13,7 @@ import { registerApiKeyRoutes } from "./routes/api-keys.js";
 import { registerApplicationRoutes } from "./routes/applications.js";
 import { registerApprovalRoutes } from "./routes/approvals.js";
 import { registerConfigRoutes } from "./routes/configs.js";
+import { registerDashboard } from "./routes/dashboard/index.js";
 import { registerEventRoutes } from "./routes/events.js";
 import type { ApiEnv } from "./routes/context.js";
 import { registerOperationRoutes } from "./routes/operations.js";
@@ -95,6 +96,7 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerApplicationRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerAgentInstructionRoutes(app, deps);
+  registerDashboard(app, deps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

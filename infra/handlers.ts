@@ -1,3 +1,4 @@
+import { ASSETS_DIR_IN_BUNDLE, DASHBOARD_ASSETS } from "../functions/routes/dashboard/assets-list";
 import { eventRecordFilter, functions, queueMapping, settings, streamMapping, type HandlerRef } from "./functions";
 import { notifications, preconditions, streamFailures } from "./queues";
 import { adminApiKey, slackSigningSecret, webhookSecret } from "./secrets";
@@ -58,7 +59,10 @@ const notifierLinks = [eventLog, notifications, secrets];
 
 api.route(
   "$default",
-  fn(functions.http, [eventLog, readModels, secrets, agents, adminApiKey, webhookSecret, slackSigningSecret]),
+  fn(functions.http, [eventLog, readModels, secrets, agents, adminApiKey, webhookSecret, slackSigningSecret], {
+    // The dashboard's script and styles and Swagger UI, read from next to the bundle.
+    copyFiles: DASHBOARD_ASSETS.map((a) => ({ from: a.source, to: `${ASSETS_DIR_IN_BUNDLE}/${a.name}` })),
+  }),
 );
 
 // One function per handler, however many routes share it (every agent action goes to one).

@@ -1,6 +1,8 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import {
+  BatchGetCommand,
   GetCommand,
+  type BatchGetCommandOutput,
   PutCommand,
   QueryCommand,
   UpdateCommand,
@@ -128,6 +130,30 @@ export class ReleaseSummaryTable {
       ];
     });
     return { items, ...(page.LastEvaluatedKey ? { next: page.LastEvaluatedKey } : {}) };
+  }
+
+  /** The summaries of some releases of one application, by id (releases not projected yet are left out). */
+  async summaries(application: string, releaseIds: readonly string[]): Promise<Map<string, StoredSummary>> {
+    const out = new Map<string, StoredSummary>();
+    const ids = [...new Set(releaseIds)];
+    for (let i = 0; i < ids.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = ids
+        .slice(i, i + 100)
+        .map((sk) => ({ pk: `releases#${application}`, sk }));
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+        const res: BatchGetCommandOutput = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }));
+        for (const item of res.Responses?.[this.tableName] ?? []) {
+          if (typeof item.record !== "string") continue;
+          out.set(item.sk as string, {
+            record: JSON.parse(item.record) as ReleaseRecord,
+            deployments: deploymentsOf(item),
+          });
+        }
+        keys = res.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return out;
   }
 
   /** What the channels' streams said of one release's deployments, by channel (empty before any was projected). */

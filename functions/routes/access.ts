@@ -1,9 +1,11 @@
 import type { RouteConfig } from "@hono/zod-openapi";
-import type { Hono, MiddlewareHandler } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
 import type { Scope } from "../../core/index.js";
-import { authenticate } from "../services/access.js";
-import { bearerToken, slackSignatureProblem, webhookSignatureProblem } from "../services/credentials.js";
+import { authenticate, checkScope } from "../services/access.js";
+import { bearerToken, safeEqual, slackSignatureProblem, webhookSignatureProblem } from "../services/credentials.js";
 import { nowOf, type ApiDeps } from "../services/deps.js";
+import { CSRF_HEADER, SESSION_COOKIE, sessionOf } from "../services/sessions.js";
 import type { ApiEnv } from "./context.js";
 import { problem } from "./problem.js";
 
@@ -14,9 +16,15 @@ import { problem } from "./problem.js";
  *   `X-Slipway-Signature-256` over `<timestamp>.<body>`), or a `release`-scoped API key;
  * - `slack`: a callback signed with Slack's signing secret;
  * - `agent`: a runtime's agent token (the route checks it against the runtime it asks about);
+ * - `page`: a dashboard page, for anyone who may `read`; without credentials it sends the browser
+ *   to the sign-in form instead of answering 401;
  * - `public`: anyone.
+ *
+ * Where a scope is asked for (and on pages), the dashboard's session cookie stands in for a key
+ * when no Authorization header is sent. A cookie-authenticated request that changes something
+ * must come from the dashboard's own origin and carry the session's CSRF token.
  */
-export type Access = Scope | "ci" | "slack" | "agent" | "public";
+export type Access = Scope | "ci" | "slack" | "agent" | "page" | "public";
 
 const ACCESS = Symbol("slipway.access");
 type AccessMiddleware = MiddlewareHandler<ApiEnv> & { [ACCESS]: Access };
@@ -71,7 +79,15 @@ export function authorize(deps: ApiDeps, access: Access): AccessMiddleware {
       c.set("webhookSignature", signature);
       return next();
     }
-    const scope: Scope | undefined = access === "ci" ? "release" : access === "agent" ? undefined : access;
+    const scope: Scope | undefined =
+      access === "ci" ? "release" : access === "agent" ? undefined : access === "page" ? "read" : access;
+    const cookie = getCookie(c, SESSION_COOKIE);
+    if (access !== "ci" && scope && c.req.header("authorization") === undefined && cookie !== undefined) {
+      const refused = await withSession(c, deps, cookie, scope);
+      if (refused) return access === "page" && refused.status === 401 ? toSignIn(c) : refused;
+      return next();
+    }
+    if (access === "page" && c.req.header("authorization") === undefined) return toSignIn(c);
     const what = scope ? `an API key with the "${scope}" scope` : "the agent token";
     const bearer = bearerToken(c.req.header("authorization"));
     if ("problem" in bearer)
@@ -98,6 +114,64 @@ export function authorize(deps: ApiDeps, access: Access): AccessMiddleware {
     return next();
   };
   return Object.assign(check, { [ACCESS]: access });
+}
+
+/** Methods that change nothing, which a cookie may authenticate without a CSRF token. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** Authenticates a request by its session cookie; the refusal to answer with, if any. */
+async function withSession(
+  c: Context<ApiEnv>,
+  deps: ApiDeps,
+  cookie: string,
+  scope: Scope,
+): Promise<Response | undefined> {
+  const session = await sessionOf(deps, cookie);
+  if ("status" in session) return problem(c, session.status, session.code, session.detail);
+  if (!SAFE_METHODS.has(c.req.method)) {
+    if (!fromOwnOrigin(c))
+      return problem(
+        c,
+        403,
+        "auth.cross_origin",
+        "a request signed in by the session cookie must come from this origin",
+      );
+    const token = c.req.header(CSRF_HEADER);
+    if (token === undefined || !safeEqual(token, session.csrf))
+      return problem(
+        c,
+        403,
+        "auth.csrf",
+        `a request signed in by the session cookie must carry its CSRF token in ${CSRF_HEADER}`,
+      );
+  }
+  const refused = checkScope(session.principal, scope);
+  if (refused) return problem(c, refused.status, refused.code, refused.detail);
+  c.set("principal", session.principal);
+  c.set("session", session);
+  return undefined;
+}
+
+/**
+ * Whether a browser request comes from this origin: `Sec-Fetch-Site: same-origin` where the browser
+ * sends it, else an `Origin` whose host is the request's own. Neither: not from a page of ours.
+ */
+export function fromOwnOrigin(c: Context<ApiEnv>): boolean {
+  const site = c.req.header("sec-fetch-site");
+  if (site !== undefined) return site === "same-origin";
+  const origin = c.req.header("origin");
+  if (!origin) return false;
+  try {
+    return new URL(origin).host === (c.req.header("host") ?? new URL(c.req.url).host);
+  } catch {
+    return false;
+  }
+}
+
+/** A page asked for without a session: the sign-in form, which comes back here afterwards. */
+function toSignIn(c: Context<ApiEnv>): Response {
+  const url = new URL(c.req.url);
+  return c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
 }
 
 /**

@@ -14,24 +14,62 @@ export type KeyView = { keyId: string; name: string; scopes: Scope[]; revoked: b
 /** Why a key is not accepted: 401 when it is not a valid key, 403 when it lacks the scope. */
 export type AccessRefusal = { status: 401 | 403; code: ErrorCode; detail: string };
 
+/** The key a session stands for when it was signed in with the admin bootstrap key. */
+export const ADMIN_KEY = "admin";
+
+/** A principal and the key it came from: `admin` for the bootstrap key, else the key's id. */
+export type KeyPrincipal = Principal & { key: string };
+
+const INVALID_KEY: AccessRefusal = {
+  status: 401,
+  code: "auth.invalid_key",
+  detail: "the API key is not valid (unknown or revoked)",
+};
+
 /**
- * The principal an API key stands for, if it carries `scope`. The admin bootstrap key (a secret)
- * has every scope; other keys are looked up by id and checked by hash. Refusals say what is wrong,
- * never what the key was.
+ * The principal an API key stands for. The admin bootstrap key (a secret) has every scope; other
+ * keys are looked up by id and checked by hash. Refusals say what is wrong, never what the key was.
  */
-export async function authenticate(deps: ApiDeps, key: string, scope: Scope): Promise<Principal | AccessRefusal> {
-  if (safeEqual(key, deps.secrets.adminApiKey)) return { actor: { kind: "user", id: "admin" }, scopes: ["admin"] };
+export async function principalOfKey(deps: ApiDeps, key: string): Promise<KeyPrincipal | AccessRefusal> {
+  if (safeEqual(key, deps.secrets.adminApiKey)) return adminPrincipal();
   const id = apiKeyId(key);
   const stored = id ? (await readState(deps.store, accessDecider, streams.apiKeys())).state.keys[id] : undefined;
-  if (!stored || stored.revoked || !safeEqual(sha256(key), stored.keyHash))
-    return { status: 401, code: "auth.invalid_key", detail: "the API key is not valid (unknown or revoked)" };
-  if (!grants(stored.scopes, scope))
-    return {
-      status: 403,
-      code: "auth.scope",
-      detail: `API key "${stored.name}" lacks the "${scope}" scope this endpoint needs`,
-    };
-  return { actor: { kind: "user", id: stored.name }, scopes: stored.scopes };
+  if (!stored || stored.revoked || !safeEqual(sha256(key), stored.keyHash)) return INVALID_KEY;
+  return { actor: { kind: "user", id: stored.name }, scopes: stored.scopes, key: stored.keyId };
+}
+
+/**
+ * The principal of a key named by id (`admin`: the bootstrap key), as the key stands now: a
+ * session outlives nothing about its key — revoked, it is refused; rescoped, it has the new scopes.
+ */
+export async function principalOfKeyId(deps: ApiDeps, keyId: string): Promise<KeyPrincipal | AccessRefusal> {
+  if (keyId === ADMIN_KEY) return adminPrincipal();
+  const keys = (await readState(deps.store, accessDecider, streams.apiKeys())).state.keys;
+  const stored = Object.hasOwn(keys, keyId) ? keys[keyId] : undefined;
+  if (!stored || stored.revoked) return INVALID_KEY;
+  return { actor: { kind: "user", id: stored.name }, scopes: stored.scopes, key: stored.keyId };
+}
+
+/** Whether a principal may do what `scope` allows; a refusal naming the key's name when not. */
+export function checkScope(principal: Principal, scope: Scope): AccessRefusal | undefined {
+  if (grants(principal.scopes, scope)) return undefined;
+  return {
+    status: 403,
+    code: "auth.scope",
+    detail: `API key "${principal.actor.id}" lacks the "${scope}" scope this endpoint needs`,
+  };
+}
+
+/** The principal an API key stands for, if it carries `scope`. */
+export async function authenticate(deps: ApiDeps, key: string, scope: Scope): Promise<Principal | AccessRefusal> {
+  const principal = await principalOfKey(deps, key);
+  if ("status" in principal) return principal;
+  const { key: _key, ...who } = principal;
+  return checkScope(who, scope) ?? who;
+}
+
+function adminPrincipal(): KeyPrincipal {
+  return { actor: { kind: "user", id: "admin" }, scopes: ["admin"], key: ADMIN_KEY };
 }
 
 /** Issues a key; the key itself is returned this once, and only its SHA-256 is kept. */

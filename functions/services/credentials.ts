@@ -128,3 +128,53 @@ export function slackSignatureProblem(
     return "X-Slack-Signature does not match the body";
   return undefined;
 }
+
+// ── dashboard sessions ───────────────────────────────────────────────────────────────────
+
+/** What a session cookie says: whose key (`admin` for the bootstrap key, else the key's id), until when, and its nonce. */
+export type SessionClaims = { key: string; expires: number; nonce: string };
+
+/**
+ * The key sessions are signed with, derived from the admin bootstrap key: it exists wherever
+ * Slipway runs, stays on the server, and rotating it ends every session.
+ */
+function sessionKey(serverSecret: string): Buffer {
+  return createHmac("sha256", serverSecret).update("slipway dashboard sessions v1").digest();
+}
+
+/** A session token: `<claims>.<MAC>`, both base64url. It names the key by id and never holds the key. */
+export function signSession(serverSecret: string, claims: SessionClaims): string {
+  const body = Buffer.from(JSON.stringify({ k: claims.key, e: claims.expires, n: claims.nonce })).toString("base64url");
+  return `${body}.${createHmac("sha256", sessionKey(serverSecret)).update(body).digest("base64url")}`;
+}
+
+/** The claims of a session token whose MAC holds and that has not expired at `now` (epoch seconds). */
+export function sessionClaims(serverSecret: string, token: string, now: number): SessionClaims | undefined {
+  const [body, mac, extra] = token.split(".");
+  if (!body || !mac || extra !== undefined) return undefined;
+  if (!safeEqual(mac, createHmac("sha256", sessionKey(serverSecret)).update(body).digest("base64url")))
+    return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  const { k, e, n } = (parsed ?? {}) as { k?: unknown; e?: unknown; n?: unknown };
+  if (typeof k !== "string" || typeof e !== "number" || typeof n !== "string" || e <= now) return undefined;
+  return { key: k, expires: e, nonce: n };
+}
+
+/** A new session nonce. */
+export function newSessionNonce(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+/**
+ * The CSRF token of a session: a MAC of its nonce, so it is bound to that one session, cannot be
+ * made without the server's key, and needs no storage. Pages carry it; state-changing requests
+ * authenticated by the cookie must send it back in `X-Slipway-CSRF`.
+ */
+export function sessionCsrfToken(serverSecret: string, nonce: string): string {
+  return createHmac("sha256", sessionKey(serverSecret)).update(`csrf.${nonce}`).digest("base64url");
+}

@@ -1,5 +1,5 @@
 import { hourOf, inFeed, type FeedEntry, type FeedFilter } from "../../core/index.js";
-import { encodeCursor } from "./cursor.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
 import { nowOf, type ApiDeps } from "./deps.js";
 
 /**
@@ -25,9 +25,9 @@ export function feedEvent({ position, ...entry }: FeedEntry): FeedEvent {
   return { cursor: encodeCursor("events", { after: position }), ...entry };
 }
 
-/** The position a reader starts from to see only what happens from now on. */
-export function feedNow(deps: Pick<ApiDeps, "now">): string {
-  return new Date(nowOf(deps).getTime() - FEED_SETTLE_MS).toISOString() + LAST_OF_INSTANT;
+/** The position a reader starts from to see only what happens from now on (settled `settleMs` ago). */
+export function feedNow(deps: Pick<ApiDeps, "now">, settleMs = FEED_SETTLE_MS): string {
+  return new Date(nowOf(deps).getTime() - settleMs).toISOString() + LAST_OF_INSTANT;
 }
 
 /**
@@ -37,10 +37,10 @@ export function feedNow(deps: Pick<ApiDeps, "now">): string {
  */
 export async function readFeed(
   deps: Pick<ApiDeps, "readModels" | "now">,
-  query: { after?: string; filter: FeedFilter; limit: number },
+  query: { after?: string; filter: FeedFilter; limit: number; settleMs?: number },
 ): Promise<{ items: FeedEvent[]; position?: string; more: boolean }> {
   const feed = deps.readModels.feed;
-  const settled = feedNow(deps);
+  const settled = feedNow(deps, query.settleMs);
   let position = query.after;
   const items: FeedEvent[] = [];
   let queries = 0;
@@ -98,6 +98,33 @@ export async function* followFeed(
     const page = await readFeed(deps, { after: position, filter, limit: FEED_PAGE });
     if (page.position) position = page.position;
     yield page.items;
+    if (!page.more) await sleep(options.pollMs, options.signal);
+  }
+}
+
+/**
+ * Tells a view that re-reads what it shows that something it shows may have changed: yields the
+ * events matching `filter` as soon as they are projected (not FEED_SETTLE_MS later, as a feed
+ * reader must wait), each once, until `signal` aborts or `until` passes. It looks again at the
+ * last FEED_SETTLE_MS of the feed on every poll, so an event projected late is still told.
+ */
+export async function* followChanges(
+  deps: Pick<ApiDeps, "readModels" | "now">,
+  from: string,
+  filter: FeedFilter,
+  options: { signal: AbortSignal; until: number; pollMs: number },
+): AsyncGenerator<FeedEvent[]> {
+  let settled = from;
+  const told = new Map<string, string>(); // cursor → position, for events newer than `settled`
+  while (!options.signal.aborted && Date.now() < options.until) {
+    const page = await readFeed(deps, { after: settled, filter, limit: FEED_PAGE, settleMs: 0 });
+    const fresh = page.items.filter((e) => !told.has(e.cursor));
+    for (const e of fresh) told.set(e.cursor, decodeCursor("events", e.cursor)!.after);
+    // What is older than the settle time is in the feed for good: no need to look at it again.
+    const boundary = feedNow(deps);
+    if (boundary > settled) settled = page.more && page.position && page.position < boundary ? page.position : boundary;
+    for (const [cursor, position] of told) if (position <= settled) told.delete(cursor);
+    yield fresh;
     if (!page.more) await sleep(options.pollMs, options.signal);
   }
 }

@@ -67,6 +67,7 @@ function attempts(access: Access): Attempt[] {
       return [];
     case "admin":
       return [...common, { what: "a key with every scope but admin", headers: bearer(keys.notAdmin!) }];
+    case "page":
     case "read":
     case "approve":
       return [...common, { what: "a release-scoped key", headers: bearer(keys.release!) }];
@@ -139,6 +140,7 @@ describe("forged and borrowed credentials", () => {
               : "{}";
         const res = await fetch(`${p.stack.httpUrl}${path}`, {
           method: route.method,
+          redirect: "manual",
           headers: {
             "content-type": route.access === "slack" ? "application/x-www-form-urlencoded" : "application/json",
             ...attempt.headers,
@@ -146,7 +148,10 @@ describe("forged and borrowed credentials", () => {
           ...(body === undefined ? {} : { body }),
         });
         await res.body?.cancel();
-        if (res.status === 401 || res.status === 403) refusals++;
+        // A page sends a browser without a valid session to the sign-in form.
+        const toSignIn =
+          route.access === "page" && res.status === 303 && res.headers.get("location")?.startsWith("/login?");
+        if (res.status === 401 || res.status === 403 || toSignIn) refusals++;
         else admitted.push(`${route.method} ${route.path} with ${attempt.what}: ${res.status}`);
       }
     }

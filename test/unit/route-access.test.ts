@@ -48,11 +48,15 @@ describe("every route declares who may call it", () => {
             headers: { "content-type": "application/json" },
             body: r.method === "GET" ? null : "{}",
           });
+          if (r.access === "page") return `${r.method} ${r.path} ${res.status} ${res.headers.get("location")}`;
           const body = (await res.json()) as { code: string };
           return `${r.method} ${r.path} ${res.status} ${body.code}`;
         }),
     );
-    for (const answer of answers) expect(answer).toMatch(/ 401 (auth\.missing|slack\.bad_signature)$/);
+    for (const answer of answers)
+      expect(answer).toMatch(/ 401 (auth\.missing|slack\.bad_signature)$| 303 \/login\?next=\S+$/);
+    // Pages send a browser to the sign-in form, which brings it back.
+    expect(answers.filter((a) => a.includes(" 303 "))).toContain("GET /apps/:app 303 /login?next=%2Fapps%2Fx");
   });
 
   it("says what is wrong with an Authorization header of another shape, and asks for a bearer token", async () => {
@@ -62,13 +66,21 @@ describe("every route declares who may call it", () => {
     expect(((await res.json()) as { code: string }).code).toBe("auth.malformed");
   });
 
-  it("keeps only health and the API description public", () => {
+  it("keeps only health, the API description and the dashboard's sign-in and static files public", () => {
     expect(
       routes
         .filter((r) => r.access === "public")
-        .map((r) => r.path)
+        .map((r) => `${r.method} ${r.path}`)
         .sort(),
-    ).toEqual(["/healthz", "/openapi.json"]);
+    ).toEqual([
+      "GET /assets/:name",
+      "GET /docs",
+      "GET /healthz",
+      "GET /login",
+      "GET /openapi.json",
+      "POST /login",
+      "POST /logout",
+    ]);
   });
 
   it("states each route's access in the OpenAPI document", async () => {
@@ -80,8 +92,9 @@ describe("every route declares who may call it", () => {
         ([method, op]) => `${method.toUpperCase()} ${path.replace(/\{([^}]+)\}/g, ":$1")} ${op["x-slipway-access"]}`,
       ),
     );
+    // The API is under /v1; health, the description itself and the dashboard's HTML pages are not part of it.
     const declared = routes
-      .filter((r) => r.path !== "/healthz" && r.path !== "/openapi.json")
+      .filter((r) => r.path.startsWith("/v1/"))
       .map((r) => `${r.method} ${r.path} ${r.access}`);
     expect(documented.sort()).toEqual(declared.sort());
   });
