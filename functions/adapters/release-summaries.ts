@@ -142,7 +142,9 @@ export class ReleaseSummaryTable {
         .map((sk) => ({ pk: `releases#${application}`, sk }));
       for (let attempt = 0; keys && keys.length > 0; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
-        const res: BatchGetCommandOutput = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }));
+        const res: BatchGetCommandOutput = await this.db.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
+        );
         for (const item of res.Responses?.[this.tableName] ?? []) {
           if (typeof item.record !== "string") continue;
           out.set(item.sk as string, {

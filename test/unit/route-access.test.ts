@@ -93,9 +93,7 @@ describe("every route declares who may call it", () => {
       ),
     );
     // The API is under /v1; health, the description itself and the dashboard's HTML pages are not part of it.
-    const declared = routes
-      .filter((r) => r.path.startsWith("/v1/"))
-      .map((r) => `${r.method} ${r.path} ${r.access}`);
+    const declared = routes.filter((r) => r.path.startsWith("/v1/")).map((r) => `${r.method} ${r.path} ${r.access}`);
     expect(documented.sort()).toEqual(declared.sort());
   });
 });
