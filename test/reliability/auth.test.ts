@@ -16,7 +16,25 @@ import { apiRoutes, concrete, logSize } from "./stack.js";
 
 let p: Pipeline;
 const keys: Record<string, string> = {};
+/** Dashboard sessions (cookie and CSRF token): the admin's, a read-only key's, and one whose key was revoked. */
+const sessions: Record<string, { cookie: string; csrf: string }> = {};
 let instructionId = "";
+
+/** Signs in through the dashboard's form, as a browser on the dashboard's own origin would. */
+async function signIn(key: string): Promise<{ cookie: string; csrf: string }> {
+  const res = await fetch(`${p.stack.httpUrl}/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: p.stack.httpUrl },
+    body: new URLSearchParams({ key }).toString(),
+  });
+  expect(res.status).toBe(303);
+  const cookie = /slipway_session=([^;]+)/.exec(res.headers.get("set-cookie") ?? "")![1]!;
+  const page = await (
+    await fetch(`${p.stack.httpUrl}/runtimes`, { headers: { cookie: `slipway_session=${cookie}` } })
+  ).text();
+  return { cookie, csrf: /<meta name="slipway-csrf" content="([^"]+)"/.exec(page)![1]! };
+}
 
 beforeAll(async () => {
   p = await openPipeline("auth");
@@ -27,6 +45,9 @@ beforeAll(async () => {
   keys.notAdmin = (await issue("everything-but-admin", ["read", "release", "approve"])).key;
   const revoked = await issue("revoked", ["admin"]);
   keys.revoked = revoked.key;
+  sessions.admin = await signIn(p.secrets.adminApiKey);
+  sessions.read = await signIn(keys.read);
+  sessions.revoked = await signIn(revoked.key);
   expect((await p.api(`/v1/api-keys/${revoked.keyId}`, { method: "DELETE" })).status).toBe(204);
   // An instruction for staging exists, so the agent route has something to guard.
   await p.application("guarded");
@@ -122,6 +143,45 @@ function attempts(access: Access): Attempt[] {
   }
 }
 
+/** Dashboard session cookies that must not open a route of this access and method. */
+function sessionAttempts(access: Access, method: string): Attempt[] {
+  if (access === "public" || access === "slack" || access === "agent") return [];
+  const cookie = (s: { cookie: string }) => `slipway_session=${s.cookie}`;
+  const fromPage = { origin: p.stack.httpUrl, "sec-fetch-site": "same-origin" };
+  const forged = `${randomBytes(24).toString("base64url")}.${randomBytes(32).toString("base64url")}`;
+  const out: Attempt[] = [
+    { what: "a forged session cookie", headers: { cookie: `slipway_session=${forged}` } },
+    {
+      what: "the session of a revoked key",
+      headers: { cookie: cookie(sessions.revoked!), "x-slipway-csrf": sessions.revoked!.csrf, ...fromPage },
+    },
+  ];
+  // A read-only session may read (and see pages); it may not approve, release or administer.
+  if (access !== "read" && access !== "page")
+    out.push({
+      what: "a read-only key's session",
+      headers: { cookie: cookie(sessions.read!), "x-slipway-csrf": sessions.read!.csrf, ...fromPage },
+    });
+  if (method !== "GET" && method !== "HEAD")
+    out.push(
+      { what: "the admin's session without its CSRF token", headers: { cookie: cookie(sessions.admin!), ...fromPage } },
+      {
+        what: "the admin's session with another session's CSRF token",
+        headers: { cookie: cookie(sessions.admin!), "x-slipway-csrf": sessions.read!.csrf, ...fromPage },
+      },
+      {
+        what: "the admin's session from another site",
+        headers: {
+          cookie: cookie(sessions.admin!),
+          "x-slipway-csrf": sessions.admin!.csrf,
+          origin: "https://evil.example",
+          "sec-fetch-site": "cross-site",
+        },
+      },
+    );
+  return out;
+}
+
 describe("forged and borrowed credentials", () => {
   it("are refused on every route, and write nothing", async () => {
     const before = await quietLogSize();
@@ -130,7 +190,7 @@ describe("forged and borrowed credentials", () => {
     let cases = 0;
     for (const route of apiRoutes()) {
       const path = route.access === "agent" ? concrete(route.path, instructionId) : concrete(route.path, "x");
-      for (const attempt of attempts(route.access)) {
+      for (const attempt of [...attempts(route.access), ...sessionAttempts(route.access, route.method)]) {
         cases++;
         const body =
           route.method === "GET" || route.method === "DELETE"

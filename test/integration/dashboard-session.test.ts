@@ -1,0 +1,254 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { streams } from "../../core/index.js";
+import type { EventStore } from "../../functions/adapters/event-store.js";
+import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
+import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
+import { createHttpApp } from "../../functions/http.js";
+import { signSession } from "../../functions/services/credentials.js";
+import type { ApiDeps } from "../../functions/services/deps.js";
+import { SESSION_TTL_S } from "../../functions/services/sessions.js";
+import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+
+/**
+ * The dashboard's sign-in and session cookie, against real DynamoDB Local: a key becomes a signed
+ * cookie that names it by id; pages and the API accept the cookie; a state-changing request with
+ * it needs this origin and the session's CSRF token; a revoked key ends its sessions.
+ */
+const secrets = {
+  adminApiKey: "admin-key-for-session-tests-0123456789",
+  webhookSecret: "webhook-secret",
+  slackSigningSecret: "slack-secret",
+};
+const ORIGIN = "http://slipway.test";
+let store: EventStore;
+let drop: () => Promise<void>;
+let app: ReturnType<typeof createHttpApp>;
+let now = new Date("2026-12-03T10:00:00Z");
+
+beforeAll(async () => {
+  const s = await isolatedEventStore();
+  const rm = await isolatedTable("read-models", readModelTableDefinition);
+  const st = await isolatedTable("secrets", secretTableDefinition);
+  store = s.store;
+  drop = async () => {
+    await s.table.drop();
+    await rm.drop();
+    await st.drop();
+  };
+  const deps: ApiDeps = {
+    store,
+    readModels: new ReadModels(s.db, rm.name),
+    secretStore: new SecretStore(s.db, st.name),
+    secrets,
+    checks: {},
+    now: () => now,
+  };
+  app = createHttpApp(deps);
+});
+afterAll(() => drop());
+
+const request = (path: string, init: RequestInit = {}) => app.request(`${ORIGIN}${path}`, init);
+
+async function issueKey(name: string, scopes: string[]): Promise<{ key: string; keyId: string }> {
+  const res = await request("/v1/api-keys", {
+    method: "POST",
+    headers: { authorization: `Bearer ${secrets.adminApiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ name, scopes }),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { key: string; keyId: string };
+}
+
+/** Signs in through the form; the session cookie and the page's CSRF token. */
+async function signIn(key: string): Promise<{ cookie: string; csrf: string; setCookie: string }> {
+  const res = await request("/login", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+    body: new URLSearchParams({ key, next: "/runtimes" }).toString(),
+  });
+  expect(res.status).toBe(303);
+  expect(res.headers.get("location")).toBe("/runtimes");
+  const setCookie = res.headers.get("set-cookie") ?? "";
+  const cookie = /slipway_session=([^;]+)/.exec(setCookie)![1]!;
+  const page = await (await request("/runtimes", { headers: { cookie: `slipway_session=${cookie}` } })).text();
+  const csrf = /<meta name="slipway-csrf" content="([^"]+)"/.exec(page)![1]!;
+  return { cookie, csrf, setCookie };
+}
+
+const logSize = async () => (await store.read(streams.apiKeys())).length;
+
+describe("signing in to the dashboard", () => {
+  it("exchanges a key for an HttpOnly, SameSite=Strict cookie that does not hold the key", async () => {
+    const { key } = await issueKey("alice", ["read", "approve"]);
+    const { cookie, setCookie } = await signIn(key);
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Strict/i);
+    expect(setCookie).toMatch(/Secure/i); // not localhost
+    expect(setCookie).toMatch(new RegExp(`Max-Age=${SESSION_TTL_S}`));
+    expect(cookie).not.toContain(key);
+    expect(Buffer.from(cookie.split(".")[0]!, "base64url").toString()).not.toContain(key.slice(4));
+  });
+
+  it("says why a key is refused, on the form, and sets no cookie", async () => {
+    const res = await request("/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+      body: "key=slw_000000000000_notakeynotakeynotakeynotakeynotakeynotakeyno",
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("set-cookie")).toBeNull();
+    expect(await res.text()).toContain("the API key is not valid");
+  });
+
+  it("refuses a key that cannot read", async () => {
+    const { key } = await issueKey("ci-only", ["release"]);
+    const res = await request("/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+      body: new URLSearchParams({ key }).toString(),
+    });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain("cannot read, so it cannot sign in");
+  });
+
+  it("refuses a sign-in posted from another site", async () => {
+    const res = await request("/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" },
+      body: new URLSearchParams({ key: secrets.adminApiKey }).toString(),
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers.get("set-cookie")).toBeNull();
+  });
+
+  it("goes back only to a path of this site after signing in", async () => {
+    for (const next of ["https://evil.example/", "//evil.example/x", "/\\evil.example"]) {
+      const res = await request("/login", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+        body: new URLSearchParams({ key: secrets.adminApiKey, next }).toString(),
+      });
+      expect(res.headers.get("location"), next).toBe("/");
+    }
+  });
+
+  it("sends a browser without a session to the sign-in form, and back", async () => {
+    const res = await request("/apps/shop?x=1");
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/login?next=%2Fapps%2Fshop%3Fx%3D1");
+    const form = await (await request("/login?next=%2Fapps%2Fshop")).text();
+    expect(form).toContain('type="password"');
+    expect(form).toContain('value="/apps/shop"');
+  });
+});
+
+describe("a session", () => {
+  it("reads pages and the API with the cookie alone", async () => {
+    const { cookie } = await signIn(secrets.adminApiKey);
+    const page = await request("/runtimes", { headers: { cookie: `slipway_session=${cookie}` } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(page.headers.get("cache-control")).toBe("no-store");
+    const api = await request("/v1/api-keys", { headers: { cookie: `slipway_session=${cookie}` } });
+    expect(api.status).toBe(200);
+  });
+
+  it("changes something only from this origin and with its CSRF token", async () => {
+    const { cookie, csrf } = await signIn(secrets.adminApiKey);
+    const post = (headers: Record<string, string>) =>
+      request("/v1/api-keys", {
+        method: "POST",
+        headers: { cookie: `slipway_session=${cookie}`, "content-type": "application/json", ...headers },
+        body: JSON.stringify({ name: `made-by-session-${Math.random().toString(36).slice(2)}`, scopes: ["read"] }),
+      });
+    const before = await logSize();
+    const noToken = await post({ origin: ORIGIN });
+    expect(noToken.status).toBe(403);
+    expect(((await noToken.json()) as { code: string }).code).toBe("auth.csrf");
+    const wrongToken = await post({ origin: ORIGIN, "x-slipway-csrf": `${csrf.slice(0, -2)}xx` });
+    expect(((await wrongToken.json()) as { code: string }).code).toBe("auth.csrf");
+    const crossSite = await post({ "sec-fetch-site": "cross-site", "x-slipway-csrf": csrf });
+    expect(((await crossSite.json()) as { code: string }).code).toBe("auth.cross_origin");
+    const foreignOrigin = await post({ origin: "https://evil.example", "x-slipway-csrf": csrf });
+    expect(((await foreignOrigin.json()) as { code: string }).code).toBe("auth.cross_origin");
+    const noOrigin = await post({ "x-slipway-csrf": csrf });
+    expect(((await noOrigin.json()) as { code: string }).code).toBe("auth.cross_origin");
+    expect(await logSize()).toBe(before);
+
+    const good = await post({ "sec-fetch-site": "same-origin", "x-slipway-csrf": csrf });
+    expect(good.status).toBe(201);
+    expect(await logSize()).toBe(before + 1);
+  });
+
+  it("has only its key's scopes", async () => {
+    const { key } = await issueKey("viewer", ["read"]);
+    const { cookie, csrf } = await signIn(key);
+    const res = await request("/v1/api-keys", {
+      method: "POST",
+      headers: {
+        cookie: `slipway_session=${cookie}`,
+        "content-type": "application/json",
+        origin: ORIGIN,
+        "x-slipway-csrf": csrf,
+      },
+      body: JSON.stringify({ name: "sneaky", scopes: ["admin"] }),
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { code: string }).code).toBe("auth.scope");
+  });
+
+  it("ends when its key is revoked", async () => {
+    const { key, keyId } = await issueKey("leaver", ["read"]);
+    const { cookie } = await signIn(key);
+    expect((await request("/v1/runtimes", { headers: { cookie: `slipway_session=${cookie}` } })).status).toBe(200);
+    const revoke = await request(`/v1/api-keys/${keyId}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${secrets.adminApiKey}` },
+    });
+    expect(revoke.status).toBeLessThan(300);
+    const after = await request("/v1/runtimes", { headers: { cookie: `slipway_session=${cookie}` } });
+    expect(after.status).toBe(401);
+    expect(((await after.json()) as { code: string }).code).toBe("auth.session");
+    const page = await request("/runtimes", { headers: { cookie: `slipway_session=${cookie}` } });
+    expect(page.status).toBe(303);
+  });
+
+  it("ends when it expires, and a forged or tampered cookie is no session", async () => {
+    const { cookie } = await signIn(secrets.adminApiKey);
+    const read = (c: string) => request("/v1/runtimes", { headers: { cookie: `slipway_session=${c}` } });
+    const [body, mac] = cookie.split(".") as [string, string];
+    const claims = JSON.parse(Buffer.from(body, "base64url").toString()) as { k: string; e: number; n: string };
+    const longer = Buffer.from(JSON.stringify({ ...claims, e: claims.e + 86_400 })).toString("base64url");
+    expect((await read(`${longer}.${mac}`)).status).toBe(401);
+    const forged = signSession("not-the-server-secret", { key: "admin", expires: claims.e, nonce: "n" });
+    expect((await read(forged)).status).toBe(401);
+    expect((await read("garbage")).status).toBe(401);
+
+    const saved = now;
+    now = new Date(now.getTime() + (SESSION_TTL_S + 1) * 1000);
+    try {
+      const expired = await read(cookie);
+      expect(expired.status).toBe(401);
+      expect(((await expired.json()) as { code: string }).code).toBe("auth.session");
+    } finally {
+      now = saved;
+    }
+  });
+
+  it("prefers a presented API key to the cookie", async () => {
+    const { cookie } = await signIn(secrets.adminApiKey);
+    const res = await request("/v1/api-keys", {
+      headers: { cookie: `slipway_session=${cookie}`, authorization: "Bearer slw_000000000000_wrong" },
+    });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { code: string }).code).toBe("auth.invalid_key");
+  });
+
+  it("signs out from this origin only", async () => {
+    const foreign = await request("/logout", { method: "POST", headers: { origin: "https://evil.example" } });
+    expect(foreign.status).toBe(403);
+    const res = await request("/logout", { method: "POST", headers: { origin: ORIGIN } });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("set-cookie")).toMatch(/slipway_session=;.*Max-Age=0/i);
+  });
+});
