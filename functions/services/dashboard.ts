@@ -139,7 +139,7 @@ export type InstructionSummary = {
   objects: string[];
   images: string[];
   command?: string[];
-  status?: RuntimeApply["status"];
+  status: RuntimeApply["status"];
   message?: string;
 };
 
@@ -160,10 +160,17 @@ export type ReleasePage = {
 export async function releasePage(deps: ApiDeps, releaseId: string): Promise<ReleasePage> {
   const [release, timeline] = await Promise.all([releaseView(deps, releaseId), releaseHistory(deps, releaseId)]);
   const view = await applicationView(deps, release.application);
+  // What became of each instruction, from the agents' reports in the timeline (the channel view
+  // knows only the instructions of what the channel runs now).
+  const progress = new Map<string, { status: RuntimeApply["status"]; message?: string }>();
+  for (const t of timeline) {
+    const status = REPORTED.get(t.type);
+    const d = t.data as { instructionId?: unknown; message?: unknown };
+    if (!status || typeof d.instructionId !== "string") continue;
+    progress.set(d.instructionId, { status, ...(typeof d.message === "string" ? { message: d.message } : {}) });
+  }
   const channels = await Promise.all(
     release.channels.map(async (ch) => {
-      const svc = entry(view.channels.find((c) => c.name === ch.name)?.services ?? {}, release.service);
-      const statuses = new Map(Object.values(svc?.runtimes ?? {}).map((r) => [r.instructionId, r]));
       const instructions = timeline.flatMap((t): InstructionSummary[] => {
         if (t.type !== "InstructionDispatched") return [];
         const d = t.data as {
@@ -175,14 +182,14 @@ export async function releasePage(deps: ApiDeps, releaseId: string): Promise<Rel
           payload: InstructionPayload;
         };
         if (d.releaseId !== releaseId || d.channel !== ch.name) return [];
-        const status = statuses.get(d.instructionId);
+        const status = progress.get(d.instructionId) ?? { status: "dispatched" as const };
         return [
           {
             instructionId: d.instructionId,
             runtime: d.runtime,
             rollback: d.rollback ?? false,
             ...summarizePayload(d.payload),
-            ...(status ? { status: status.status, ...(status.message ? { message: status.message } : {}) } : {}),
+            ...status,
           },
         ];
       });
@@ -197,6 +204,14 @@ export async function releasePage(deps: ApiDeps, releaseId: string): Promise<Rel
   );
   return { release, timeline, channels };
 }
+
+/** The agents' reports, by event type, as the status of an instruction. */
+const REPORTED = new Map<string, RuntimeApply["status"]>([
+  ["InstructionAcknowledged", "acknowledged"],
+  ["ApplyStarted", "applying"],
+  ["ApplySucceeded", "succeeded"],
+  ["ApplyFailed", "failed"],
+]);
 
 /** The names of the applications, for the dashboard's home page. */
 export async function applicationNames(

@@ -12,7 +12,7 @@
 import { createServer } from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { AddressInfo } from "node:net";
 import { bundleHandler, REPO_ROOT, resourcesReadBy, type Bundle } from "./bundle.js";
@@ -23,6 +23,8 @@ export type ModelFunction = {
   handler: string;
   /** Linked resources, as SST hands them to the build. */
   links: string[];
+  /** Files copied next to the bundle (`copyFiles`), from the repository's root. */
+  copyFiles: { from: string; to: string }[];
   /** Linkable resources the bundle reads through `Resource` (see resourcesReadBy). */
   reads: string[];
   bundle: Bundle;
@@ -67,7 +69,12 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
       appsyncHttp: "",
       appsyncRealtime: "",
     }),
-    "Runtime.Build": async (input: { functionID: string; handler: string; links?: Record<string, unknown> }) => {
+    "Runtime.Build": async (input: {
+      functionID: string;
+      handler: string;
+      links?: Record<string, unknown>;
+      copyFiles?: { from: string; to: string }[];
+    }) => {
       const key = input.handler;
       if (!built.has(key)) built.set(key, bundleHandler(input.handler, join(bundles, input.functionID)));
       const bundle = await built.get(key)!;
@@ -77,6 +84,7 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
         functionID: input.functionID,
         handler: input.handler,
         links: Object.keys(input.links ?? {}).sort(),
+        copyFiles: (input.copyFiles ?? []).map(({ from, to }) => ({ from: relative(REPO_ROOT, from), to })),
         reads: [],
         bundle,
         exportTypes,

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ASSETS_DIR_IN_BUNDLE, DASHBOARD_ASSETS } from "../../functions/routes/dashboard/assets-list.js";
 import { checkDeployment } from "../../infra/tools/sst-checks.js";
 import type { DeploymentModel } from "../../infra/tools/sst-model.js";
 
@@ -65,6 +66,10 @@ describe("sst deploy, verified offline", () => {
       "SlackSigningSecret",
       "WebhookSecret",
     ]);
+    // The dashboard's assets go next to the HTTP function's bundle, where it reads them.
+    expect(fnFor(model, "functions/http.handler").copyFiles).toEqual(
+      DASHBOARD_ASSETS.map((a) => ({ from: a.source, to: `${ASSETS_DIR_IN_BUNDLE}/${a.name}` })),
+    );
     // Secret values are readable by the API, which sets them, and the notifier, which signs with them: no other.
     expect(fnFor(model, "functions/notifier.handler").links).toEqual(["Events", "Notifications", "Secrets"]);
     expect(

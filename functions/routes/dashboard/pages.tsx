@@ -472,7 +472,7 @@ export function ReleasePageView(props: { viewer: Viewer; page: ReleasePage }) {
                         {ins.runtime}
                         {ins.rollback ? <span class="muted"> (rollback)</span> : null}
                       </td>
-                      <td title={ins.message}>{ins.status ?? "superseded"}</td>
+                      <td title={ins.message}>{ins.status}</td>
                       <td>
                         {ins.objects.length ? ins.objects.join(", ") : ins.command ? ins.command.join(" ") : ins.kind}
                         {ins.images.length ? <div class="muted">{ins.images.join(", ")}</div> : null}
