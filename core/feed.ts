@@ -88,10 +88,16 @@ export function feedEntry(e: StoredEvent, releaseApplication?: string): FeedEntr
 
 export type FeedFilter = { application?: string; releaseId?: string; types?: readonly string[] };
 
+/** Whether an entry is about a release: the one it names, or the one a rollback rolled back from. */
+function aboutRelease(entry: FeedEntry, releaseId: string): boolean {
+  if (entry.releaseId === releaseId) return true;
+  return entry.type === "ReleaseRolledBack" && (entry.data as { fromReleaseId?: unknown }).fromReleaseId === releaseId;
+}
+
 export function inFeed(entry: FeedEntry, filter: FeedFilter): boolean {
   return (
     (filter.application === undefined || entry.application === filter.application) &&
-    (filter.releaseId === undefined || entry.releaseId === filter.releaseId) &&
+    (filter.releaseId === undefined || aboutRelease(entry, filter.releaseId)) &&
     (filter.types === undefined || filter.types.includes(entry.type))
   );
 }

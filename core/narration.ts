@@ -119,7 +119,7 @@ export function narrate(e: StoredEvent): Narration {
       );
     case "ApprovalGranted":
       return info(
-        `${e.data.channel}: approval "${e.data.approval}" of ${e.data.releaseId} granted by ${e.data.approver}`,
+        `${e.data.channel}: approval "${e.data.approval}" of ${e.data.releaseId} granted by ${e.data.approver}${e.data.comment ? `: ${e.data.comment}` : ""}`,
         { releaseId: e.data.releaseId, channel: e.data.channel },
       );
     case "ApprovalRejected":

@@ -113,7 +113,17 @@ export function runtimeStatusView(
   };
 }
 
-/** The release an event is about, for the release's timeline; undefined for events about none. */
+/**
+ * Every release an event is about, for their timelines: the release it names, and for a rollback
+ * both the release rolled back to and the one rolled back from.
+ */
+export function releasesOf(e: StoredEvent): string[] {
+  const primary = releaseOf(e);
+  const from = e.type === "ReleaseRolledBack" ? e.data.fromReleaseId : undefined;
+  return [...new Set([primary, from].filter((id): id is string => id !== undefined))];
+}
+
+/** The release an event is chiefly about (the feed's `releaseId`); undefined for events about none. */
 export function releaseOf(e: StoredEvent): string | undefined {
   const data = e.data as Record<string, unknown>;
   if (typeof data.releaseId === "string") return data.releaseId;

@@ -196,7 +196,13 @@ const definitions = {
   },
   ApprovalGranted: {
     schemaVersion: 1,
-    data: z.object({ ...releaseInChannel, approval: z.string(), approver: z.string() }),
+    /** `comment`: what the approver said (optional, and absent from events recorded before it existed). */
+    data: z.object({
+      ...releaseInChannel,
+      approval: z.string(),
+      approver: z.string(),
+      comment: z.string().optional(),
+    }),
   },
   ApprovalRejected: {
     schemaVersion: 1,

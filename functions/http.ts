@@ -103,8 +103,31 @@ export function createHttpApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     scheme: "bearer",
     description: "An API key: the admin bootstrap key or one issued by POST /v1/api-keys",
   });
-  app.get("/openapi.json", authorize(deps, "public"), (c) => c.json(app.getOpenAPI31Document(OPENAPI)));
+  app.get("/openapi.json", authorize(deps, "public"), (c) => c.json(tagged(app.getOpenAPI31Document(OPENAPI))));
   return app;
+}
+
+/** Each operation's group in the API reference (/docs), by the area of its path. */
+const TAGS: [prefix: string, tag: string][] = [
+  ["/v1/configs", "Configs"],
+  ["/v1/webhooks", "Releases"],
+  ["/v1/releases", "Releases"],
+  ["/v1/callbacks", "Approvals"],
+  ["/v1/applications", "Applications"],
+  ["/v1/runtimes", "Runtimes"],
+  ["/v1/agent", "Runtimes"],
+  ["/v1/events", "Events"],
+  ["/v1/api-keys", "Access"],
+  ["/v1/secrets", "Secrets"],
+];
+
+function tagged<D extends { paths?: object }>(doc: D): D {
+  for (const [path, operations] of Object.entries(doc.paths ?? {}) as [string, Record<string, unknown> | undefined][]) {
+    const tag = path.includes("/approvals") ? "Approvals" : TAGS.find(([prefix]) => path.startsWith(prefix))?.[1];
+    if (!tag || !operations) continue;
+    for (const op of Object.values(operations)) if (op && typeof op === "object") Object.assign(op, { tags: [tag] });
+  }
+  return doc;
 }
 
 /**

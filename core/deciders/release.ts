@@ -223,10 +223,10 @@ function decideApproval(command: Extract<ReleaseCommand, { type: "DecideApproval
     throw conflict("approval.rejected", `approval "${name}" was already rejected by ${approval.rejected.approver}`);
   }
   const base = { releaseId: s.releaseId, channel, approval: name, approver };
-  if (command.decision === "reject")
-    return [event("ApprovalRejected", { ...base, ...(command.comment ? { comment: command.comment } : {}) })];
+  const said = command.comment ? { comment: command.comment } : {};
+  if (command.decision === "reject") return [event("ApprovalRejected", { ...base, ...said })];
   if (approval?.grantedBy.includes(approver)) return [];
-  return [event("ApprovalGranted", base)];
+  return [event("ApprovalGranted", { ...base, ...said })];
 }
 
 type NotPending = { state: "abandoned" | "bad" | "superseded" | "deployed" | "rolledBack" | "replaced"; why: string };

@@ -7,6 +7,7 @@ import {
   releaseDecider,
   streams,
   type ChannelView,
+  type ConfigState,
 } from "../../core/index.js";
 import type { Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
@@ -103,12 +104,15 @@ export type ApplicationView = {
 };
 
 /** An application's channels: per service the desired and converged release, per runtime what it applied, and what waits and why. */
-export async function applicationView(deps: ApiDeps, name: string): Promise<ApplicationView> {
-  const application = getConfig(await readConfig(deps), "application", name);
+export async function applicationView(deps: ApiDeps, name: string, given?: ConfigState): Promise<ApplicationView> {
+  // The views do not depend on the config: both are read at once.
+  const [config, stored] = await Promise.all([
+    given ?? readConfig(deps),
+    deps.readModels.views<ChannelView>(`app#${name}`),
+  ]);
+  const application = getConfig(config, "application", name);
   if (!application) throw notFound("application.not_found", `application "${name}" does not exist`);
-  const views = new Map(
-    (await deps.readModels.views<ChannelView>(`app#${name}`)).map((v) => [v.sk.slice("channel#".length), v.view]),
-  );
+  const views = new Map(stored.map((v) => [v.sk.slice("channel#".length), v.view]));
   const channels = await Promise.all(
     application.spec.releaseChannels.map(async (ch) => {
       const view = views.get(ch.name);

@@ -1,6 +1,7 @@
 import { parseAllDocuments } from "yaml";
 import {
   channelDecider,
+  listConfigs,
   releaseDecider,
   releaseSummary,
   streams,
@@ -15,6 +16,7 @@ import type { TimelineEntry } from "../adapters/read-models.js";
 import { applicationView } from "./channels.js";
 import { readState } from "./commands.js";
 import type { ApiDeps } from "./deps.js";
+import { readConfig } from "./config.js";
 import { listApplications } from "./queries.js";
 import { releaseHistory, releaseView, type ReleaseView } from "./releases.js";
 
@@ -52,6 +54,8 @@ export type PipelineView = {
 
 /** Waiting releases a cell shows; the rest are counted. */
 const WAITING_SHOWN = 3;
+/** Waiting releases, newest first, whose gates one page reads; older ones show the reasons recorded for them. */
+const GATES_READ = 60;
 
 const gatesOf = (gates: { preconditions: Record<string, GateResult>; approvals: Record<string, Approval> }) =>
   Object.entries(gates.preconditions).map(([key, result]): GateState => {
@@ -62,22 +66,38 @@ const gatesOf = (gates: { preconditions: Record<string, GateResult>; approvals: 
 
 /** An application's pipeline: channels in promotion order, a row per service. */
 export async function pipelineView(deps: ApiDeps, application: string): Promise<PipelineView> {
-  const [view, listing] = await Promise.all([applicationView(deps, application), listApplications(deps)]);
-  const configured = listing.find((a) => a.name === application)?.services ?? [];
+  const config = await readConfig(deps);
+  const view = await applicationView(deps, application, config);
+  const configured = listConfigs(config, "service")
+    .filter((s) => s.spec.application === application)
+    .map((s) => s.name);
   const seen = view.channels.flatMap((c) => Object.keys(c.services));
   const services = [...new Set([...configured, ...seen])].sort();
 
+  // The summaries of every release shown, and the gates of the newest waiting ones, read at once.
   const ids = view.channels.flatMap((c) => [
     ...Object.values(c.services).flatMap((s) => (s.desiredReleaseId ? [s.desiredReleaseId] : [])),
     ...c.waiting.map((w) => w.releaseId),
   ]);
-  const stored = await deps.readModels.releases.summaries(application, ids);
+  const waitingIds = [...new Set(view.channels.flatMap((c) => c.waiting.map((w) => w.releaseId)))]
+    .sort()
+    .reverse()
+    .slice(0, GATES_READ);
+  const [stored, gates] = await Promise.all([
+    deps.readModels.releases.summaries(application, ids),
+    Promise.all(
+      waitingIds.map(async (id) => {
+        const state = (await readState(deps.store, releaseDecider, streams.release(id))).state;
+        return [id, state.status === "none" ? undefined : state.gates] as const;
+      }),
+    ).then((entries) => new Map(entries)),
+  ]);
   const summaryOf = (id: string): ReleaseSummary | undefined => {
     const s = stored.get(id);
     return s ? releaseSummary(s.record, s.deployments) : undefined;
   };
 
-  // The gates of what waits, newest first per cell, read from each release's own stream.
+  // What waits in each cell, newest first.
   const waitingByCell = new Map<string, { releaseId: string; reasons: string[] }[]>();
   for (const c of view.channels)
     for (const w of [...c.waiting].sort((a, b) => b.releaseId.localeCompare(a.releaseId))) {
@@ -86,15 +106,6 @@ export async function pipelineView(deps: ApiDeps, application: string): Promise<
       const key = `${service}/${c.name}`;
       waitingByCell.set(key, [...(waitingByCell.get(key) ?? []), w]);
     }
-  const shown = [...waitingByCell.values()].flatMap((list) => list.slice(0, WAITING_SHOWN));
-  const gates = new Map(
-    await Promise.all(
-      shown.map(async (w) => {
-        const state = (await readState(deps.store, releaseDecider, streams.release(w.releaseId))).state;
-        return [w.releaseId, state.status === "none" ? undefined : state.gates] as const;
-      }),
-    ),
-  );
 
   const rows = services.map((service) => ({
     service,
@@ -111,7 +122,8 @@ export async function pipelineView(deps: ApiDeps, application: string): Promise<
         runtimes: Object.entries(svc?.runtimes ?? {}).map(([runtime, r]) => ({ runtime, ...r })),
         waiting: waiting.slice(0, WAITING_SHOWN).map((w) => {
           const summary = summaryOf(w.releaseId);
-          const channelGates = gates.get(w.releaseId)?.[c.name];
+          const byChannel = gates.get(w.releaseId);
+          const channelGates = byChannel ? entry(byChannel, c.name) : undefined;
           return {
             releaseId: w.releaseId,
             ...(summary ? { summary } : {}),

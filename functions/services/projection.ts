@@ -1,4 +1,4 @@
-import { channelDecider, channelView, releaseOf, type ChannelState } from "../../core/index.js";
+import { channelDecider, channelView, releasesOf, type ChannelState } from "../../core/index.js";
 import type { StoredEvent } from "../../events/index.js";
 import type { EventStore } from "../adapters/event-store.js";
 import type { Logger } from "../adapters/logger.js";
@@ -50,8 +50,7 @@ export async function projectAll(
       });
     } else if (kind === "release") readApi.release(e, await releases.at(deps.store, e));
     else readApi.other(e);
-    const releaseId = releaseOf(e);
-    if (releaseId)
+    for (const releaseId of releasesOf(e))
       lines.push({
         releaseId,
         entry: {
@@ -67,9 +66,12 @@ export async function projectAll(
   await Promise.all([
     ...[...views.values()].map((v) => deps.readModels.putView(v.pk, v.sk, v.version, v.view)),
     deps.readModels.putTimelines(lines),
-    readApi.write(deps.readModels),
+    readApi.writeSummaries(deps.readModels),
     ...[...newest.values()].map((n) => deps.readModels.putNewestRelease(n.application, n.service, n.releaseId)),
   ]);
+  // The feed last: whoever the feed tells of an event (the dashboard's live pages refresh on it)
+  // then finds every other read model of its batch already written.
+  await readApi.writeFeed(deps.readModels);
 }
 
 /** The channel states this container last projected, each as of the event projected (see StatesAt). */

@@ -54,15 +54,20 @@ export class ReadApiBatch {
     this.feed.push(feedEntry(e));
   }
 
-  async write(readModels: ReadModels): Promise<void> {
-    const { releases, feed } = readModels;
+  /** The release summaries of the batch. */
+  async writeSummaries(readModels: ReadModels): Promise<void> {
+    const { releases } = readModels;
     await Promise.all([
       ...[...this.records.values()].map(({ record, version }) => releases.putRecord(record, version)),
       ...[...this.deployments.values()].map((d) =>
         releases.putDeployment(d.application, d.releaseId, d.channel, d.version, d.deployment),
       ),
       ...[...this.applications].map((a) => releases.putApplication(a)),
-      feed.put(this.feed),
     ]);
+  }
+
+  /** The batch's events in the feed: written after every other read model of the batch (see projectBatch). */
+  async writeFeed(readModels: ReadModels): Promise<void> {
+    await readModels.feed.put(this.feed);
   }
 }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { age, duration, gateChip, paramText, shortId, waitingTone } from "../../functions/routes/dashboard/model.js";
+import {
+  age,
+  duration,
+  gateChip,
+  paramText,
+  shortId,
+  waitingTone,
+  words,
+} from "../../functions/routes/dashboard/model.js";
 import type { GateState } from "../../functions/services/dashboard.js";
 
 /** How the dashboard says what a gate, a param or a time is: the words and signals on the page. */
@@ -83,6 +91,11 @@ describe("gate chips", () => {
 });
 
 describe("words for ids, params and times", () => {
+  it("says state names in words", () => {
+    expect(words("rolledBack")).toBe("rolled back");
+    expect(words("converged")).toBe("converged");
+  });
+
   it("shortens a release id to the part where ids differ", () => {
     expect(shortId("rel-0mx7au53te05a8ba088")).toBe("05a8ba088".slice(-8));
     expect(shortId("r1")).toBe("r1");

@@ -12,6 +12,7 @@ import {
   inFeed,
   recordedBy,
   releaseDecider,
+  releasesOf,
   waitsIn,
   type ChannelHistoryEntry,
 } from "../../core/index.js";
@@ -128,6 +129,20 @@ describe("the feed", () => {
     expect(inFeed(entry, { application: "shop", releaseId: "r2" })).toBe(false);
     expect(inFeed(entry, { application: "web" })).toBe(false);
     expect(inFeed(entry, { types: ["ApplyFailed"] })).toBe(false);
+  });
+
+  it("counts a rollback as about both releases: the one rolled back to and the one rolled back from", () => {
+    const rollback = stored("channel#shop/production", 7, {
+      type: "ReleaseRolledBack",
+      data: { application: "shop", channel: "production", service: "api", toReleaseId: "r1", fromReleaseId: "r2" },
+    });
+    expect(releasesOf(rollback)).toEqual(["r1", "r2"]);
+    const entry = feedEntry(rollback);
+    expect(entry.releaseId).toBe("r1");
+    expect(inFeed(entry, { releaseId: "r1" })).toBe(true);
+    expect(inFeed(entry, { releaseId: "r2" })).toBe(true);
+    expect(inFeed(entry, { releaseId: "r3" })).toBe(false);
+    expect(releasesOf(stored("channel#shop/staging", 1, dispatched("r1", "k8s")))).toEqual(["r1"]);
   });
 });
 

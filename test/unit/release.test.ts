@@ -201,6 +201,22 @@ describe("release decider", () => {
       expect(approvalState(one.gates.production?.approvals.approval)).toBe("pending");
     });
 
+    it("keeps what an approver said when approving", () => {
+      spec([created, startedProd, requested])
+        .when(decideApproval("alice", "approve", "checked the dashboards"))
+        .then([
+          {
+            type: "ApprovalGranted",
+            data: {
+              ...inChannel("production"),
+              approval: "approval",
+              approver: "alice",
+              comment: "checked the dashboards",
+            },
+          },
+        ]);
+    });
+
     it("lets any approver reject, after which the approval stays rejected", () => {
       const rejected: E = {
         type: "ApprovalRejected",

@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import { gzipSync } from "node:zlib";
 import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
@@ -168,7 +169,13 @@ async function html(c: Context, body: JSX.Element | string, status = 200, csp = 
   c.header("x-content-type-options", "nosniff");
   c.header("referrer-policy", "same-origin");
   const text = typeof body === "string" ? body : `<!doctype html>${await markup(body)}`;
-  return c.html(text, status as ContentfulStatusCode);
+  c.header("vary", "accept-encoding");
+  // A pipeline page is tens of KB of repetitive markup: gzip makes it a few.
+  if (text.length < 1024 || !/\bgzip\b/.test(c.req.header("accept-encoding") ?? ""))
+    return c.html(text, status as ContentfulStatusCode);
+  c.header("content-encoding", "gzip");
+  c.header("content-type", "text/html; charset=UTF-8");
+  return c.body(new Uint8Array(gzipSync(text)), status as ContentfulStatusCode);
 }
 
 /** A page's markup (its components are synchronous, so an element stringifies to its HTML). */

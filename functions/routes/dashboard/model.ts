@@ -70,6 +70,11 @@ export function clock(at: string): string {
   return `${at.slice(0, 10)} ${at.slice(11, 16)} UTC`;
 }
 
+/** A state name as the page says it: "rolledBack" is "rolled back". */
+export function words(state: string): string {
+  return state.replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a} ${b.toLowerCase()}`);
+}
+
 /** A gate of a waiting release as a chip: soak with its countdown, approvals with who, windows and freezes with when. */
 export function gateChip(gate: GateState): Chip {
   const at = gate.key.indexOf(":");

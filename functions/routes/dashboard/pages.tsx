@@ -6,7 +6,7 @@ import type { PipelineCell, PipelineView, ReleasePage, WaitingRelease } from "..
 import type { RuntimeListItem } from "../../services/runtimes.js";
 import { assetUrl } from "./assets.js";
 import { Ago, ApiForm, Badge, Field, GateChip, Layout, may, type Viewer } from "./layout.js";
-import { clock, gateChip, paramsShown, shortId, waitingTone, type Tone } from "./model.js";
+import { clock, gateChip, paramsShown, shortId, waitingTone, words, type Tone } from "./model.js";
 
 const enc = encodeURIComponent;
 const releaseHref = (id: string) => `/releases/${enc(id)}`;
@@ -112,6 +112,7 @@ function Cell(props: { cell: PipelineCell; paused: boolean; now: number }) {
               {cell.runtimes.map((r) => (
                 <li title={r.message}>
                   {r.runtime}: {r.status}
+                  {r.status === "failed" && r.message ? <span class="error"> — {r.message}</span> : null}
                 </li>
               ))}
             </ul>
@@ -338,7 +339,7 @@ export function ReleasePageView(props: { viewer: Viewer; page: ReleasePage }) {
                         ? ch.started
                           ? "entered"
                           : "not yet"
-                        : deployment
+                        : words(deployment)
                 }
               />
               {here.paused ? (
@@ -582,6 +583,7 @@ export function DocsPage() {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>Slipway API reference</title>
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href={assetUrl("swagger-ui.css")} />
         <script src={assetUrl("swagger-ui-bundle.js")} defer></script>
         <script src={assetUrl("docs.js")} defer></script>
