@@ -107,7 +107,7 @@ if (flags.logFormat === "json") logger.info("slipway is running", where);
 else
   console.log(`slipway is running
   HTTP API        ${stack.httpUrl}   (health: ${stack.httpUrl}/healthz, reference: ${stack.httpUrl}/docs)
-  dashboard       ${stack.httpUrl}/   (sign in with an API key, such as the admin key in the secrets file)
+  dashboard       ${stack.httpUrl}/   (sign in with an API key, such as the admin key)
   WebSocket API   ${stack.wsUrl}   (management: ${stack.managementEndpoint})
   DynamoDB        ${stack.dynamoEndpoint}
   SQS             ${stack.sqsEndpoint}
