@@ -1,4 +1,3 @@
-import type { Scope } from "../../core/index.js";
 import { checkScope, principalOfKey, principalOfKeyId, type AccessRefusal, type Principal } from "./access.js";
 import { newSessionNonce, sessionClaims, sessionCsrfToken, signSession } from "./credentials.js";
 import { nowOf, type ApiDeps } from "./deps.js";
@@ -47,7 +46,3 @@ export async function sessionOf(deps: ApiDeps, token: string): Promise<Session |
   const { key: _key, ...who } = principal;
   return { principal: who, csrf: sessionCsrfToken(secret, claims.nonce), expires: claims.expires };
 }
-
-/** Whether a session's principal may do what `scope` allows. */
-export const sessionMay = (session: Session, scope: Scope): boolean =>
-  checkScope(session.principal, scope) === undefined;

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { streams } from "../../core/index.js";
+import { feedPosition, streams, type FeedEntry } from "../../core/index.js";
 import type { EventStore } from "../../functions/adapters/event-store.js";
 import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
 import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import { createHttpApp } from "../../functions/http.js";
 import { signSession } from "../../functions/services/credentials.js";
+import { decodeCursor } from "../../functions/services/cursor.js";
 import type { ApiDeps } from "../../functions/services/deps.js";
 import { SESSION_TTL_S } from "../../functions/services/sessions.js";
 import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
@@ -21,6 +22,7 @@ const secrets = {
 };
 const ORIGIN = "http://slipway.test";
 let store: EventStore;
+let readModels: ReadModels;
 let drop: () => Promise<void>;
 let app: ReturnType<typeof createHttpApp>;
 let now = new Date("2026-12-03T10:00:00Z");
@@ -35,9 +37,10 @@ beforeAll(async () => {
     await rm.drop();
     await st.drop();
   };
+  readModels = new ReadModels(s.db, rm.name);
   const deps: ApiDeps = {
     store,
-    readModels: new ReadModels(s.db, rm.name),
+    readModels,
     secretStore: new SecretStore(s.db, st.name),
     secrets,
     checks: {},
@@ -250,5 +253,52 @@ describe("a session", () => {
     const res = await request("/logout", { method: "POST", headers: { origin: ORIGIN } });
     expect(res.status).toBe(303);
     expect(res.headers.get("set-cookie")).toMatch(/slipway_session=;.*Max-Age=0/i);
+  });
+});
+
+describe("a page's live stream", () => {
+  /** A feed entry, as the projector writes one, for an event at `at` about `application`. */
+  const entry = (application: string, at: Date, version: number): FeedEntry => {
+    const e = { occurredAt: at.toISOString(), streamId: `channel#${application}/staging`, version };
+    return {
+      position: feedPosition(e),
+      ...e,
+      type: "ChannelPaused",
+      actor: { kind: "user", id: "alice" },
+      data: { application, channel: "staging" },
+      application,
+    };
+  };
+
+  /** Reads the stream until its first `change` (or until it ends): the event's id, or undefined. */
+  async function firstChange(query: string, headers: Record<string, string> = {}): Promise<string | undefined> {
+    const res = await request(`/ui/live?${query}`, {
+      headers: { authorization: `Bearer ${secrets.adminApiKey}`, ...headers },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const text = await res.text(); // the stream ends after its first change
+    return text.includes("event: change\n") ? /^id: (\S+)$/m.exec(text)?.[1] : undefined;
+  }
+
+  it("tells a change to what the page follows, from the instant the page was rendered", async () => {
+    const rendered = new Date();
+    now = new Date(rendered.getTime() + 500);
+    try {
+      await readModels.feed.put([
+        entry("other", new Date(rendered.getTime() + 100), 1),
+        entry("live-a", new Date(rendered.getTime() + 200), 1),
+      ]);
+      const id = await firstChange(`application=live-a&since=${encodeURIComponent(rendered.toISOString())}`);
+      // The other application's change, earlier, is not told.
+      expect(decodeCursor("events", id!)?.after).toContain("channel#live-a/staging#0000000001");
+      // Resumed after that change, the next stream tells the next one, not the same again.
+      await readModels.feed.put([entry("live-a", new Date(rendered.getTime() + 300), 2)]);
+      const next = await firstChange("application=live-a", { "last-event-id": id! });
+      expect(next).toBeDefined();
+      expect(decodeCursor("events", next!)?.after).toContain("channel#live-a/staging#0000000002");
+    } finally {
+      now = new Date("2026-12-03T10:00:00Z");
+    }
   });
 });

@@ -32,6 +32,8 @@ const FRAGMENT_HEADER = "x-slipway-fragment";
 const LIVE_POLL_MS = 200;
 const LIVE_STREAM_MS = 25_000;
 const LIVE_KEEPALIVE_MS = 15_000;
+/** How far back a page's `since` may reach. */
+const LIVE_SINCE_MAX_MS = 60_000;
 
 const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
@@ -103,8 +105,14 @@ export function registerDashboard(app: Hono<ApiEnv>, deps: ApiDeps): void {
       ...(application ? { application } : {}),
       ...(release ? { releaseId: release } : {}),
     };
+    // Where to start: after the last change this page heard of; else from the instant the page was
+    // rendered (`since`, settle time included, at most a minute ago); else now.
     const resume = c.req.header("last-event-id");
-    const from = (resume ? decodeCursor("events", resume)?.after : undefined) ?? feedNow(deps, 0);
+    const since = Date.parse(c.req.query("since") ?? "");
+    const earliest = nowOf(deps).getTime() - LIVE_SINCE_MAX_MS;
+    const from =
+      (resume ? decodeCursor("events", resume)?.after : undefined) ??
+      (Number.isNaN(since) ? feedNow(deps, 0) : `${new Date(Math.max(since, earliest)).toISOString()}#`);
     return streamSSE(c, async (stream) => {
       const stop = new AbortController();
       stream.onAbort(() => stop.abort());

@@ -2,6 +2,7 @@
 import type { Child } from "hono/jsx";
 import { SLIPWAY_VERSION, type Scope } from "../../../core/index.js";
 import type { Principal } from "../../services/access.js";
+import { FEED_SETTLE_MS } from "../../services/feed.js";
 import { assetUrl } from "./assets.js";
 import { age, clock, duration, SYMBOL, type Chip, type Tone } from "./model.js";
 
@@ -29,7 +30,9 @@ export function Layout(props: {
         <link rel="icon" href="data:," />
         <link rel="stylesheet" href={assetUrl("style.css")} />
         {viewer ? <meta name="slipway-csrf" content={viewer.csrf} /> : null}
-        {props.live !== undefined ? <meta name="slipway-live" content={props.live} /> : null}
+        {props.live !== undefined && viewer ? (
+          <meta name="slipway-live" content={liveQuery(props.live, viewer.now)} />
+        ) : null}
         <script src={assetUrl("client.js")} defer></script>
       </head>
       <body>
@@ -70,6 +73,15 @@ export function Layout(props: {
       </body>
     </html>
   );
+}
+
+/**
+ * What a page's live stream follows, and from when: the instant the page was rendered, less the
+ * feed's settle time, so a change the page's data missed by a moment is still told.
+ */
+function liveQuery(filter: string, now: number): string {
+  const since = `since=${encodeURIComponent(new Date(now - FEED_SETTLE_MS).toISOString())}`;
+  return filter ? `${filter}&${since}` : since;
 }
 
 /** A state in colour, symbol and word, so colour is never the only signal. */
