@@ -36,9 +36,9 @@ import { readChannel } from "./promotion.js";
  * given up on (and recorded as such) after the last try, and recorded when delivered.
  */
 
-/** Where a person sees a release. */
+/** Where a person sees a release: its page in the dashboard (which asks a browser without a session to sign in). */
 export function releaseLink(apiUrl: string | undefined, releaseId: string): string {
-  return `${(apiUrl ?? "").replace(/\/+$/, "")}/v1/releases/${encodeURIComponent(releaseId)}`;
+  return `${(apiUrl ?? "").replace(/\/+$/, "")}/releases/${encodeURIComponent(releaseId)}`;
 }
 
 /** A target's part of a notification id: stable for the target, without its URL. */

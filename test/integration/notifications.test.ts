@@ -117,7 +117,7 @@ describe("outcome notifications", () => {
       releaseId,
       params: { image: "registry.example.com/told/api:1.0.0" },
       summary: `told/told-api release ${releaseId} converged in production`,
-      url: `${p.stack.httpUrl}/v1/releases/${releaseId}`,
+      url: `${p.stack.httpUrl}/releases/${releaseId}`,
     });
 
     // Each delivery is signed over its timestamp and body with the named secret, and keyed by its id.
@@ -134,7 +134,7 @@ describe("outcome notifications", () => {
     // Slack gets Block Kit, in the configured channel, with a button to the release.
     const slack = receiver.at("/slack/told").map((r) => JSON.parse(r.body) as Record<string, unknown>);
     expect(slack.every((m) => m.channel === "#deploys")).toBe(true);
-    expect(JSON.stringify(slack)).toContain(`"url":"${p.stack.httpUrl}/v1/releases/${releaseId}"`);
+    expect(JSON.stringify(slack)).toContain(`"url":"${p.stack.httpUrl}/releases/${releaseId}"`);
     expect(slack.map((m) => m.text)).toContain(`told/told-api release ${releaseId} is deploying to staging`);
 
     // The flaky receiver wants convergence only; its first try of each failed, the second was taken.

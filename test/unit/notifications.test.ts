@@ -205,7 +205,7 @@ describe("what a target receives", () => {
     "shop.production.r1.eu.failed.slack",
     fact,
     release,
-    "https://slipway.example.com/v1/releases/r1",
+    "https://slipway.example.com/releases/r1",
   );
 
   it("is one stable shape, with a sentence a person reads", () => {
@@ -223,7 +223,7 @@ describe("what a target receives", () => {
       params: { image: "registry.example.com/api:1.2.3" },
       author: "slack:U123",
       source: { commit: "0123456789abcdef0123", branch: "main" },
-      url: "https://slipway.example.com/v1/releases/r1",
+      url: "https://slipway.example.com/releases/r1",
     });
   });
 
@@ -232,7 +232,7 @@ describe("what a target receives", () => {
     expect(message.text).toBe(n.summary);
     const text = JSON.stringify(message.blocks);
     expect(text).toContain(":x: shop/api release r1 failed in production on eu: ImagePullBackOff");
-    expect(text).toContain('"url":"https://slipway.example.com/v1/releases/r1"');
+    expect(text).toContain('"url":"https://slipway.example.com/releases/r1"');
     expect(text).toContain("<@U123>");
     expect(text).toContain("commit `0123456789ab`");
   });

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import { narrate } from "../../../core/index.js";
-import type { StoredEvent } from "../../../events/index.js";
+import type { ParamValue, StoredEvent } from "../../../events/index.js";
 import type { TimelineEntry } from "../../adapters/read-models.js";
 import type { PipelineCell, PipelineView, ReleasePage, WaitingRelease } from "../../services/dashboard.js";
 import type { RuntimeListItem } from "../../services/runtimes.js";
@@ -9,6 +9,8 @@ import { Ago, ApiForm, Badge, Field, GateChip, Layout, may, type Viewer } from "
 import { clock, gateChip, paramsShown, shortId, waitingTone, words, type Tone } from "./model.js";
 
 const enc = encodeURIComponent;
+/** A param's value in full: text as it is, anything else as JSON. */
+const valueText = (v: ParamValue): string => (typeof v === "string" ? v : JSON.stringify(v));
 const releaseHref = (id: string) => `/releases/${enc(id)}`;
 
 // ── sign in ──────────────────────────────────────────────────────────────────────────────
@@ -84,7 +86,7 @@ function ReleaseLine(props: { id: string; summary?: WaitingRelease["summary"]; n
       </a>
       {s
         ? paramsShown(s.params).map((p) => (
-            <span class="param" title={`${p.name}: ${String(s.params[p.name])}`}>
+            <span class="param" title={`${p.name}: ${valueText(s.params[p.name]!)}`}>
               {p.text}
             </span>
           ))
@@ -266,24 +268,26 @@ export function ReleasePageView(props: { viewer: Viewer; page: ReleasePage }) {
           .map((name) => (
             <>
               <dt>{name}</dt>
-              <dd title={String(release.params[name])}>{String(release.params[name])}</dd>
+              <dd>{valueText(release.params[name]!)}</dd>
             </>
           ))}
       </dl>
       {admin && release.status === "active" ? (
         <div class="actions">
-          <details class="more">
-            <summary>Mark bad</summary>
-            <ApiForm action={`/v1/releases/${enc(id)}/mark-bad`} label="Mark bad" confirm={`Mark ${id} bad?`}>
-              <Field id="bad-reason" name="reason" label="Why it is bad" required />
-              <label class="check" for="bad-rollback">
-                <input id="bad-rollback" type="checkbox" name="rollback" value="true" /> roll back where it runs
-              </label>
-              <button type="submit" class="danger">
-                Mark bad
-              </button>
-            </ApiForm>
-          </details>
+          {release.bad ? null : (
+            <details class="more">
+              <summary>Mark bad</summary>
+              <ApiForm action={`/v1/releases/${enc(id)}/mark-bad`} label="Mark bad" confirm={`Mark ${id} bad?`}>
+                <Field id="bad-reason" name="reason" label="Why it is bad" required />
+                <label class="check" for="bad-rollback">
+                  <input id="bad-rollback" type="checkbox" name="rollback" value="true" /> roll back where it runs
+                </label>
+                <button type="submit" class="danger">
+                  Mark bad
+                </button>
+              </ApiForm>
+            </details>
+          )}
           <details class="more">
             <summary>Abandon</summary>
             <ApiForm action={`/v1/releases/${enc(id)}/abandon`} label="Abandon" confirm={`Abandon ${id}?`}>
