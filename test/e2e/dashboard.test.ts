@@ -315,6 +315,29 @@ describe.runIf(availability.available)("the dashboard in a browser", () => {
   );
 
   it(
+    "reads at 390 px as at 1280 px: no page scrolls sideways",
+    async () => {
+      const narrow = await browser.newContext({
+        viewport: { width: 390, height: 844 },
+        storageState: await admin.storageState(),
+      });
+      try {
+        const phone = await narrow.newPage();
+        watch(phone);
+        for (const path of ["/", `/apps/${APP}`, `/releases/${releases.r2!}`, "/runtimes"]) {
+          await phone.goto(url(path));
+          expect(new URL(phone.url()).pathname, "still signed in").toBe(path);
+          expect(await phone.evaluate("document.documentElement.scrollWidth"), path).toBeLessThanOrEqual(390);
+        }
+        await shot(phone, "11-runtimes-390");
+      } finally {
+        await narrow.close();
+      }
+    },
+    TEST_MS,
+  );
+
+  it(
     "refuses a forged POST with a session cookie: no CSRF token, or from another origin; nothing appended",
     async () => {
       const r3 = releases.r3!;

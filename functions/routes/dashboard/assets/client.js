@@ -40,18 +40,22 @@
     if (a && main.contains(a) && a.matches("input:not([type=hidden]), textarea, select")) return true;
     return [...main.querySelectorAll("textarea, input[type=text]")].some((e) => e.value !== "");
   }
+  /** Keeps an update for later while someone is busy in a form; true when it had to. */
+  function holdIfBusy() {
+    if (!busy()) return false;
+    waiting = true;
+    status.textContent = "This page has updates; they appear when you leave the form.";
+    return true;
+  }
   async function refresh() {
-    if (!main) return;
-    if (busy()) {
-      waiting = true;
-      status.textContent = "This page has updates; they appear when you leave the form.";
-      return;
-    }
+    if (!main || holdIfBusy()) return;
     waiting = false;
     const res = await fetch(location.href, { headers: { "x-slipway-fragment": "main" }, credentials: "same-origin" });
     if (res.redirected || res.status === 401) return location.reload();
     if (!res.ok) return;
     const html = await res.text();
+    // They may have started typing while the page was on its way.
+    if (holdIfBusy()) return;
     const open = [...main.querySelectorAll("details[open] > summary")].map((s) => s.textContent);
     main.innerHTML = html;
     for (const s of main.querySelectorAll("details > summary"))
