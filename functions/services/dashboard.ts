@@ -8,6 +8,7 @@ import {
   type Approval,
   type GateResult,
   type ReleaseSummary,
+  type ChannelView,
   type RuntimeApply,
   type ServiceInChannelView,
 } from "../../core/index.js";
@@ -18,6 +19,7 @@ import { readState } from "./commands.js";
 import type { ApiDeps } from "./deps.js";
 import { readConfig } from "./config.js";
 import { listApplications } from "./queries.js";
+import { listRuntimes, type RuntimeListItem } from "./runtimes.js";
 import { releaseHistory, releaseView, type ReleaseView } from "./releases.js";
 
 /**
@@ -224,6 +226,46 @@ const REPORTED = new Map<string, RuntimeApply["status"]>([
   ["ApplySucceeded", "succeeded"],
   ["ApplyFailed", "failed"],
 ]);
+
+/** What Slipway sent a runtime: per application, channel and service, the release and how its instruction went. */
+export type RuntimeDeployment = {
+  application: string;
+  channel: string;
+  service: string;
+  releaseId: string;
+  status: RuntimeApply["status"];
+  message?: string;
+};
+
+/** Every runtime with its agent's status and report, and what Slipway deployed to it, from the channel views. */
+export async function runtimesPage(
+  deps: ApiDeps,
+): Promise<{ runtime: RuntimeListItem; deployed: RuntimeDeployment[] }[]> {
+  const [runtimes, applications] = await Promise.all([listRuntimes(deps), listApplications(deps)]);
+  const views = (
+    await Promise.all(applications.map((a) => deps.readModels.views<ChannelView>(`app#${a.name}`)))
+  ).flat();
+  const deployed = new Map<string, RuntimeDeployment[]>();
+  for (const { view } of views)
+    for (const [service, svc] of Object.entries(view.services))
+      for (const [runtime, apply] of Object.entries(svc.runtimes)) {
+        const entry: RuntimeDeployment = {
+          application: view.application,
+          channel: view.channel,
+          service,
+          releaseId: apply.releaseId,
+          status: apply.status,
+          ...(apply.message ? { message: apply.message } : {}),
+        };
+        deployed.set(runtime, [...(deployed.get(runtime) ?? []), entry]);
+      }
+  return runtimes.map((runtime) => ({
+    runtime,
+    deployed: (deployed.get(runtime.name) ?? []).sort(
+      (a, b) => a.application.localeCompare(b.application) || a.service.localeCompare(b.service),
+    ),
+  }));
+}
 
 /** The names of the applications, for the dashboard's home page. */
 export async function applicationNames(

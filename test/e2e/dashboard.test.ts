@@ -329,6 +329,10 @@ describe.runIf(availability.available)("the dashboard in a browser", () => {
           expect(new URL(phone.url()).pathname, "still signed in").toBe(path);
           expect(await phone.evaluate("document.documentElement.scrollWidth"), path).toBeLessThanOrEqual(390);
         }
+        // The runtimes page says what Slipway deployed to each runtime, linked to the release.
+        const staging = phone.locator("tr", { has: phone.locator("th", { hasText: "k8s-staging" }) });
+        expect(await staging.textContent()).toContain(`${SERVICE} in staging`);
+        expect(await staging.locator("a.rid").count()).toBeGreaterThan(0);
         await shot(phone, "11-runtimes-390");
       } finally {
         await narrow.close();

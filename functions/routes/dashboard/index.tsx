@@ -7,10 +7,9 @@ import { streamSSE } from "hono/streaming";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import { DomainError, type FeedFilter } from "../../../core/index.js";
 import { decodeCursor } from "../../services/cursor.js";
-import { applicationNames, pipelineView, releasePage } from "../../services/dashboard.js";
+import { applicationNames, pipelineView, releasePage, runtimesPage } from "../../services/dashboard.js";
 import { nowOf, type ApiDeps } from "../../services/deps.js";
 import { feedNow, followChanges } from "../../services/feed.js";
-import { listRuntimes } from "../../services/runtimes.js";
 import { SESSION_COOKIE, SESSION_TTL_S, sessionOf, signIn } from "../../services/sessions.js";
 import { authorize, fromOwnOrigin } from "../access.js";
 import type { ApiEnv } from "../context.js";
@@ -92,7 +91,7 @@ export function registerDashboard(app: Hono<ApiEnv>, deps: ApiDeps): void {
     render(c, async (viewer) => <ReleasePageView viewer={viewer} page={await releasePage(deps, c.req.param("id"))} />),
   );
   app.get("/runtimes", page, (c) =>
-    render(c, async (viewer) => <RuntimesPage viewer={viewer} runtimes={await listRuntimes(deps)} />),
+    render(c, async (viewer) => <RuntimesPage viewer={viewer} runtimes={await runtimesPage(deps)} />),
   );
 
   // Tells an open page that something it shows changed. A stream ends after the first change (so

@@ -2,7 +2,13 @@
 import { narrate } from "../../../core/index.js";
 import type { ParamValue, StoredEvent } from "../../../events/index.js";
 import type { TimelineEntry } from "../../adapters/read-models.js";
-import type { PipelineCell, PipelineView, ReleasePage, WaitingRelease } from "../../services/dashboard.js";
+import type {
+  PipelineCell,
+  PipelineView,
+  ReleasePage,
+  RuntimeDeployment,
+  WaitingRelease,
+} from "../../services/dashboard.js";
 import type { RuntimeListItem } from "../../services/runtimes.js";
 import { assetUrl } from "./assets.js";
 import { Ago, ApiForm, Badge, Field, GateChip, Layout, may, type Viewer } from "./layout.js";
@@ -502,7 +508,10 @@ export function ReleasePageView(props: { viewer: Viewer; page: ReleasePage }) {
 const runtimeTone = (r: RuntimeListItem): Tone =>
   r.status === "connected" ? "converged" : r.status === "reconnecting" ? "waiting" : "failed";
 
-export function RuntimesPage(props: { viewer: Viewer; runtimes: RuntimeListItem[] }) {
+export function RuntimesPage(props: {
+  viewer: Viewer;
+  runtimes: { runtime: RuntimeListItem; deployed: RuntimeDeployment[] }[];
+}) {
   const now = props.viewer.now;
   return (
     <Layout title="Runtimes" viewer={props.viewer} active="runtimes" live="">
@@ -521,11 +530,12 @@ export function RuntimesPage(props: { viewer: Viewer; runtimes: RuntimeListItem[
                 <th scope="col">Agent</th>
                 <th scope="col">Version</th>
                 <th scope="col">Last seen</th>
-                <th scope="col">Runs</th>
+                <th scope="col">Deployed by Slipway</th>
+                <th scope="col">Agent reports</th>
               </tr>
             </thead>
             <tbody>
-              {props.runtimes.map((r) => (
+              {props.runtimes.map(({ runtime: r, deployed }) => (
                 <tr>
                   <th scope="row">
                     {r.name}
@@ -542,7 +552,24 @@ export function RuntimesPage(props: { viewer: Viewer; runtimes: RuntimeListItem[
                   </td>
                   <td data-label="Version">{r.agentVersion ?? "—"}</td>
                   <td data-label="Last seen">{r.lastSeenAt ? <Ago at={r.lastSeenAt} now={now} /> : "never"}</td>
-                  <td data-label="Runs">
+                  <td data-label="Deployed by Slipway">
+                    {deployed.length ? (
+                      <ul class="runtimes">
+                        {deployed.map((d) => (
+                          <li title={d.message}>
+                            <a href={`/apps/${enc(d.application)}`}>{d.application}</a>/{d.service} in {d.channel}:{" "}
+                            <a href={releaseHref(d.releaseId)} class="rid" title={d.releaseId}>
+                              {shortId(d.releaseId)}
+                            </a>{" "}
+                            {d.status}
+                          </li>
+                        ))}
+                      </ul>
+                    ) : (
+                      <span class="muted">nothing yet</span>
+                    )}
+                  </td>
+                  <td data-label="Agent reports">
                     {r.running?.length ? (
                       <ul class="runtimes">
                         {r.running.map((s) => (
