@@ -104,7 +104,11 @@ export type ApplicationView = {
 };
 
 /** An application's channels: per service the desired and converged release, per runtime what it applied, and what waits and why. */
-export async function applicationView(deps: ApiDeps, name: string, given?: ConfigState): Promise<ApplicationView> {
+export async function applicationView(
+  deps: ApiDeps,
+  name: string,
+  given?: ConfigState | Promise<ConfigState>,
+): Promise<ApplicationView> {
   // The views do not depend on the config: both are read at once.
   const [config, stored] = await Promise.all([
     given ?? readConfig(deps),

@@ -68,8 +68,9 @@ const gatesOf = (gates: { preconditions: Record<string, GateResult>; approvals: 
 
 /** An application's pipeline: channels in promotion order, a row per service. */
 export async function pipelineView(deps: ApiDeps, application: string): Promise<PipelineView> {
-  const config = await readConfig(deps);
-  const view = await applicationView(deps, application, config);
+  // The config, and the views beside it: one config read, the views not waiting for it.
+  const reading = readConfig(deps);
+  const [config, view] = await Promise.all([reading, applicationView(deps, application, reading)]);
   const configured = listConfigs(config, "service")
     .filter((s) => s.spec.application === application)
     .map((s) => s.name);
