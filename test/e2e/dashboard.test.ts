@@ -315,6 +315,22 @@ describe.runIf(availability.available)("the dashboard in a browser", () => {
   );
 
   it(
+    "offers the interactive API reference at /docs, served by Slipway itself",
+    async () => {
+      const requests: string[] = [];
+      page.on("request", (r) => requests.push(r.url()));
+      await page.goto(url("/docs"));
+      await page.locator(".opblock").first().waitFor({ timeout: WAIT_MS });
+      expect(await page.locator(".opblock").count()).toBeGreaterThan(20);
+      expect(await page.locator(".opblock-tag", { hasText: "Releases" }).count()).toBe(1);
+      // Nothing comes from anywhere but Slipway.
+      expect(requests.filter((r) => !r.startsWith(p.stack.httpUrl) && !r.startsWith("data:"))).toEqual([]);
+      await shot(page, "12-docs");
+    },
+    TEST_MS,
+  );
+
+  it(
     "reads at 390 px as at 1280 px: no page scrolls sideways",
     async () => {
       const narrow = await browser.newContext({

@@ -302,3 +302,33 @@ describe("a page's live stream", () => {
     }
   });
 });
+
+describe("the dashboard's static files and the API reference", () => {
+  it("serves /docs with Swagger UI from Slipway itself, no CDN", async () => {
+    const res = await request("/docs");
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    const scripts = [...page.matchAll(/<script src="([^"]+)"/g)].map((m) => m[1]!);
+    expect(scripts.some((s) => s.startsWith("/assets/swagger-ui-bundle.js?v="))).toBe(true);
+    expect(page).not.toMatch(/https?:\/\//);
+    for (const src of scripts) {
+      const js = await request(src);
+      expect(js.status, src).toBe(200);
+      expect(js.headers.get("content-type")).toContain("text/javascript");
+    }
+  });
+
+  it("serves an asset gzipped and for ever by its versioned URL, and answers 304 to its ETag", async () => {
+    const page = await (await request("/docs")).text();
+    const src = /<script src="(\/assets\/docs\.js\?v=[^"]+)"/.exec(page)![1]!;
+    const res = await request(src, { headers: { "accept-encoding": "gzip" } });
+    expect(res.headers.get("content-encoding")).toBe("gzip");
+    expect(res.headers.get("cache-control")).toContain("immutable");
+    const etag = res.headers.get("etag")!;
+    expect((await request(src, { headers: { "if-none-match": etag } })).status).toBe(304);
+    // Without the current version the browser must ask again.
+    expect((await request("/assets/docs.js")).headers.get("cache-control")).toContain("must-revalidate");
+    expect((await request("/assets/nope.js")).status).toBe(404);
+    expect((await request("/assets/..%2Fpackage.json")).status).toBe(404);
+  });
+});
