@@ -60,6 +60,8 @@ export class Agent {
   private readonly inFlight = new Set<string>();
   /** Connections this agent replaced itself, before the 2-hour limit: losing their lease is expected. */
   private readonly renewed = new WeakSet<WebSocket>();
+  /** Connections the server said another agent's lease has replaced. */
+  private readonly fenced = new WeakSet<WebSocket>();
   private done: Done;
   private running: Running;
   private timers: NodeJS.Timeout[] = [];
@@ -76,6 +78,11 @@ export class Agent {
 
   start(): void {
     this.connect();
+  }
+
+  /** Ready: connected to Slipway and holding the runtime's lease (no other agent has taken it since). */
+  get ready(): boolean {
+    return this.socket?.readyState === WebSocket.OPEN && !this.fenced.has(this.socket);
   }
 
   async stop(): Promise<void> {
@@ -172,6 +179,7 @@ export class Agent {
       // Another agent holds the lease: leave, come back only after backing off, and after losing
       // it MAX_SUPERSESSIONS times in a row give up, so the two agents cannot flap forever.
       if (message.code === "agent.fenced" || message.code === "agent.superseded") {
+        this.fenced.add(ws);
         if (this.renewed.has(ws)) return void ws.close(1000, "renewed");
         this.supersessions += 1;
         if (this.supersessions >= MAX_SUPERSESSIONS) {

@@ -1,52 +1,143 @@
 /**
- * `npx slipway-agent` (or `node agent/bin.mjs`): the reference agent. Settings come from flags or
- * the environment the install YAML sets: --server / SLIPWAY_SERVER_URL, --runtime / SLIPWAY_RUNTIME,
- * --token / SLIPWAY_AGENT_TOKEN, --state-file / SLIPWAY_STATE_FILE, --kubectl / SLIPWAY_KUBECTL.
+ * `slipway-agent`: the reference agent's command line — `node agent.mjs` (the bundle `npm run
+ * build:agent` writes), `npx slipway-agent` or `node agent/bin.mjs` from a checkout. Settings come
+ * from flags or the environment the install YAML sets; see USAGE.
  */
-import { parseArgs } from "node:util";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { Agent } from "./agent.js";
+import { CURRENT_AGENT_VERSION } from "./protocol.js";
 
-const { values } = parseArgs({
-  options: {
-    server: { type: "string" },
-    runtime: { type: "string" },
-    token: { type: "string" },
-    "state-file": { type: "string" },
-    kubectl: { type: "string" },
-    "heartbeat-seconds": { type: "string" },
-    "max-connection-seconds": { type: "string" },
-  },
-});
+const USAGE = `slipway-agent ${CURRENT_AGENT_VERSION}: the Slipway agent for one runtime (a Kubernetes cluster).
+It dials out to Slipway over a WebSocket, applies each instruction once, and reports back.
 
-const serverUrl = values.server ?? process.env.SLIPWAY_SERVER_URL;
-const runtime = values.runtime ?? process.env.SLIPWAY_RUNTIME;
-const token = values.token ?? process.env.SLIPWAY_AGENT_TOKEN;
+Usage: slipway-agent [options]
+
+Options (each also read from the environment variable shown):
+  --server <url>                  Slipway's agent WebSocket URL          SLIPWAY_SERVER_URL
+  --runtime <name>                the runtime this agent runs            SLIPWAY_RUNTIME
+  --token <token>                 the runtime's agent token              SLIPWAY_AGENT_TOKEN
+  --state-file <path>             where applied instructions are kept    SLIPWAY_STATE_FILE
+                                  (default: <tmp>/slipway-agent-<runtime>.json)
+  --kubectl <path>                the kubectl to apply with              SLIPWAY_KUBECTL
+  --probe-port <port>             serve GET /healthz and /readyz here    SLIPWAY_PROBE_PORT
+                                  (default: none; the install YAML uses 8080)
+  --heartbeat-seconds <s>         how often to tell Slipway it is alive (default 60)
+  --max-connection-seconds <s>    renew the connection this often (default 6600, under API Gateway's 2 h)
+  -h, --help                      print this and exit
+  -v, --version                   print the agent's version and exit
+
+Probes: /healthz answers 200 while the process runs; /readyz answers 200 while the agent is
+connected and holds the runtime's lease, 503 otherwise.
+
+Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad usage; 3 gave up because another agent keeps
+taking the runtime's lease.`;
+
+function fail(message: string): never {
+  console.error(`slipway-agent: ${message}\nRun slipway-agent --help for the options.`);
+  process.exit(2);
+}
+
+let values: Record<string, string | boolean | undefined>;
+try {
+  ({ values } = parseArgs({
+    options: {
+      server: { type: "string" },
+      runtime: { type: "string" },
+      token: { type: "string" },
+      "state-file": { type: "string" },
+      kubectl: { type: "string" },
+      "probe-port": { type: "string" },
+      "heartbeat-seconds": { type: "string" },
+      "max-connection-seconds": { type: "string" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
+    },
+  }));
+} catch (err) {
+  fail((err as Error).message);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (values.version) {
+  console.log(CURRENT_AGENT_VERSION);
+  process.exit(0);
+}
+
+const setting = (flag: string, env: string): string | undefined => {
+  const value = values[flag];
+  return typeof value === "string" ? value : process.env[env] || undefined;
+};
+const seconds = (flag: string): number | undefined => {
+  const value = values[flag];
+  if (typeof value !== "string") return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) fail(`--${flag} must be a positive number of seconds, not "${value}"`);
+  return n * 1000;
+};
+
+const serverUrl = setting("server", "SLIPWAY_SERVER_URL");
+const runtime = setting("runtime", "SLIPWAY_RUNTIME");
+const token = setting("token", "SLIPWAY_AGENT_TOKEN");
 const missing = [
   !serverUrl && "--server (SLIPWAY_SERVER_URL)",
   !runtime && "--runtime (SLIPWAY_RUNTIME)",
   !token && "--token (SLIPWAY_AGENT_TOKEN)",
 ].filter(Boolean);
-if (missing.length) {
-  console.error(`slipway-agent: missing ${missing.join(", ")}`);
-  process.exit(2);
-}
+if (missing.length) fail(`missing ${missing.join(", ")}`);
+const probe = setting("probe-port", "SLIPWAY_PROBE_PORT");
+const probePort = probe === undefined ? undefined : Number(probe);
+if (probePort !== undefined && (!Number.isInteger(probePort) || probePort < 0 || probePort > 65535))
+  fail(`--probe-port must be a port number, not "${probe}"`);
 
+const heartbeatMs = seconds("heartbeat-seconds");
+const maxConnectionMs = seconds("max-connection-seconds");
+const kubectl = setting("kubectl", "SLIPWAY_KUBECTL");
 const agent = new Agent({
   serverUrl: serverUrl!,
   runtime: runtime!,
   token: token!,
-  stateFile: values["state-file"] ?? process.env.SLIPWAY_STATE_FILE ?? join(tmpdir(), `slipway-agent-${runtime}.json`),
-  ...((values.kubectl ?? process.env.SLIPWAY_KUBECTL)
-    ? { kubectl: values.kubectl ?? process.env.SLIPWAY_KUBECTL }
-    : {}),
-  ...(values["heartbeat-seconds"] ? { heartbeatMs: Number(values["heartbeat-seconds"]) * 1000 } : {}),
+  stateFile: setting("state-file", "SLIPWAY_STATE_FILE") ?? join(tmpdir(), `slipway-agent-${runtime}.json`),
+  ...(kubectl ? { kubectl } : {}),
+  ...(heartbeatMs ? { heartbeatMs } : {}),
   // API Gateway closes connections after 2 hours; the agent opens its next one before that.
-  ...(values["max-connection-seconds"] ? { maxConnectionMs: Number(values["max-connection-seconds"]) * 1000 } : {}),
+  ...(maxConnectionMs ? { maxConnectionMs } : {}),
   // Exiting makes the conflict visible (CrashLoopBackOff) instead of flapping quietly.
   onGiveUp: () => process.exit(3),
 });
+
+/** The kubelet's probes: alive while the process runs; ready while connected and holding the lease. */
+function serveProbes(port: number): Server {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "").split("?")[0];
+    const answer = (status: number, text: string) =>
+      res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${text}\n`);
+    if (req.method !== "GET" && req.method !== "HEAD") return answer(405, "method not allowed");
+    if (path === "/healthz") return answer(200, "ok");
+    if (path === "/readyz") return agent.ready ? answer(200, "ready") : answer(503, "not connected to Slipway");
+    return answer(404, "not found: the probes are /healthz and /readyz");
+  });
+  server.on("error", (err) => {
+    console.error(`slipway-agent: cannot serve probes on port ${port}: ${err.message}`);
+    process.exit(2);
+  });
+  server.listen(port, () => {
+    const address = server.address();
+    console.log(
+      `[slipway-agent ${runtime}] probes on port ${typeof address === "object" && address ? address.port : port}`,
+    );
+  });
+  return server;
+}
+
+const probes = probePort === undefined ? undefined : serveProbes(probePort);
 agent.start();
 for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => void agent.stop().then(() => process.exit(0)));
+  process.once(signal, () => {
+    probes?.close();
+    void agent.stop().then(() => process.exit(0));
+  });

@@ -16,6 +16,11 @@ export type AgentInstallInput = {
 /** Quotes a string for YAML (JSON strings are valid YAML scalars). */
 const q = (s: string) => JSON.stringify(s);
 
+/** The port the agent serves its probes on, in the install YAML. */
+export const AGENT_PROBE_PORT = 8080;
+/** The numeric user the agent's image runs as (agent/Dockerfile), so Kubernetes can check runAsNonRoot. */
+export const AGENT_UID = 10001;
+
 export function agentInstallManifest(input: AgentInstallInput): string {
   const ns = input.namespace ?? "slipway-agent";
   const image = input.image ?? `slipway/agent:${CURRENT_AGENT_VERSION}`;
@@ -118,18 +123,39 @@ spec:
             # Instructions already applied are remembered here, across container restarts.
             - name: SLIPWAY_STATE_FILE
               value: /var/lib/slipway/state.json
+            - name: SLIPWAY_PROBE_PORT
+              value: "${AGENT_PROBE_PORT}"
+          ports:
+            - name: probes
+              containerPort: ${AGENT_PROBE_PORT}
+          # Alive while the process runs; ready while connected to Slipway and holding the lease.
+          livenessProbe:
+            httpGet: { path: /healthz, port: probes }
+            periodSeconds: 20
+          readinessProbe:
+            httpGet: { path: /readyz, port: probes }
+            periodSeconds: 5
           volumeMounts:
             - name: state
               mountPath: /var/lib/slipway
+            - name: tmp
+              mountPath: /tmp
           resources:
             requests: { cpu: 50m, memory: 64Mi }
             limits: { memory: 256Mi }
           securityContext:
             runAsNonRoot: true
+            runAsUser: ${AGENT_UID}
+            runAsGroup: ${AGENT_UID}
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
+            capabilities: { drop: [ALL] }
+            seccompProfile: { type: RuntimeDefault }
       volumes:
         - name: state
+          emptyDir: {}
+        # kubectl's cache; the root file system is read-only.
+        - name: tmp
           emptyDir: {}
 `;
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streams } from "../../core/index.js";
 import { documentClient } from "../../functions/adapters/dynamo.js";
@@ -9,14 +9,18 @@ import { EventStore } from "../../functions/adapters/event-store.js";
 import type { Secrets } from "../../functions/services/deps.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
+import { buildAgent } from "../../infra/tools/build-agent.js";
 import { docs } from "../support/fixtures.js";
 import { signedWebhookHeaders } from "../support/webhooks.js";
 
 /**
- * Real agent processes (agent/bin.mjs) against the local stack. There is no cluster here, so the
- * agent applies through a fake kubectl that records what it was given.
+ * Real agent processes against the local stack, run as users run them: the one-file bundle
+ * (`npm run build:agent`) copied into an empty folder and started with plain `node`. There is no
+ * cluster here, so the agent applies through a fake kubectl that records what it was given.
  */
 const dir = mkdtempSync(join(tmpdir(), "slipway-agent-"));
+/** The bundle, alone in a folder of its own: nothing of the repository beside it. */
+const bundle = join(mkdtempSync(join(tmpdir(), "slipway-agent-bundle-")), "agent.mjs");
 const calls = join(dir, "calls");
 const kubectl = join(dir, "kubectl");
 let stack: LocalStack;
@@ -25,6 +29,7 @@ let store: EventStore;
 const processes: ChildProcess[] = [];
 
 beforeAll(async () => {
+  await buildAgent(bundle);
   writeFileSync(
     kubectl,
     `#!/usr/bin/env bash
@@ -58,6 +63,7 @@ afterAll(async () => {
   for (const p of processes) p.kill("SIGKILL");
   await stack?.stop();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(dirname(bundle), { recursive: true, force: true });
 });
 
 async function api(path: string, method = "GET", body?: unknown) {
@@ -82,7 +88,7 @@ function startAgent(token: string, stateFile: string, env: Record<string, string
   const child = spawn(
     process.execPath,
     [
-      "agent/bin.mjs",
+      bundle,
       "--server",
       stack.wsUrl,
       "--runtime",
@@ -98,6 +104,7 @@ function startAgent(token: string, stateFile: string, env: Record<string, string
       ...args,
     ],
     {
+      cwd: dirname(bundle),
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -161,6 +168,53 @@ const connected = async () =>
   ((await api("/v1/runtimes")).items as RuntimeItem[]).find((r) => r.name === "k8s-staging")!;
 
 describe("the reference agent", () => {
+  it("runs from its bundle alone, with plain node: --help says how, a bad flag says what is wrong", async () => {
+    const run = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((done) => {
+        const child = spawn(process.execPath, [bundle, ...args], { cwd: dirname(bundle), env: {} });
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+        child.once("exit", (code) => done({ code, out }));
+      });
+    const help = await run("--help");
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("Usage: slipway-agent [options]");
+    expect(help.out).toContain("SLIPWAY_PROBE_PORT");
+    const bad = await run("--probe-port", "nope", "--server", "ws://x", "--runtime", "r", "--token", "t");
+    expect(bad.code).toBe(2);
+    expect(bad.out).toContain('--probe-port must be a port number, not "nope"');
+    expect(bad.out).not.toMatch(/\bat .*\(.*:\d+:\d+\)/); // no stack trace
+    const missing = await run();
+    expect(missing.code).toBe(2);
+    expect(missing.out).toContain("missing --server (SLIPWAY_SERVER_URL)");
+  });
+
+  it("answers its probes: alive while it runs, ready only while connected and holding the lease", async () => {
+    const probePort = async (agent: Running) => {
+      await eventually(() => /probes on port (\d+)/.test(agent.output()));
+      return Number(/probes on port (\d+)/.exec(agent.output())![1]);
+    };
+    const status = async (port: number, path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+
+    const refused = startAgent("slwa_not-a-token", join(dir, "probe-refused.json"), {}, ["--probe-port", "0"]);
+    const refusedPort = await probePort(refused);
+    await eventually(() => refused.output().includes("connection refused (401)"));
+    expect(await status(refusedPort, "/healthz")).toBe(200);
+    expect(await status(refusedPort, "/readyz")).toBe(503);
+    refused.process.kill("SIGTERM");
+    expect(await refused.exited).toBe(0);
+
+    const agent = startAgent(await link(), join(dir, "probe.json"), {}, ["--probe-port", "0"]);
+    const port = await probePort(agent);
+    await eventually(() => agent.output().includes("connected to"));
+    await eventually(async () => (await status(port, "/readyz")) === 200);
+    expect(await status(port, "/healthz")).toBe(200);
+    expect(await status(port, "/nope")).toBe(404);
+    agent.process.kill("SIGTERM");
+    expect(await agent.exited).toBe(0);
+  });
+
   it("applies with kubectl apply --server-side, waits for the rollout, reports, and never logs its token", async () => {
     const token = await link();
     const agent = startAgent(token, join(dir, "state-1.json"));
