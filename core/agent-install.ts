@@ -13,6 +13,11 @@ export type AgentInstallInput = {
   namespace?: string;
 };
 
+/** A Kubernetes namespace name: a DNS label. */
+export const KUBERNETES_NAMESPACE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** An image reference: `[registry[:port]/]path[:tag][@sha256:digest]` (no scheme: never `//`). */
+export const IMAGE_REFERENCE = /^(?!.*\/\/)[a-z0-9][A-Za-z0-9._:/-]{0,254}(@sha256:[a-f0-9]{64})?$/;
+
 /** Quotes a string for YAML (JSON strings are valid YAML scalars). */
 const q = (s: string) => JSON.stringify(s);
 
@@ -21,21 +26,27 @@ export const AGENT_PROBE_PORT = 8080;
 /** The numeric user the agent's image runs as (agent/Dockerfile), so Kubernetes can check runAsNonRoot. */
 export const AGENT_UID = 10001;
 
+/**
+ * Every object is named after its runtime (`slipway-agent-<runtime>`) and selects by it, so the
+ * agents of several runtimes can share a cluster and a namespace (by default `slipway-agent`).
+ */
 export function agentInstallManifest(input: AgentInstallInput): string {
   const ns = input.namespace ?? "slipway-agent";
   const image = input.image ?? `slipway/agent:${CURRENT_AGENT_VERSION}`;
+  const name = `slipway-agent-${input.runtime}`;
   const labels = `app.kubernetes.io/name: slipway-agent\n    app.kubernetes.io/instance: ${q(input.runtime)}`;
   return `apiVersion: v1
 kind: Namespace
 metadata:
   name: ${ns}
+  # Shared by the agents of every runtime installed in it: no runtime's label.
   labels:
-    ${labels}
+    app.kubernetes.io/name: slipway-agent
 ---
 apiVersion: v1
 kind: ServiceAccount
 metadata:
-  name: slipway-agent
+  name: ${name}
   namespace: ${ns}
 ---
 # What the agent needs to apply and watch the manifests of its services: workloads, their config,
@@ -44,7 +55,7 @@ metadata:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
-  name: slipway-agent
+  name: ${name}
 rules:
   - apiGroups: [""]
     resources: [namespaces]
@@ -71,20 +82,20 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
-  name: slipway-agent
+  name: ${name}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
-  name: slipway-agent
+  name: ${name}
 subjects:
   - kind: ServiceAccount
-    name: slipway-agent
+    name: ${name}
     namespace: ${ns}
 ---
 apiVersion: v1
 kind: Secret
 metadata:
-  name: slipway-agent
+  name: ${name}
   namespace: ${ns}
 type: Opaque
 stringData:
@@ -95,7 +106,7 @@ stringData:
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: slipway-agent
+  name: ${name}
   namespace: ${ns}
   labels:
     ${labels}
@@ -106,19 +117,19 @@ spec:
     type: Recreate
   selector:
     matchLabels:
-      app.kubernetes.io/name: slipway-agent
+      ${labels.replace("\n    ", "\n      ")}
   template:
     metadata:
       labels:
         ${labels.replace("\n    ", "\n        ")}
     spec:
-      serviceAccountName: slipway-agent
+      serviceAccountName: ${name}
       containers:
         - name: agent
           image: ${q(image)}
           envFrom:
             - secretRef:
-                name: slipway-agent
+                name: ${name}
           env:
             # Instructions already applied are remembered here, across container restarts.
             - name: SLIPWAY_STATE_FILE

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { agentInstallManifest } from "../../core/index.js";
+import { KUBERNETES_NAMESPACE } from "../../core/index.js";
 import type { LinkedRuntime, Page, RuntimeView } from "../api-types.js";
 import { ApiError, CliError, TimeoutError } from "../errors.js";
 import { clientOf, sleep, usage, withExamples } from "../kit.js";
@@ -9,7 +9,6 @@ import { formatDuration, parseDuration } from "../time.js";
 /** `slipway runtime link|wait`: an agent for a runtime, and knowing it has arrived. */
 
 const POLL_MS = 1000;
-const K8S_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
 export function registerRuntimeCommands(program: Command): void {
   const runtime = program.command("runtime").description("Link a runtime to an agent, or wait for its agent");
@@ -29,22 +28,14 @@ export function registerRuntimeCommands(program: Command): void {
       "slipway runtime link k8s-staging --namespace ops -o json",
     ],
   ).action(async (name: string, options: { namespace?: string; image?: string; output: Format }, cmd: Command) => {
-    if (options.namespace !== undefined && (!K8S_NAME.test(options.namespace) || options.namespace.length > 63))
+    if (options.namespace !== undefined && !KUBERNETES_NAMESPACE.test(options.namespace))
       usage(cmd, "--namespace must be a Kubernetes namespace name (lowercase letters, digits and '-')");
-    const linked = await clientOf(cmd).post<LinkedRuntime>(`/v1/runtimes/${encodeURIComponent(name)}/link`);
-    // The server's manifest uses the defaults; other settings are rendered here, with the same template.
-    const installManifest =
-      options.namespace || options.image
-        ? agentInstallManifest({
-            runtime: linked.runtime,
-            token: linked.token,
-            serverUrl: linked.serverUrl,
-            ...(options.namespace ? { namespace: options.namespace } : {}),
-            ...(options.image ? { image: options.image } : {}),
-          })
-        : linked.installManifest;
-    if (printData(options.output, { ...linked, installManifest })) return;
-    print(installManifest);
+    const linked = await clientOf(cmd).post<LinkedRuntime>(`/v1/runtimes/${encodeURIComponent(name)}/link`, {
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+      ...(options.image ? { image: options.image } : {}),
+    });
+    if (printData(options.output, linked)) return;
+    print(linked.installManifest);
     note(
       `runtime ${name} linked: the agent token is in this YAML only (keep it secret); ` +
         `"slipway runtime wait ${name} --linked" returns once the agent has registered`,

@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
+import { IMAGE_REFERENCE, KUBERNETES_NAMESPACE } from "../../core/index.js";
 import type { ApiDeps } from "../services/deps.js";
 import { linkRuntime, listRuntimes } from "../services/runtimes.js";
 import { withAccess } from "./access.js";
@@ -33,6 +34,22 @@ const RuntimeView = z.object({
   stateReportedAt: z.string().optional(),
 });
 
+/** How the install YAML runs the agent. */
+const LinkOptions = z
+  .strictObject({
+    namespace: z
+      .string()
+      .regex(KUBERNETES_NAMESPACE, { error: "must be a Kubernetes namespace name (lowercase letters, digits and '-')" })
+      .optional()
+      .describe("the namespace the agent runs in (default slipway-agent; several runtimes may share one)"),
+    image: z
+      .string()
+      .regex(IMAGE_REFERENCE, { error: "must be an image reference, such as registry.example.com/slipway/agent:1.0.0" })
+      .optional()
+      .describe("the agent's image (default slipway/agent:<version>)"),
+  })
+  .default({});
+
 export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
   app.openapi(
     createRoute(
@@ -42,7 +59,10 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         summary: "Link a runtime: a fresh agent token and the Kubernetes YAML to run its agent",
         description:
           "The token is in this response only; Slipway keeps its SHA-256. Linking again rotates the token: the old one stops working and a connected agent loses its lease.",
-        request: { params: z.object({ name: z.string().max(63) }) },
+        request: {
+          params: z.object({ name: z.string().max(63) }),
+          body: { required: false, content: { "application/json": { schema: LinkOptions } } },
+        },
         responses: {
           200: {
             description: "the token and install manifest",
@@ -58,11 +78,14 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
               },
             },
           },
-          ...problemResponses(401, 403, 404, 409),
+          ...problemResponses(400, 401, 403, 404, 409),
         },
       }),
     ),
-    async (c) => c.json(await linkRuntime(deps, c.req.valid("param").name, metadataOf(c, deps)), 200),
+    async (c) => {
+      const options = (c.req.valid("json") as z.output<typeof LinkOptions> | undefined) ?? {};
+      return c.json(await linkRuntime(deps, c.req.valid("param").name, metadataOf(c, deps), options), 200);
+    },
   );
 
   app.openapi(

@@ -31,7 +31,12 @@ export type LinkedRuntime = {
 };
 
 /** A fresh agent token and the Kubernetes YAML to run the agent; linking again rotates the token. */
-export async function linkRuntime(deps: ApiDeps, name: string, meta: Metadata): Promise<LinkedRuntime> {
+export async function linkRuntime(
+  deps: ApiDeps,
+  name: string,
+  meta: Metadata,
+  install: { namespace?: string; image?: string } = {},
+): Promise<LinkedRuntime> {
   const runtime = getConfig(await readConfig(deps), "runtime", name);
   if (!runtime) throw notFound("runtime.not_found", `runtime "${name}" does not exist`);
   if (runtime.spec.extension)
@@ -53,7 +58,7 @@ export async function linkRuntime(deps: ApiDeps, name: string, meta: Metadata): 
     token,
     tokenId,
     serverUrl,
-    installManifest: agentInstallManifest({ runtime: name, token, serverUrl }),
+    installManifest: agentInstallManifest({ runtime: name, token, serverUrl, ...install }),
   };
 }
 

@@ -404,4 +404,28 @@ describe("the reference agent", () => {
     expect(winner.process.exitCode).toBeNull();
     await stop(winner);
   });
+
+  it("links with the namespace and image the install YAML should use, and refuses ones Kubernetes would not take", async () => {
+    const link = (body: unknown) =>
+      fetch(`${stack.httpUrl}/v1/runtimes/k8s-staging/link`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${secrets.adminApiKey}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const before = (await store.read(streams.runtime("k8s-staging"))).length;
+    const bad = await link({ namespace: "Not_A_Namespace", image: "https://x" });
+    expect(bad.status).toBe(400);
+    const problem = (await bad.json()) as { code: string; errors: { path: string }[] };
+    expect(problem.code).toBe("request.invalid");
+    expect(problem.errors.map((e) => e.path).sort()).toEqual(["image", "namespace"]);
+    // A refused link rotates nothing.
+    expect((await store.read(streams.runtime("k8s-staging"))).length).toBe(before);
+
+    const good = await link({ namespace: "ops", image: "registry.example.com/slipway/agent:1.0.0" });
+    expect(good.status).toBe(200);
+    const yaml = ((await good.json()) as { installManifest: string }).installManifest;
+    expect(yaml).toMatch(/^kind: Namespace\nmetadata:\n {2}name: ops$/m);
+    expect(yaml).toContain('image: "registry.example.com/slipway/agent:1.0.0"');
+    expect(yaml).toContain("name: slipway-agent-k8s-staging");
+  });
 });

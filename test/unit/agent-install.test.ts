@@ -42,4 +42,28 @@ describe("the agent's install YAML", () => {
     // What it writes goes to volumes: its state, and kubectl's cache under /tmp.
     expect(deployment.spec.template.spec.volumes.map((v) => v.name).sort()).toEqual(["state", "tmp"]);
   });
+
+  it("names every object after its runtime, so two runtimes' agents share a cluster and a namespace", () => {
+    const named = (runtime: string) =>
+      parseAllDocuments(agentInstallManifest({ runtime, token: "t", serverUrl: "wss://s/l" })).map(
+        (d) =>
+          d.toJS() as {
+            kind: string;
+            metadata: { name: string; namespace?: string };
+            spec?: { selector?: { matchLabels: Record<string, string> } };
+          },
+      );
+    const a = named("k8s-eu");
+    const b = named("k8s-us");
+    const key = (o: { kind: string; metadata: { name: string } }) => `${o.kind}/${o.metadata.name}`;
+    // Only the namespace they share is the same object.
+    expect(a.map(key).filter((k) => b.map(key).includes(k))).toEqual(["Namespace/slipway-agent"]);
+    const deploymentOf = (objects: typeof a) => objects.find((o) => o.kind === "Deployment")!;
+    expect(deploymentOf(a).metadata.name).toBe("slipway-agent-k8s-eu");
+    expect(deploymentOf(a).spec!.selector!.matchLabels).toEqual({
+      "app.kubernetes.io/name": "slipway-agent",
+      "app.kubernetes.io/instance": "k8s-eu",
+    });
+    expect(deploymentOf(b).spec!.selector!.matchLabels["app.kubernetes.io/instance"]).toBe("k8s-us");
+  });
 });
