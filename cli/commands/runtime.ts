@@ -30,10 +30,13 @@ export function registerRuntimeCommands(program: Command): void {
   ).action(async (name: string, options: { namespace?: string; image?: string; output: Format }, cmd: Command) => {
     if (options.namespace !== undefined && !KUBERNETES_NAMESPACE.test(options.namespace))
       usage(cmd, "--namespace must be a Kubernetes namespace name (lowercase letters, digits and '-')");
-    const linked = await clientOf(cmd).post<LinkedRuntime>(`/v1/runtimes/${encodeURIComponent(name)}/link`, {
+    const query = new URLSearchParams({
       ...(options.namespace ? { namespace: options.namespace } : {}),
       ...(options.image ? { image: options.image } : {}),
-    });
+    }).toString();
+    const linked = await clientOf(cmd).post<LinkedRuntime>(
+      `/v1/runtimes/${encodeURIComponent(name)}/link${query ? `?${query}` : ""}`,
+    );
     if (printData(options.output, linked)) return;
     print(linked.installManifest);
     note(

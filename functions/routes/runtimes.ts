@@ -34,21 +34,19 @@ const RuntimeView = z.object({
   stateReportedAt: z.string().optional(),
 });
 
-/** How the install YAML runs the agent. */
-const LinkOptions = z
-  .strictObject({
-    namespace: z
-      .string()
-      .regex(KUBERNETES_NAMESPACE, { error: "must be a Kubernetes namespace name (lowercase letters, digits and '-')" })
-      .optional()
-      .describe("the namespace the agent runs in (default slipway-agent; several runtimes may share one)"),
-    image: z
-      .string()
-      .regex(IMAGE_REFERENCE, { error: "must be an image reference, such as registry.example.com/slipway/agent:1.0.0" })
-      .optional()
-      .describe("the agent's image (default slipway/agent:<version>)"),
-  })
-  .default({});
+/** How the install YAML runs the agent (query parameters: a link call needs no body). */
+const LinkOptions = z.object({
+  namespace: z
+    .string()
+    .regex(KUBERNETES_NAMESPACE, { error: "must be a Kubernetes namespace name (lowercase letters, digits and '-')" })
+    .optional()
+    .describe("the namespace the agent runs in (default slipway-agent; several runtimes may share one)"),
+  image: z
+    .string()
+    .regex(IMAGE_REFERENCE, { error: "must be an image reference, such as registry.example.com/slipway/agent:1.0.0" })
+    .optional()
+    .describe("the agent's image (default slipway/agent:<version>)"),
+});
 
 export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
   app.openapi(
@@ -61,7 +59,7 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
           "The token is in this response only; Slipway keeps its SHA-256. Linking again rotates the token: the old one stops working and a connected agent loses its lease.",
         request: {
           params: z.object({ name: z.string().max(63) }),
-          body: { required: false, content: { "application/json": { schema: LinkOptions } } },
+          query: LinkOptions,
         },
         responses: {
           200: {
@@ -83,7 +81,8 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
       }),
     ),
     async (c) => {
-      const options = (c.req.valid("json") as z.output<typeof LinkOptions> | undefined) ?? {};
+      const { namespace, image } = c.req.valid("query");
+      const options = { ...(namespace ? { namespace } : {}), ...(image ? { image } : {}) };
       return c.json(await linkRuntime(deps, c.req.valid("param").name, metadataOf(c, deps), options), 200);
     },
   );

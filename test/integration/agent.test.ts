@@ -406,20 +406,21 @@ describe("the reference agent", () => {
   });
 
   it("links with the namespace and image the install YAML should use, and refuses ones Kubernetes would not take", async () => {
-    const link = (body: unknown) =>
-      fetch(`${stack.httpUrl}/v1/runtimes/k8s-staging/link`, {
+    const link = (options: Record<string, string>) =>
+      fetch(`${stack.httpUrl}/v1/runtimes/k8s-staging/link?${new URLSearchParams(options).toString()}`, {
         method: "POST",
-        headers: { authorization: `Bearer ${secrets.adminApiKey}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
+        headers: { authorization: `Bearer ${secrets.adminApiKey}` },
       });
-    const before = (await store.read(streams.runtime("k8s-staging"))).length;
+    const tokensIssued = async () =>
+      (await store.read(streams.runtime("k8s-staging"))).filter((e) => e.type === "AgentTokenIssued").length;
+    const before = await tokensIssued();
     const bad = await link({ namespace: "Not_A_Namespace", image: "https://x" });
     expect(bad.status).toBe(400);
     const problem = (await bad.json()) as { code: string; errors: { path: string }[] };
     expect(problem.code).toBe("request.invalid");
     expect(problem.errors.map((e) => e.path).sort()).toEqual(["image", "namespace"]);
     // A refused link rotates nothing.
-    expect((await store.read(streams.runtime("k8s-staging"))).length).toBe(before);
+    expect(await tokensIssued()).toBe(before);
 
     const good = await link({ namespace: "ops", image: "registry.example.com/slipway/agent:1.0.0" });
     expect(good.status).toBe(200);
