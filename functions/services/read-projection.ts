@@ -66,7 +66,7 @@ export class ReadApiBatch {
     ]);
   }
 
-  /** The batch's events in the feed: written after every other read model of the batch (see projectBatch). */
+  /** The batch's events in the feed: written after every other read model of the batch (see projectAll). */
   async writeFeed(readModels: ReadModels): Promise<void> {
     await readModels.feed.put(this.feed);
   }
