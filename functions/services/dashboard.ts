@@ -174,7 +174,6 @@ export type ReleasePage = {
 /** A release, its timeline, and per channel what it sent to each runtime and where it could roll back to. */
 export async function releasePage(deps: ApiDeps, releaseId: string): Promise<ReleasePage> {
   const [release, timeline] = await Promise.all([releaseView(deps, releaseId), releaseHistory(deps, releaseId)]);
-  const view = await applicationView(deps, release.application);
   // What became of each instruction, from the agents' reports in the timeline (the channel view
   // knows only the instructions of what the channel runs now).
   const progress = new Map<string, { status: RuntimeApply["status"]; message?: string }>();
@@ -213,7 +212,7 @@ export async function releasePage(deps: ApiDeps, releaseId: string): Promise<Rel
       const here = entry(channelState.services, release.service);
       const runningHere = here?.desired?.releaseId === releaseId;
       const rollbackTargets = runningHere ? [...(here?.history ?? [])].reverse().filter((id) => id !== releaseId) : [];
-      const paused = view.channels.find((c) => c.name === ch.name)?.paused;
+      const paused = channelState.paused;
       return { name: ch.name, instructions, runningHere, rollbackTargets, ...(paused ? { paused } : {}) };
     }),
   );
@@ -266,13 +265,6 @@ export async function runtimesPage(
       (a, b) => a.application.localeCompare(b.application) || a.service.localeCompare(b.service),
     ),
   }));
-}
-
-/** The names of the applications, for the dashboard's home page. */
-export async function applicationNames(
-  deps: ApiDeps,
-): Promise<{ name: string; channels: string[]; services: string[] }[]> {
-  return (await listApplications(deps)).map(({ name, channels, services }) => ({ name, channels, services }));
 }
 
 function summarizePayload(

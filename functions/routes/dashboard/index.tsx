@@ -7,7 +7,8 @@ import { streamSSE } from "hono/streaming";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import { DomainError, type FeedFilter } from "../../../core/index.js";
 import { decodeCursor } from "../../services/cursor.js";
-import { applicationNames, pipelineView, releasePage, runtimesPage } from "../../services/dashboard.js";
+import { pipelineView, releasePage, runtimesPage } from "../../services/dashboard.js";
+import { listApplications } from "../../services/queries.js";
 import { nowOf, type ApiDeps } from "../../services/deps.js";
 import { feedNow, followChanges } from "../../services/feed.js";
 import { SESSION_COOKIE, SESSION_TTL_S, sessionOf, signIn } from "../../services/sessions.js";
@@ -82,7 +83,7 @@ export function registerDashboard(app: Hono<ApiEnv>, deps: ApiDeps): void {
   });
 
   app.get("/", page, (c) =>
-    render(c, async (viewer) => <HomePage viewer={viewer} applications={await applicationNames(deps)} />),
+    render(c, async (viewer) => <HomePage viewer={viewer} applications={await listApplications(deps)} />),
   );
   app.get("/apps/:app", page, (c) =>
     render(c, async (viewer) => <PipelinePage viewer={viewer} view={await pipelineView(deps, c.req.param("app"))} />),
