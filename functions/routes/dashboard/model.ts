@@ -48,7 +48,10 @@ export function paramsShown(params: Readonly<Record<string, ParamValue>>, max = 
     .map((name) => ({ name, text: paramText(params[name]!) }));
 }
 
-/** "3m 20s", "2h 5m", "4d 3h": how long until (or since) something, at the precision a person reads. */
+/**
+ * "3m 20s", "2h 5m", "4d 3h": how long until (or since) something, at the precision a person reads.
+ * assets/client.js ticks the same words on in the page: change both together.
+ */
 export function duration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 60) return `${s}s`;

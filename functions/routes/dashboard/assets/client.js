@@ -9,6 +9,8 @@
   const main = document.getElementById("main");
 
   // ── ages and countdowns ─────────────────────────────────────────────────────────────
+  // The same words as `duration` and `age` in model.ts, which render them first (this script has no
+  // build step to share that module; test/unit/dashboard-model.test.ts specifies them).
   const duration = (ms) => {
     const s = Math.max(0, Math.round(ms / 1000));
     if (s < 60) return `${s}s`;
