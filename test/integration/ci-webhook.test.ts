@@ -2,12 +2,10 @@ import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { EventStore } from "../../functions/adapters/event-store.js";
-import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
-import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import { createHttpApp } from "../../functions/http.js";
 import { signBody, signWebhook } from "../../functions/services/credentials.js";
 import type { ApiDeps } from "../../functions/services/deps.js";
-import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+import { isolatedApiStorage } from "../support/dynamo.js";
 import { docs } from "../support/fixtures.js";
 import { capturedLogs } from "../support/logs.js";
 
@@ -25,26 +23,18 @@ const secrets = {
 const admin = { authorization: `Bearer ${secrets.adminApiKey}` };
 const clock = new Date("2030-01-01T12:00:00Z");
 let store: EventStore;
-let db: Awaited<ReturnType<typeof isolatedEventStore>>["db"];
+let db: Awaited<ReturnType<typeof isolatedApiStorage>>["db"];
 let drop: () => Promise<void>;
 let app: ReturnType<typeof createHttpApp>;
 const logs = capturedLogs();
 
 beforeAll(async () => {
-  const s = await isolatedEventStore();
-  const rm = await isolatedTable("read-models", readModelTableDefinition);
-  const st = await isolatedTable("secrets", secretTableDefinition);
-  store = s.store;
-  db = s.db;
-  drop = async () => {
-    await s.table.drop();
-    await rm.drop();
-    await st.drop();
-  };
+  const storage = await isolatedApiStorage();
+  ({ store, db, drop } = storage);
   const deps: ApiDeps = {
     store,
-    readModels: new ReadModels(s.db, rm.name),
-    secretStore: new SecretStore(s.db, st.name),
+    readModels: storage.readModels,
+    secretStore: storage.secretStore,
     secrets,
     checks: {},
     logger: logs.logger,

@@ -2,15 +2,13 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fold, releaseDecider, streams } from "../../core/index.js";
 import type { AgentGateway } from "../../functions/adapters/agent-gateway.js";
-import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
-import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import { WakeUpQueue } from "../../functions/adapters/wake-up-queue.js";
 import { applyConfig } from "../../functions/services/config.js";
 import { createConfigReleases } from "../../functions/services/config-releases.js";
 import type { ApiDeps, BackendDeps } from "../../functions/services/deps.js";
 import { createRelease } from "../../functions/services/releases.js";
 import { docs, IMAGE } from "../support/fixtures.js";
-import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+import { isolatedApiStorage } from "../support/dynamo.js";
 import { capturedLogs } from "../support/logs.js";
 
 /**
@@ -37,17 +35,15 @@ const change = { kind: "service" as const, name: "api", actor: meta.actor };
 const releaseOf = async (id: string) => fold(releaseDecider, await deps.store.read(streams.release(id)));
 
 beforeAll(async () => {
-  const { store, db, table } = await isolatedEventStore();
-  const rm = await isolatedTable("read-models", readModelTableDefinition);
-  const st = await isolatedTable("secrets", secretTableDefinition);
-  drops.push(table.drop, rm.drop, st.drop);
+  const { store, readModels, secretStore, drop } = await isolatedApiStorage();
+  drops.push(drop);
   deps = {
     store,
-    readModels: new ReadModels(db, rm.name),
+    readModels,
     gateway: {} as AgentGateway,
     scheduler: new WakeUpQueue(new SQSClient({}), "unused"),
     secrets: { adminApiKey: "a", webhookSecret: "w", slackSigningSecret: "s" },
-    secretStore: new SecretStore(db, st.name),
+    secretStore,
     checks: {},
     logger: logs.logger,
   };

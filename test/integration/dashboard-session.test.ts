@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { feedPosition, streams, type FeedEntry } from "../../core/index.js";
 import type { EventStore } from "../../functions/adapters/event-store.js";
-import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
-import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
+import type { ReadModels } from "../../functions/adapters/read-models.js";
 import { createHttpApp } from "../../functions/http.js";
 import { signSession } from "../../functions/services/credentials.js";
 import { decodeCursor } from "../../functions/services/cursor.js";
 import type { ApiDeps } from "../../functions/services/deps.js";
 import { SESSION_TTL_S } from "../../functions/services/sessions.js";
-import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+import { isolatedApiStorage } from "../support/dynamo.js";
 
 /**
  * The dashboard's sign-in and session cookie, against real DynamoDB Local: a key becomes a signed
@@ -28,20 +27,12 @@ let app: ReturnType<typeof createHttpApp>;
 let now = new Date("2026-12-03T10:00:00Z");
 
 beforeAll(async () => {
-  const s = await isolatedEventStore();
-  const rm = await isolatedTable("read-models", readModelTableDefinition);
-  const st = await isolatedTable("secrets", secretTableDefinition);
-  store = s.store;
-  drop = async () => {
-    await s.table.drop();
-    await rm.drop();
-    await st.drop();
-  };
-  readModels = new ReadModels(s.db, rm.name);
+  const storage = await isolatedApiStorage();
+  ({ store, readModels, drop } = storage);
   const deps: ApiDeps = {
     store,
     readModels,
-    secretStore: new SecretStore(s.db, st.name),
+    secretStore: storage.secretStore,
     secrets,
     checks: {},
     now: () => now,

@@ -5,10 +5,8 @@ import type { EventStore } from "../../functions/adapters/event-store.js";
 import { signBody, slackSignature } from "../../functions/services/credentials.js";
 import { createHttpApp } from "../../functions/http.js";
 import type { ApiDeps } from "../../functions/services/deps.js";
-import { isolatedEventStore, isolatedTable } from "../support/dynamo.js";
+import { isolatedApiStorage } from "../support/dynamo.js";
 import { capturedLogs } from "../support/logs.js";
-import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
-import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import { docs, IMAGE } from "../support/fixtures.js";
 import { signedWebhookHeaders } from "../support/webhooks.js";
 
@@ -24,19 +22,12 @@ let app: ReturnType<typeof createHttpApp>;
 const logs = capturedLogs();
 
 beforeAll(async () => {
-  const s = await isolatedEventStore();
-  const rm = await isolatedTable("read-models", readModelTableDefinition);
-  const st = await isolatedTable("secrets", secretTableDefinition);
-  store = s.store;
-  drop = async () => {
-    await s.table.drop();
-    await rm.drop();
-    await st.drop();
-  };
+  const storage = await isolatedApiStorage();
+  ({ store, drop } = storage);
   deps = {
     store,
-    readModels: new ReadModels(s.db, rm.name),
-    secretStore: new SecretStore(s.db, st.name),
+    readModels: storage.readModels,
+    secretStore: storage.secretStore,
     secrets,
     checks: { eventLog: async () => "ok" },
     logger: logs.logger,

@@ -3,6 +3,8 @@ import { DeleteTableCommand, DynamoDBClient, type CreateTableCommandInput } from
 import { inject } from "vitest";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore, eventTableDefinition } from "../../functions/adapters/event-store.js";
+import { ReadModels, readModelTableDefinition } from "../../functions/adapters/read-models.js";
+import { SecretStore, secretTableDefinition } from "../../functions/adapters/secret-store.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 
 export function localDynamoConfig() {
@@ -27,4 +29,25 @@ export async function isolatedEventStore() {
   const table = await isolatedTable("events", eventTableDefinition);
   const db = documentClient(localDynamoConfig());
   return { store: new EventStore(db, table.name), db, table };
+}
+
+/**
+ * The storage the HTTP API's deps need, each table of this test's own: the event log, the read
+ * models and the named secrets. `drop` removes all three.
+ */
+export async function isolatedApiStorage() {
+  const { store, db, table } = await isolatedEventStore();
+  const rm = await isolatedTable("read-models", readModelTableDefinition);
+  const st = await isolatedTable("secrets", secretTableDefinition);
+  return {
+    store,
+    db,
+    readModels: new ReadModels(db, rm.name),
+    secretStore: new SecretStore(db, st.name),
+    drop: async () => {
+      await table.drop();
+      await rm.drop();
+      await st.drop();
+    },
+  };
 }
