@@ -59,7 +59,11 @@ const WAITING_SHOWN = 3;
 /** Waiting releases, newest first, whose gates one page reads; older ones show the reasons recorded for them. */
 const GATES_READ = 60;
 
-const gatesOf = (gates: { preconditions: Record<string, GateResult>; approvals: Record<string, Approval> }) =>
+/** A release's gates in one channel, each with the approval it counts when it is a manual approval. */
+export const gatesOf = (gates: {
+  preconditions: Readonly<Record<string, GateResult>>;
+  approvals: Readonly<Record<string, Approval>>;
+}) =>
   Object.entries(gates.preconditions).map(([key, result]): GateState => {
     const [kind, name] = splitKey(key);
     const approval = kind === "manualApproval" ? entry(gates.approvals, name) : undefined;

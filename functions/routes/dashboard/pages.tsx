@@ -2,12 +2,14 @@
 import { narrate } from "../../../core/index.js";
 import type { ParamValue, StoredEvent } from "../../../events/index.js";
 import type { TimelineEntry } from "../../adapters/read-models.js";
-import type {
-  PipelineCell,
-  PipelineView,
-  ReleasePage,
-  RuntimeDeployment,
-  WaitingRelease,
+import {
+  gatesOf,
+  type GateState,
+  type PipelineCell,
+  type PipelineView,
+  type ReleasePage,
+  type RuntimeDeployment,
+  type WaitingRelease,
 } from "../../services/dashboard.js";
 import type { RuntimeListItem } from "../../services/runtimes.js";
 import { assetUrl } from "./assets.js";
@@ -219,16 +221,17 @@ export function PipelinePage(props: { viewer: Viewer; view: PipelineView }) {
 
 // ── a release ────────────────────────────────────────────────────────────────────────────
 
-const deploymentTone = (d: string): Tone =>
-  d === "converged"
-    ? "converged"
-    : d === "deploying"
-      ? "deploying"
-      : d === "failed"
-        ? "failed"
-        : d === "none"
-          ? "idle"
-          : "idle";
+/** What a release's heading in a channel says: waiting (or frozen), superseded, or its deployment there. */
+function channelBadge(
+  ch: ReleasePage["release"]["channels"][number],
+  gates: GateState[],
+): { tone: Tone; text: string } {
+  if (ch.waiting) return { tone: waitingTone(gates), text: waitingTone(gates) };
+  if (ch.supersededBy) return { tone: "idle", text: `superseded by ${shortId(ch.supersededBy)}` };
+  const d = ch.deployment;
+  if (d === "none") return { tone: "idle", text: ch.started ? "entered" : "not yet" };
+  return { tone: d === "converged" || d === "deploying" || d === "failed" ? d : "idle", text: words(d) };
+}
 
 function Timeline(props: { entries: TimelineEntry[]; now: number }) {
   return (
@@ -311,11 +314,7 @@ export function ReleasePageView(props: { viewer: Viewer; page: ReleasePage }) {
       {release.channels.map((ch, i) => {
         const here = channels[i]!;
         const chPath = `/v1/applications/${enc(release.application)}/channels/${enc(ch.name)}`;
-        const gates = Object.entries(ch.preconditions).map(([key, result]) => {
-          const name = key.startsWith("manualApproval:") ? key.slice("manualApproval:".length) : undefined;
-          const approval = name !== undefined && Object.hasOwn(ch.approvals, name) ? ch.approvals[name] : undefined;
-          return { key, result, ...(approval ? { approval } : {}) };
-        });
+        const gates = gatesOf(ch);
         const overrideOf = (key: string) =>
           ch.overrides && Object.hasOwn(ch.overrides, key) ? ch.overrides[key] : undefined;
         // Approvals still open: not rejected, and their gate (if the release reached it) still blocked.
@@ -325,33 +324,11 @@ export function ReleasePageView(props: { viewer: Viewer; page: ReleasePage }) {
           return !g || g.result.state === "blocked";
         });
         const blockedOverridable = gates.filter((g) => g.result.state === "blocked" && !overrideOf(g.key));
-        const deployment = ch.deployment;
+        const badge = channelBadge(ch, gates);
         return (
           <section class="channel" aria-labelledby={`ch-${i}`}>
             <h3 id={`ch-${i}`}>
-              {ch.name}{" "}
-              <Badge
-                tone={
-                  ch.waiting
-                    ? waitingTone(gates)
-                    : ch.supersededBy
-                      ? "idle"
-                      : deployment === "rolledBack" || deployment === "replaced"
-                        ? "idle"
-                        : deploymentTone(deployment)
-                }
-                text={
-                  ch.waiting
-                    ? waitingTone(gates)
-                    : ch.supersededBy
-                      ? `superseded by ${shortId(ch.supersededBy)}`
-                      : deployment === "none"
-                        ? ch.started
-                          ? "entered"
-                          : "not yet"
-                        : words(deployment)
-                }
-              />
+              {ch.name} <Badge tone={badge.tone} text={badge.text} />
               {here.paused ? (
                 <>
                   {" "}
