@@ -1,5 +1,5 @@
 /** @jsxImportSource hono/jsx */
-import { narrate } from "../../../core/index.js";
+import { isOverridable, narrate } from "../../../core/index.js";
 import type { ParamValue, StoredEvent } from "../../../events/index.js";
 import type { TimelineEntry } from "../../adapters/read-models.js";
 import {
@@ -323,7 +323,10 @@ export function ReleasePageView(props: { viewer: Viewer; page: ReleasePage }) {
           const g = gates.find((x) => x.key === `manualApproval:${name}`);
           return !g || g.result.state === "blocked";
         });
-        const blockedOverridable = gates.filter((g) => g.result.state === "blocked" && !overrideOf(g.key));
+        // Only gates an admin may override (deploy windows and freezes may not), and not twice.
+        const blockedOverridable = gates.filter(
+          (g) => g.result.state === "blocked" && isOverridable(g.key) && !overrideOf(g.key),
+        );
         const badge = channelBadge(ch, gates);
         return (
           <section class="channel" aria-labelledby={`ch-${i}`}>
