@@ -116,6 +116,8 @@ const definitions = {
       connectionId: Id,
       leaseGeneration: z.number().int().positive(),
       agentVersion: z.string(),
+      /** When $connect granted the lease; absent on leases granted before it was recorded. */
+      connectedAt: z.iso.datetime().optional(),
     }),
   },
   AgentSuperseded: {

@@ -13,6 +13,13 @@ const WakeUpMessage = z.union([
     correlationId: z.string().min(1).max(256).optional(),
   }),
   z.object({
+    kind: z.literal("redeliver"),
+    runtime: z.string().min(1),
+    connectionId: z.string().min(1),
+    at: z.iso.datetime(),
+    correlationId: z.string().min(1).max(256).optional(),
+  }),
+  z.object({
     kind: z.literal("evaluate").optional(),
     releaseId: z.string().min(1),
     channel: z.string().min(1),
@@ -22,7 +29,8 @@ const WakeUpMessage = z.union([
 ]);
 
 /**
- * The scheduler: consumes the delayed messages sent for time-bound gates and timed pauses, and reports
+ * The scheduler: consumes the delayed messages sent for time-bound gates, timed pauses and
+ * redeliveries to connections that were still opening, and reports
  * each failed message by id, so SQS redelivers only those. A malformed message is dropped: no
  * retry would make it valid.
  */

@@ -8,7 +8,25 @@ import { conflict, unauthorized } from "../errors.js";
  * refused (fencing). The agent token is known here only by its SHA-256.
  */
 
-export type Lease = { connectionId: string; generation: number; agentVersion: string };
+export type Lease = {
+  connectionId: string;
+  generation: number;
+  agentVersion: string;
+  /** When the lease was granted (leases granted before this was recorded have none). */
+  connectedAt?: string;
+};
+
+/**
+ * How long a connection may still be opening after its lease was granted: the lease is granted in
+ * $connect, and API Gateway answers 410 to posts until $connect returns — up to its 29 s
+ * integration timeout. A post that finds such a connection gone is retried, not taken for a loss.
+ */
+export const CONNECTION_OPENING_MS = 30_000;
+
+/** Whether a lease's connection may still be in its $connect (so a 410 does not yet mean it is gone). */
+export function mayStillBeOpening(lease: Lease, now: Date): boolean {
+  return lease.connectedAt !== undefined && now.getTime() - Date.parse(lease.connectedAt) < CONNECTION_OPENING_MS;
+}
 
 export type RuntimeState = {
   token?: { tokenId: string; tokenHash: string; generation: number };
@@ -20,7 +38,14 @@ export type RuntimeState = {
 
 export type RuntimeCommand =
   | { type: "IssueAgentToken"; runtime: string; tokenId: string; tokenHash: string }
-  | { type: "ConnectAgent"; runtime: string; connectionId: string; tokenHash: string; agentVersion: string }
+  | {
+      type: "ConnectAgent";
+      runtime: string;
+      connectionId: string;
+      tokenHash: string;
+      agentVersion: string;
+      connectedAt: string;
+    }
   | { type: "DisconnectAgent"; runtime: string; connectionId: string; reason: string };
 
 type RuntimeEvent =
@@ -84,6 +109,7 @@ function decide(command: RuntimeCommand, state: RuntimeState): RuntimeEvent[] {
           connectionId: command.connectionId,
           leaseGeneration: generation,
           agentVersion: command.agentVersion,
+          connectedAt: command.connectedAt,
         }),
       );
       return events;
@@ -143,6 +169,7 @@ function evolve(state: RuntimeState, e: DomainEvent): RuntimeState {
           connectionId: e.data.connectionId,
           generation: e.data.leaseGeneration,
           agentVersion: e.data.agentVersion,
+          ...(e.data.connectedAt ? { connectedAt: e.data.connectedAt } : {}),
         },
         leaseGeneration: Math.max(state.leaseGeneration, e.data.leaseGeneration),
       };

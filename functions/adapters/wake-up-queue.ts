@@ -5,12 +5,14 @@ export const MAX_DELAY_S = 900;
 
 /**
  * Something due at `at`: a release's gates evaluated again in a channel (messages without a kind,
- * as they always were), or a channel's pause ending — `at` is then the pause's until, which names
- * the pause: a channel paused again since with another until is not resumed.
+ * as they always were), a channel's pause ending — `at` is then the pause's until, which names
+ * the pause: a channel paused again since with another until is not resumed — or what a runtime's
+ * agent has not finished sent again to a connection that was still opening.
  */
 export type WakeUp = (
   | { kind?: "evaluate"; releaseId: string; channel: string; at: string }
   | { kind: "resume"; application: string; channel: string; at: string }
+  | { kind: "redeliver"; runtime: string; connectionId: string; at: string }
 ) & {
   /** The story the wake-up belongs to: the events it leads to carry it on. */
   correlationId?: string;

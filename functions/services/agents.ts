@@ -61,7 +61,14 @@ export async function connectAgent(
       deps.store,
       runtimeDecider,
       streams.runtime(runtime),
-      { type: "ConnectAgent", runtime, connectionId, tokenHash: sha256(bearer.token), agentVersion },
+      {
+        type: "ConnectAgent",
+        runtime,
+        connectionId,
+        tokenHash: sha256(bearer.token),
+        agentVersion,
+        connectedAt: meta.occurredAt,
+      },
       meta,
     );
     const lease = result.state.lease!;

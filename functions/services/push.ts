@@ -2,6 +2,7 @@ import {
   channelDecider,
   fold,
   listConfigs,
+  mayStillBeOpening,
   PROTOCOL_VERSION,
   runtimeDecider,
   streams,
@@ -11,7 +12,7 @@ import {
 import type { EventData, Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
 import { agentRuntimeOf, readConfig } from "./config.js";
-import { loggerOf, type BackendDeps } from "./deps.js";
+import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
 import { pool } from "./pool.js";
 
 /**
@@ -19,7 +20,18 @@ import { pool } from "./pool.js";
  * agent has not finished when it comes back. A push is a delivery attempt, never the record: the
  * instruction stays in the channel's log until the agent reports, so nothing is lost when a push
  * fails or the connection is gone.
+ *
+ * A lease is granted inside $connect, and API Gateway answers 410 to posts until $connect returns:
+ * a push that races a connecting agent (the reactor re-sending on AgentConnected, a dispatch at the
+ * same moment) finds the connection "gone" while it is only opening. Such a lease is kept and what
+ * the runtime has not finished is sent again a second later; only a connection that is still gone
+ * once it can no longer be opening loses the lease.
  */
+
+/** How long after a 410 from a connection that may still be opening the push is tried again. */
+const OPENING_RETRY_MS = 1000;
+
+export type PushResult = "sent" | "no-agent" | "gone" | "opening";
 
 /** Leaves room under API Gateway's 128 KB message limit. */
 export const MAX_INLINE_INSTRUCTION_BYTES = 120 * 1024;
@@ -31,29 +43,22 @@ const PUSH_CONCURRENCY = 16;
  * pushes at once, the reactor a stream hop later, and whichever comes second waits for the first
  * instead of pushing again — or pushes itself if the first failed.
  */
-const pushes = new Map<string, Promise<unknown>>();
+const pushes = new Map<string, Promise<PushResult>>();
 
 async function pushOnce(
   deps: BackendDeps,
   instruction: EventData<"InstructionDispatched">,
   meta: Metadata,
   config: ConfigState,
-): Promise<void> {
+): Promise<PushResult> {
   const id = instruction.instructionId;
-  const earlier = pushes.get(id);
-  if (
-    earlier &&
-    (await earlier.then(
-      () => true,
-      () => false,
-    ))
-  )
-    return;
+  const earlier = await pushes.get(id)?.catch(() => undefined);
+  if (earlier) return earlier;
   const push = pushInstruction(deps, instruction, meta, config);
   pushes.set(id, push);
   if (pushes.size > 10_000) pushes.delete(pushes.keys().next().value!);
   try {
-    await push;
+    return await push;
   } catch (err) {
     pushes.delete(id);
     throw err;
@@ -64,6 +69,8 @@ async function pushOnce(
  * Pushes instructions to their agents, PUSH_CONCURRENCY runtimes at a time, each runtime's in the
  * order given (a newer release must not overtake an older one), each at most once per container.
  * Pushing twice would be harmless — agents apply an instruction once per id — but costs a message.
+ * A runtime whose push was not sent is pushed no more: the rest go out with what it has not
+ * finished, when its agent connects or its opening connection is tried again.
  */
 export async function pushAll(
   deps: BackendDeps,
@@ -81,7 +88,7 @@ export async function pushAll(
       .push(i);
   const byRuntime = [...runs.values()];
   await pool(byRuntime.length, PUSH_CONCURRENCY, async (n) => {
-    for (const i of byRuntime[n]!) await pushOnce(deps, i, meta, known);
+    for (const i of byRuntime[n]!) if ((await pushOnce(deps, i, meta, known)) !== "sent") return;
   });
 }
 
@@ -91,7 +98,7 @@ export async function pushInstruction(
   instruction: EventData<"InstructionDispatched">,
   meta: Metadata,
   config?: ConfigState,
-): Promise<"sent" | "no-agent" | "gone"> {
+): Promise<PushResult> {
   const agentRuntime = agentRuntimeOf(config ?? (await readConfig(deps)), instruction.runtime);
   const runtimeStream = streams.runtime(agentRuntime);
   const lease = (await readState(deps.store, runtimeDecider, runtimeStream)).state.lease;
@@ -130,6 +137,24 @@ export async function pushInstruction(
       `${channel}: instruction ${instructionId} sent to ${to}${message.payloadUrl ? " (payload fetched over HTTP)" : ""}`,
       { connectionId: lease.connectionId },
     );
+  if (result === "gone" && mayStillBeOpening(lease, nowOf(deps))) {
+    logger.info(
+      `${channel}: instruction ${instructionId} not delivered yet: the agent connection of ${to} is still opening; it is sent again in ${OPENING_RETRY_MS / 1000} s`,
+      { connectionId: lease.connectionId },
+    );
+    const at = new Date(nowOf(deps).getTime() + OPENING_RETRY_MS).toISOString();
+    await deps.scheduler.schedule(
+      {
+        kind: "redeliver",
+        runtime: agentRuntime,
+        connectionId: lease.connectionId,
+        at,
+        correlationId: meta.correlationId,
+      },
+      nowOf(deps),
+    );
+    return "opening";
+  }
   if (result === "gone") {
     logger.warn(
       `${channel}: instruction ${instructionId} not delivered: the agent connection of ${to} is gone; it is sent again when an agent connects`,
@@ -152,11 +177,30 @@ export async function pushInstruction(
   return result;
 }
 
-/** Re-sends every instruction an agent's runtime has not finished, when that agent (re)connects. */
+/**
+ * A redelivery that was due: what the runtime has not finished goes to the connection that was
+ * still opening — unless another connection holds the lease by now (its own connect re-sends) or
+ * none does.
+ */
+export async function redeliver(
+  deps: BackendDeps,
+  agentRuntime: string,
+  connectionId: string,
+  meta: Metadata,
+): Promise<void> {
+  const { lease } = (await readState(deps.store, runtimeDecider, streams.runtime(agentRuntime))).state;
+  if (lease?.connectionId !== connectionId) return;
+  await resendUnfinished(deps, agentRuntime, meta);
+}
+
+/**
+ * Re-sends every instruction an agent's runtime has not finished, when that agent (re)connects —
+ * no more once one is not sent: the rest go out with it, when it is tried again.
+ */
 export async function resendUnfinished(deps: BackendDeps, agentRuntime: string, meta: Metadata): Promise<number> {
   const config = await readConfig(deps);
   let sent = 0;
-  for (const app of listConfigs(config, "application")) {
+  resend: for (const app of listConfigs(config, "application")) {
     for (const channel of app.spec.releaseChannels) {
       if (!channel.runtimes.some((r) => agentRuntimeOf(config, r.runtime) === agentRuntime)) continue;
       const history = await deps.store.read(streams.channel(app.name, channel.name));
@@ -176,7 +220,8 @@ export async function resendUnfinished(deps: BackendDeps, agentRuntime: string, 
             agentRuntimeOf(config, i.runtime) !== agentRuntime
           )
             continue;
-          if ((await pushInstruction(deps, data, meta, config)) === "sent") sent++;
+          if ((await pushInstruction(deps, data, meta, config)) !== "sent") break resend;
+          sent++;
         }
       }
     }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +36,9 @@ function freePort(): Promise<number> {
   });
 }
 
+/** SLIPWAY_CRASH_LOG=<file>: the stack logs at info level there, across every restart. */
+const stackLog = process.env.SLIPWAY_CRASH_LOG;
+
 const ports = { http: 0, ws: 0, dynamo: 0 };
 let stack: ChildProcess | undefined;
 const httpUrl = () => `http://127.0.0.1:${ports.http}`;
@@ -57,9 +60,14 @@ async function start(): Promise<void> {
       "--dynamodb-port",
       String(ports.dynamo),
       "--log-level",
-      "error",
+      stackLog ? "info" : "error",
     ],
-    { cwd: root, detached: true, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, LOG_FORMAT: "json" } },
+    {
+      cwd: root,
+      detached: true,
+      stdio: stackLog ? ["ignore", openSync(stackLog, "a"), openSync(stackLog, "a")] : ["ignore", "ignore", "inherit"],
+      env: { ...process.env, LOG_FORMAT: "json" },
+    },
   );
   stack = child;
   await eventually(async () => {
@@ -171,6 +179,15 @@ describe("crashes", () => {
       () => undefined,
     );
     const lost = (await Promise.all(accepted.map(async (r) => ((await converged(r)) ? [] : [r.releaseId])))).flat();
+    // What a lost release looks like, for whoever reads a red run: its view and its log.
+    for (const releaseId of lost)
+      console.error(
+        `lost ${releaseId}:\n${JSON.stringify((await api(`/v1/releases/${releaseId}`)).body, null, 1)}\n${JSON.stringify(
+          (await api(`/v1/releases/${releaseId}/events`)).body,
+          null,
+          1,
+        )}`,
+      );
 
     // A release is dispatched to a runtime of a channel once; redeliveries reuse the instruction id.
     const dispatches = new Map<string, Set<string>>();

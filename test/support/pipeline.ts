@@ -7,7 +7,7 @@ import { EventStore } from "../../functions/adapters/event-store.js";
 import type { Secrets } from "../../functions/services/deps.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import type { Logger } from "../../functions/adapters/logger.js";
-import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
+import { startLocalStack, type LocalStack, type LocalStackOptions } from "../../infra/local/stack.js";
 import { FakeAgent } from "./fake-agent.js";
 import { docs } from "./fixtures.js";
 import { signedWebhookHeaders } from "./webhooks.js";
@@ -37,9 +37,15 @@ export async function openPipeline(
     stagingOutcome?: (i: InstructionMessage) => "succeeded" | "failed" | "none";
     /** Where the stack's stand-ins report a handler that threw or timed out. */
     logger?: Logger;
+    /** Handlers to run instead of infra/functions.ts's. */
+    functions?: LocalStackOptions["functions"];
   } = {},
 ) {
-  const stack: LocalStack = await startLocalStack({ stage, ...(options.logger ? { logger: options.logger } : {}) });
+  const stack: LocalStack = await startLocalStack({
+    stage,
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.functions ? { functions: options.functions } : {}),
+  });
   const secrets = JSON.parse(readFileSync(stack.secretsPath, "utf8")) as Secrets;
   const store = new EventStore(
     documentClient({ endpoint: stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),

@@ -1,11 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { assertLeaseHolder, DomainError, fold, runtimeDecider, type RuntimeCommand } from "../../core/index.js";
+import {
+  assertLeaseHolder,
+  DomainError,
+  fold,
+  mayStillBeOpening,
+  runtimeDecider,
+  type RuntimeCommand,
+} from "../../core/index.js";
 import { specFor } from "../support/spec.js";
 
 const spec = specFor(runtimeDecider);
 type E = Parameters<typeof spec>[0][number];
 
 const HASH = "a".repeat(64);
+const AT = "2026-12-04T10:00:00.000Z";
 const OTHER = "b".repeat(64);
 const issued = (generation = 1, hash = HASH): E => ({
   type: "AgentTokenIssued",
@@ -17,11 +25,12 @@ const connect = (connectionId: string, tokenHash = HASH): RuntimeCommand => ({
   connectionId,
   tokenHash,
   agentVersion: "1.2.0",
+  connectedAt: AT,
 });
 const linked: E = { type: "RuntimeLinked", data: { runtime: "k8s", connectionId: "c1", agentVersion: "1.2.0" } };
 const connected = (connectionId: string, leaseGeneration: number): E => ({
   type: "AgentConnected",
-  data: { runtime: "k8s", connectionId, leaseGeneration, agentVersion: "1.2.0" },
+  data: { runtime: "k8s", connectionId, leaseGeneration, agentVersion: "1.2.0", connectedAt: AT },
 });
 
 describe("runtime decider", () => {
@@ -109,9 +118,26 @@ describe("runtime decider", () => {
     spec([issued()]).when(disconnect("c1")).thenNothing();
   });
 
+  it("knows a lease's connection may still be opening for as long as $connect may run", () => {
+    const lease = fold(runtimeDecider, [issued(), linked, connected("c1", 1)]).lease!;
+    expect(lease.connectedAt).toBe(AT);
+    const after = (ms: number) => new Date(Date.parse(AT) + ms);
+    expect(mayStillBeOpening(lease, after(0))).toBe(true);
+    expect(mayStillBeOpening(lease, after(29_999))).toBe(true);
+    expect(mayStillBeOpening(lease, after(30_000))).toBe(false);
+    // A lease granted before the time was recorded is never taken for an opening one.
+    const { connectedAt: _at, ...older } = lease;
+    expect(mayStillBeOpening(older, after(0))).toBe(false);
+  });
+
   it("fences every connection but the lease holder at its generation", () => {
     const state = fold(runtimeDecider, [issued(), linked, connected("c1", 1), connected("c2", 2)]);
-    expect(assertLeaseHolder(state, "c2", 2)).toEqual({ connectionId: "c2", generation: 2, agentVersion: "1.2.0" });
+    expect(assertLeaseHolder(state, "c2", 2)).toEqual({
+      connectionId: "c2",
+      generation: 2,
+      agentVersion: "1.2.0",
+      connectedAt: AT,
+    });
     expect(assertLeaseHolder(state, "c2")).toMatchObject({ generation: 2 });
     for (const [connection, generation] of [
       ["c1", 1],
