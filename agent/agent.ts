@@ -77,7 +77,36 @@ export class Agent {
   }
 
   start(): void {
-    this.connect();
+    void this.connect();
+  }
+
+  /** The cluster this agent runs in, once read; the server pins the runtime to it. */
+  private cluster?: { id: string; serverVersion?: string };
+
+  /**
+   * Reads which cluster this is: the kube-system namespace's UID (unique per cluster, stable for its
+   * life) and the API server's version. Without it the agent still connects — a runtime pinned to
+   * a cluster then refuses it with 409, saying why.
+   */
+  private async clusterIdentity(): Promise<{ id: string; serverVersion?: string } | undefined> {
+    if (this.cluster) return this.cluster;
+    const kubectl = this.config.kubectl ?? "kubectl";
+    const uid = await run(kubectl, ["get", "namespace", "kube-system", "-o", "jsonpath={.metadata.uid}"]);
+    const id = uid.output.trim();
+    if (uid.code !== 0 || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(id)) {
+      this.log(`cannot tell which cluster this is (kubectl get namespace kube-system): ${tail(uid.output)}`);
+      return undefined;
+    }
+    const version = await run(kubectl, ["version", "-o", "json"]);
+    let serverVersion: string | undefined;
+    try {
+      serverVersion = (JSON.parse(version.output) as { serverVersion?: { gitVersion?: string } }).serverVersion
+        ?.gitVersion;
+    } catch {
+      serverVersion = undefined;
+    }
+    this.cluster = { id, ...(serverVersion && serverVersion.length <= 64 ? { serverVersion } : {}) };
+    return this.cluster;
   }
 
   /** Ready: connected to Slipway and holding the runtime's lease (no other agent has taken it since). */
@@ -93,11 +122,22 @@ export class Agent {
       await new Promise<void>((resolve) => (ws.once("close", () => resolve()), ws.close(1000, "agent stopping")));
   }
 
-  private connect(): void {
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const cluster = await this.clusterIdentity();
     if (this.stopped) return;
     const url = `${this.config.serverUrl}?runtime=${encodeURIComponent(this.config.runtime)}`;
     const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${this.config.token}`, "x-slipway-agent-version": CURRENT_AGENT_VERSION },
+      headers: {
+        authorization: `Bearer ${this.config.token}`,
+        "x-slipway-agent-version": CURRENT_AGENT_VERSION,
+        ...(cluster
+          ? {
+              "x-slipway-cluster-id": cluster.id,
+              ...(cluster.serverVersion ? { "x-slipway-cluster-version": cluster.serverVersion } : {}),
+            }
+          : {}),
+      },
     });
     let opened = false;
     ws.on("open", () => {
@@ -118,7 +158,7 @@ export class Agent {
           // Open the next connection first: it takes the lease, then this one is closed.
           this.log("renewing the connection before the 2-hour limit");
           this.renewed.add(ws);
-          this.connect();
+          void this.connect();
           setTimeout(() => ws.close(1000, "renewed"), 5000).unref();
         },
         this.config.maxConnectionMs ?? 110 * 60 * 1000,
@@ -142,7 +182,7 @@ export class Agent {
       if (this.stopped || (this.socket && this.socket !== ws)) return;
       const delay = backoffMs(this.attempt++);
       this.log(`reconnecting in ${delay} ms`);
-      this.timers.push(setTimeout(() => this.connect(), delay));
+      this.timers.push(setTimeout(() => void this.connect(), delay));
     });
   }
 

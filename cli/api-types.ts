@@ -116,6 +116,7 @@ export type ApplicationView = {
       }
     >;
     waiting: { releaseId: string; reasons: string[] }[];
+    unlinkedRuntimes?: string[];
   }[];
 };
 
@@ -133,6 +134,7 @@ export type RuntimeView = {
   proxyRuntime?: string;
   running?: { service: string; releaseId?: string; images?: string[]; healthy: boolean }[];
   stateReportedAt?: string;
+  cluster?: { id: string; serverVersion?: string };
 };
 
 export type ApiKeyView = { keyId: string; name: string; scopes: string[]; revoked: boolean };

@@ -106,7 +106,7 @@ export function parseInstructionId(
 // ── agent versions ─────────────────────────────────────────────────────────────────────────
 
 /** The agent version this server ships install manifests for. */
-export const CURRENT_AGENT_VERSION = "1.0.0";
+export const CURRENT_AGENT_VERSION = "1.1.0";
 const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/;
 
 /**

@@ -75,6 +75,11 @@ export const ERROR_CODES = {
   "channel.not_found": { status: 404, when: "the application has no release channel of this name" },
   "runtime.not_found": { status: 404, when: "no runtime has this name" },
   "runtime.is_extension": { status: 409, when: "an extension runtime has no agent of its own to link" },
+  "runtime.other_cluster": {
+    status: 409,
+    when: "the agent runs in another cluster than the one the runtime is pinned to; link the runtime again to move it",
+  },
+  "runtime.wait_timeout": { status: 408, when: "what `?wait=` waits for did not come about within the timeout" },
   "render.failed": { status: 400, when: "a template of the service cannot be rendered; `errors` names the expression" },
   "render.unknown_channel": { status: 400, when: "rendering for a channel the application does not have" },
   // ── releases ──
@@ -117,7 +122,7 @@ export const ERROR_CODES = {
   "instruction.not_found": { status: 404, when: "no instruction has this id" },
   "instruction.wrong_runtime": { status: 403, when: "the instruction belongs to another runtime" },
   "instruction.duplicate_id": { status: 409, when: "an instruction with this id was dispatched already" },
-} as const satisfies Record<string, { status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500; when: string }>;
+} as const satisfies Record<string, { status: 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 500; when: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 /** The codes answered with one status. */

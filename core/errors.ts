@@ -12,6 +12,7 @@ export const statusOf = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  timeout: 408,
   conflict: 409,
   too_large: 413,
 } as const;
@@ -39,6 +40,7 @@ export const notFound = (code: CodeWithStatus<404>, message: string) => new Doma
 export const conflict = (code: CodeWithStatus<409>, message: string) => new DomainError("conflict", code, message);
 export const unauthorized = (code: CodeWithStatus<401>, message: string) =>
   new DomainError("unauthorized", code, message);
+export const timedOut = (code: CodeWithStatus<408>, message: string) => new DomainError("timeout", code, message);
 export const forbidden = (code: CodeWithStatus<403>, message: string) => new DomainError("forbidden", code, message);
 
 /** Formats a path the way users read it in their config: `a.b[1].c`. */

@@ -76,6 +76,13 @@ export function narrate(e: StoredEvent): Narration {
         `${e.data.runtime}: agent connected (agent ${e.data.agentVersion}, lease ${e.data.leaseGeneration})`,
         { runtime: e.data.runtime, connectionId: e.data.connectionId },
       );
+    case "ClusterPinned": {
+      const { id, serverVersion } = e.data.cluster;
+      return info(
+        `${e.data.runtime}: pinned to cluster ${id}${serverVersion ? ` (Kubernetes ${serverVersion})` : ""}; agents in other clusters are refused until it is linked again`,
+        { runtime: e.data.runtime, connectionId: e.data.connectionId },
+      );
+    }
     case "AgentSuperseded":
       return info(`${e.data.runtime}: agent superseded by connection ${e.data.supersededBy}`, {
         runtime: e.data.runtime,

@@ -1,6 +1,8 @@
-import type { StoredEvent } from "../events/index.js";
+import type { ClusterIdentity, StoredEvent } from "../events/index.js";
 import { parseInstructionId } from "./agent-protocol.js";
 import type { ChannelState, InstructionStatus } from "./deciders/channel.js";
+import { runtimeDecider } from "./deciders/runtime.js";
+import { fold } from "./decider.js";
 
 /**
  * Read-model evolution: the views the API serves, computed from streams. Pure; the projector
@@ -62,6 +64,7 @@ export function channelView(application: string, channel: string, state: Channel
 
 export type RuntimeStatusView = {
   runtime: string;
+  /** An agent has connected with the current token (linking again starts over). */
   linked: boolean;
   /** connected: an agent holds the lease; reconnecting: none has for less than the grace period; disconnected: longer, or never. */
   status: "connected" | "reconnecting" | "disconnected";
@@ -69,6 +72,8 @@ export type RuntimeStatusView = {
   leaseGeneration?: number;
   lastSeenAt?: string;
   disconnectReason?: string;
+  /** The cluster the runtime is pinned to, and its API server's version as last reported. */
+  cluster?: ClusterIdentity;
 };
 
 /** A runtime's status from its stream, judged at `now` against the disconnect grace period. */
@@ -78,22 +83,18 @@ export function runtimeStatusView(
   now: string,
   graceSeconds: number,
 ): RuntimeStatusView {
-  let linked = false;
-  let lease: { connectionId: string; generation: number; agentVersion: string } | undefined;
+  const { linked, lease, cluster } = fold(runtimeDecider, history);
+  // When the agent was last there, and why it left: the lease's last change.
+  let holder: string | undefined;
   let lastSeenAt: string | undefined;
   let disconnectReason: string | undefined;
   for (const e of history) {
-    if (e.type === "RuntimeLinked") linked = true;
-    else if (e.type === "AgentConnected") {
-      lease = {
-        connectionId: e.data.connectionId,
-        generation: e.data.leaseGeneration,
-        agentVersion: e.data.agentVersion,
-      };
+    if (e.type === "AgentConnected") {
+      holder = e.data.connectionId;
       lastSeenAt = e.occurredAt;
       disconnectReason = undefined;
-    } else if (e.type === "AgentDisconnected" && lease?.connectionId === e.data.connectionId) {
-      lease = undefined;
+    } else if (e.type === "AgentDisconnected" && e.data.connectionId === holder) {
+      holder = undefined;
       lastSeenAt = e.occurredAt;
       disconnectReason = e.data.reason;
     }
@@ -110,6 +111,7 @@ export function runtimeStatusView(
     ...(lease ? { agentVersion: lease.agentVersion, leaseGeneration: lease.generation } : {}),
     ...(lastSeenAt ? { lastSeenAt } : {}),
     ...(disconnectReason ? { disconnectReason } : {}),
+    ...(cluster ? { cluster } : {}),
   };
 }
 

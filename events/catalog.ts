@@ -8,6 +8,19 @@ import { z } from "zod";
 const Name = z.string().min(1).max(63);
 const Id = z.string().min(1).max(128);
 const Time = z.iso.datetime();
+/**
+ * Which Kubernetes cluster an agent runs in: the UID of its `kube-system` namespace (stable for the
+ * cluster's life, unique across clusters) and the API server's version.
+ */
+export const ClusterIdentity = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, { error: "must be the cluster's kube-system namespace UID" }),
+  serverVersion: z.string().min(1).max(64).optional(),
+});
+export type ClusterIdentity = z.infer<typeof ClusterIdentity>;
 
 export const ConfigKind = z.enum(["runtime", "application", "service"]);
 export type ConfigKind = z.infer<typeof ConfigKind>;
@@ -118,7 +131,14 @@ const definitions = {
       agentVersion: z.string(),
       /** When $connect granted the lease; absent on leases granted before it was recorded. */
       connectedAt: z.iso.datetime().optional(),
+      /** The cluster the agent reported it runs in, if it did. */
+      cluster: ClusterIdentity.optional(),
     }),
+  },
+  /** The runtime is pinned to the cluster its first identified agent runs in, until it is linked again. */
+  ClusterPinned: {
+    schemaVersion: 1,
+    data: z.object({ runtime: Name, connectionId: Id, cluster: ClusterIdentity }),
   },
   AgentSuperseded: {
     schemaVersion: 1,

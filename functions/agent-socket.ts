@@ -33,6 +33,8 @@ export function createAgentSocket(deps: BackendDeps, options: AgentOptions = {})
       runtime,
       bearer: bearerToken(header(event, "authorization")),
       agentVersion: header(event, "x-slipway-agent-version"),
+      clusterId: header(event, "x-slipway-cluster-id"),
+      clusterVersion: header(event, "x-slipway-cluster-version"),
     };
     const refusal = await connectAgent(on(connectionId), request, meta(connectionId), options);
     if (!refusal) return { statusCode: 200 };

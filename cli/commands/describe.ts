@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import type { ApplicationView, Page, ReleaseView, RuntimeView } from "../api-types.js";
-import { CliError } from "../errors.js";
+import type { ApplicationView, ReleaseView, RuntimeView } from "../api-types.js";
 import { clientOf, RELEASE_ID, usage, withExamples } from "../kit.js";
 import {
   fields,
@@ -130,7 +129,10 @@ export function registerDescribeCommands(program: Command): void {
             `  paused${c.paused.until ? ` until ${c.paused.until} (${relativeTime(c.paused.until)})` : ""}${c.paused.reason ? `: ${c.paused.reason}` : ""}`,
           )
         : "";
-      print(`\n${paint("bold", c.name)}${paused}`);
+      const unlinked = c.unlinkedRuntimes?.length
+        ? paint("red", `  ${c.unlinkedRuntimes.join(", ")} not linked: nothing deploys there (slipway runtime link)`)
+        : "";
+      print(`\n${paint("bold", c.name)}${paused}${unlinked}`);
       const services = Object.entries(c.services);
       if (services.length)
         print(
@@ -160,9 +162,7 @@ export function registerDescribeCommands(program: Command): void {
       .addOption(outputOption()),
     ["slipway describe runtime k8s-staging"],
   ).action(async (name: string, options: { output: Format }, cmd: Command) => {
-    const runtimes = await clientOf(cmd).get<Page<RuntimeView>>("/v1/runtimes");
-    const r = runtimes.items.find((i) => i.name === name);
-    if (!r) throw new CliError(`runtime "${name}" does not exist`);
+    const r = await clientOf(cmd).get<RuntimeView>(`/v1/runtimes/${encodeURIComponent(name)}`);
     if (printData(options.output, r)) return;
     print(
       fields([
@@ -176,6 +176,12 @@ export function registerDescribeCommands(program: Command): void {
         ],
         ["Last seen", r.lastSeenAt ? relativeTime(r.lastSeenAt) : undefined],
         ["Disconnected", r.disconnectReason],
+        [
+          "Cluster",
+          r.cluster
+            ? `${r.cluster.id}${r.cluster.serverVersion ? ` (Kubernetes ${r.cluster.serverVersion})` : ""}`
+            : undefined,
+        ],
       ]),
     );
     if (r.running?.length) {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { KUBERNETES_NAMESPACE } from "../../core/index.js";
-import type { LinkedRuntime, Page, RuntimeView } from "../api-types.js";
-import { ApiError, CliError, TimeoutError } from "../errors.js";
+import type { LinkedRuntime, RuntimeView } from "../api-types.js";
+import { ApiError, TimeoutError } from "../errors.js";
 import { clientOf, sleep, usage, withExamples } from "../kit.js";
 import { note, outputOption, print, printData, type Format } from "../output.js";
 import { formatDuration, parseDuration } from "../time.js";
@@ -57,30 +57,30 @@ export function registerRuntimeCommands(program: Command): void {
   ).action(async (name: string, options: { linked?: boolean; timeout?: number; output: Format }, cmd: Command) => {
     if (!options.linked) usage(cmd, "say what to wait for: --linked");
     const client = clientOf(cmd);
+    const path = `/v1/runtimes/${encodeURIComponent(name)}`;
     const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
+    const left = () => (deadline === undefined ? Infinity : deadline - Date.now());
     for (;;) {
-      let runtimes: Page<RuntimeView>;
+      // The server waits up to 25 s a request (408 runtime.wait_timeout after that): ask again until the deadline.
+      const seconds = Math.max(1, Math.min(25, Math.ceil(left() / 1000)));
       try {
-        runtimes = await client.get<Page<RuntimeView>>("/v1/runtimes");
-      } catch (err) {
-        // Infrastructure code may ask before the server is quite up: only a refusal is final.
-        if (err instanceof ApiError && err.problem.status < 500) throw err;
-        if (deadline !== undefined && Date.now() >= deadline) throw err;
-        await sleep(POLL_MS);
-        continue;
-      }
-      const r = runtimes.items.find((i) => i.name === name);
-      if (!r) throw new CliError(`runtime "${name}" does not exist`);
-      if (r.status === "connected") {
+        const r = await client.get<RuntimeView>(`${path}?wait=connected&timeout=${seconds}s`);
         if (printData(options.output, r)) return;
         print(`runtime ${name}: agent ${r.agentVersion ?? "?"} connected`);
         return;
+      } catch (err) {
+        // Infrastructure code may ask before the server is quite up: only a refusal is final.
+        const status = err instanceof ApiError ? err.problem.status : undefined;
+        if (status !== undefined && status < 500 && status !== 408) throw err;
+        if (left() <= 0) {
+          if (status !== 408) throw err;
+          const r = await client.get<RuntimeView>(path);
+          throw new TimeoutError(
+            `no agent registered for runtime ${name} within ${formatDuration(options.timeout!)} (${r.linked ? `linked, ${r.status}` : "not linked yet: slipway runtime link"})`,
+          );
+        }
+        if (status !== 408) await sleep(POLL_MS);
       }
-      if (deadline !== undefined && Date.now() >= deadline)
-        throw new TimeoutError(
-          `no agent registered for runtime ${name} within ${formatDuration(options.timeout!)} (${r.linked ? `linked, ${r.status}` : "not linked yet: slipway runtime link"})`,
-        );
-      await sleep(POLL_MS);
     }
   });
 }

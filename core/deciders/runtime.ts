@@ -1,4 +1,4 @@
-import type { DomainEvent, EventOf } from "../../events/index.js";
+import type { ClusterIdentity, DomainEvent, EventOf } from "../../events/index.js";
 import { event, type Decider } from "../decider.js";
 import { conflict, unauthorized } from "../errors.js";
 
@@ -30,7 +30,10 @@ export function mayStillBeOpening(lease: Lease, now: Date): boolean {
 
 export type RuntimeState = {
   token?: { tokenId: string; tokenHash: string; generation: number };
+  /** An agent has connected with the current token (linking again starts over). */
   linked: boolean;
+  /** The cluster the runtime is pinned to, with the server version its agent last reported. */
+  cluster?: ClusterIdentity;
   lease?: Lease;
   /** The highest lease generation ever granted; never reused. */
   leaseGeneration: number;
@@ -45,6 +48,8 @@ export type RuntimeCommand =
       tokenHash: string;
       agentVersion: string;
       connectedAt: string;
+      /** The cluster the agent says it runs in (agents before 1.1 say nothing). */
+      cluster?: ClusterIdentity;
     }
   | { type: "DisconnectAgent"; runtime: string; connectionId: string; reason: string };
 
@@ -52,6 +57,7 @@ type RuntimeEvent =
   | EventOf<"AgentTokenIssued">
   | EventOf<"RuntimeLinked">
   | EventOf<"AgentConnected">
+  | EventOf<"ClusterPinned">
   | EventOf<"AgentSuperseded">
   | EventOf<"AgentDisconnected">;
 
@@ -83,6 +89,13 @@ function decide(command: RuntimeCommand, state: RuntimeState): RuntimeEvent[] {
       if (!constantTimeEqual(state.token.tokenHash, command.tokenHash))
         throw unauthorized("agent.bad_token", "the agent token is not valid for this runtime");
       if (state.lease?.connectionId === command.connectionId) return [];
+      if (state.cluster && state.cluster.id !== command.cluster?.id)
+        throw conflict(
+          "runtime.other_cluster",
+          command.cluster
+            ? `runtime "${command.runtime}" belongs to cluster ${state.cluster.id}; this agent runs in cluster ${command.cluster.id}. Link the runtime again to move it`
+            : `runtime "${command.runtime}" belongs to cluster ${state.cluster.id}; this agent did not say which cluster it runs in (agents before 1.1 do not). Link the runtime again to move it`,
+        );
       const generation = state.leaseGeneration + 1;
       const events: RuntimeEvent[] = [];
       if (!state.linked)
@@ -103,6 +116,14 @@ function decide(command: RuntimeCommand, state: RuntimeState): RuntimeEvent[] {
           }),
         );
       }
+      if (!state.cluster && command.cluster)
+        events.push(
+          event("ClusterPinned", {
+            runtime: command.runtime,
+            connectionId: command.connectionId,
+            cluster: command.cluster,
+          }),
+        );
       events.push(
         event("AgentConnected", {
           runtime: command.runtime,
@@ -110,6 +131,7 @@ function decide(command: RuntimeCommand, state: RuntimeState): RuntimeEvent[] {
           leaseGeneration: generation,
           agentVersion: command.agentVersion,
           connectedAt: command.connectedAt,
+          ...(command.cluster ? { cluster: command.cluster } : {}),
         }),
       );
       return events;
@@ -155,11 +177,17 @@ function constantTimeEqual(a: string, b: string): boolean {
 
 function evolve(state: RuntimeState, e: DomainEvent): RuntimeState {
   switch (e.type) {
-    case "AgentTokenIssued":
+    case "AgentTokenIssued": {
+      // Linking again starts over: the next agent links the runtime, and pins the cluster it runs in.
+      const { cluster: _unpinned, ...rest } = state;
       return {
-        ...state,
+        ...rest,
+        linked: false,
         token: { tokenId: e.data.tokenId, tokenHash: e.data.tokenHash, generation: e.data.tokenGeneration },
       };
+    }
+    case "ClusterPinned":
+      return { ...state, cluster: e.data.cluster };
     case "RuntimeLinked":
       return { ...state, linked: true };
     case "AgentConnected":
@@ -172,6 +200,8 @@ function evolve(state: RuntimeState, e: DomainEvent): RuntimeState {
           ...(e.data.connectedAt ? { connectedAt: e.data.connectedAt } : {}),
         },
         leaseGeneration: Math.max(state.leaseGeneration, e.data.leaseGeneration),
+        // The pinned cluster's API server may have been upgraded since.
+        ...(state.cluster && e.data.cluster?.id === state.cluster.id ? { cluster: e.data.cluster } : {}),
       };
     case "AgentSuperseded":
       return state;

@@ -34,6 +34,12 @@ const ApplicationView = z.object({
         .optional(),
       services: z.record(z.string(), ServiceView),
       waiting: z.array(z.object({ releaseId: z.string(), reasons: z.array(z.string()) })),
+      unlinkedRuntimes: z
+        .array(z.string())
+        .optional()
+        .describe(
+          "the channel's runtimes no agent has registered for since they were linked: nothing deploys there until one does (slipway runtime link)",
+        ),
     }),
   ),
 });

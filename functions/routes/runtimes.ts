@@ -1,8 +1,8 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { IMAGE_REFERENCE, KUBERNETES_NAMESPACE } from "../../core/index.js";
+import { Duration, durationSeconds, IMAGE_REFERENCE, KUBERNETES_NAMESPACE } from "../../core/index.js";
 import type { ApiDeps } from "../services/deps.js";
-import { linkRuntime, listRuntimes } from "../services/runtimes.js";
+import { getRuntime, linkRuntime, listRuntimes, waitForRuntime } from "../services/runtimes.js";
 import { withAccess } from "./access.js";
 import { metadataOf, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
@@ -32,6 +32,30 @@ const RuntimeView = z.object({
       "what the agent last reported runs in this runtime (its `state` message, sent on connect and after each apply)",
     ),
   stateReportedAt: z.string().optional(),
+  cluster: z
+    .object({ id: z.string(), serverVersion: z.string().optional() })
+    .optional()
+    .describe(
+      "the cluster the runtime is pinned to (its kube-system namespace UID) and its API server's version, as its agent reported them; an agent in another cluster is refused until the runtime is linked again",
+    ),
+});
+
+/**
+ * The longest a `?wait=` request waits: API Gateway's HTTP APIs end a request at 30 s, so a longer
+ * timeout is cut to this and the caller asks again.
+ */
+export const MAX_WAIT_SECONDS = 25;
+
+const WaitQuery = z.object({
+  wait: z
+    .enum(["linked", "connected"], { error: "must be linked or connected" })
+    .optional()
+    .describe(
+      "answer once this holds: `linked` (an agent has registered since the runtime was last linked) or `connected` (an agent holds the lease now)",
+    ),
+  timeout: Duration.optional().describe(
+    `how long to wait (30s, 2m); at most ${MAX_WAIT_SECONDS} s per request (default), then 408 runtime.wait_timeout: ask again`,
+  ),
 });
 
 /** How the install YAML runs the agent (query parameters: a link call needs no body). */
@@ -103,5 +127,28 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
       }),
     ),
     async (c) => c.json({ items: await listRuntimes(deps) }, 200),
+  );
+
+  app.openapi(
+    createRoute(
+      withAccess(deps, "read", {
+        method: "get",
+        path: "/v1/runtimes/{name}",
+        summary: "One runtime; with ?wait=linked, once an agent has registered (a long poll)",
+        description: `Infrastructure code links a runtime, installs the agent, then asks with \`?wait=linked&timeout=60s\` and gets the runtime once its agent has registered. One request waits at most ${MAX_WAIT_SECONDS} s; until then it answers 408 \`runtime.wait_timeout\`, saying where the runtime stands — ask again.`,
+        request: { params: z.object({ name: z.string().max(63) }), query: WaitQuery },
+        responses: {
+          200: { description: "the runtime", content: { "application/json": { schema: RuntimeView } } },
+          ...problemResponses(400, 401, 403, 404, 408),
+        },
+      }),
+    ),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const { wait, timeout } = c.req.valid("query");
+      if (!wait) return c.json(await getRuntime(deps, name), 200);
+      const seconds = Math.min(MAX_WAIT_SECONDS, timeout === undefined ? MAX_WAIT_SECONDS : durationSeconds(timeout));
+      return c.json(await waitForRuntime(deps, name, wait, seconds * 1000), 200);
+    },
   );
 }

@@ -11,7 +11,7 @@ import {
   zodIssues,
   type ErrorMessage,
 } from "../../core/index.js";
-import type { EventData, Metadata } from "../../events/index.js";
+import { ClusterIdentity, type EventData, type Metadata } from "../../events/index.js";
 import { ConcurrencyError } from "../adapters/event-store.js";
 import { handleCommand, readState } from "./commands.js";
 import { agentRuntimeOf, readConfig } from "./config.js";
@@ -29,6 +29,9 @@ export type ConnectRequest = {
   runtime: string | undefined;
   bearer: BearerToken;
   agentVersion: string | undefined;
+  /** The cluster the agent runs in (its kube-system namespace UID) and the API server's version. */
+  clusterId?: string | undefined;
+  clusterVersion?: string | undefined;
 };
 /** Why a connection is refused: the status the handshake answers with, and a sentence. */
 export type Refusal = { status: number; reason: string };
@@ -56,6 +59,17 @@ export async function connectAgent(
   const versionProblem = agentVersionProblem(agentVersion, undefined, options.supportedMinors);
   if (versionProblem || !agentVersion)
     return { status: 426, reason: versionProblem ?? "the X-Slipway-Agent-Version header is missing" };
+  const cluster = ClusterIdentity.safeParse({
+    id: request.clusterId,
+    ...(request.clusterVersion ? { serverVersion: request.clusterVersion } : {}),
+  });
+  if (request.clusterId !== undefined && !cluster.success)
+    return {
+      status: 400,
+      reason: `the X-Slipway-Cluster-Id and X-Slipway-Cluster-Version headers must carry the kube-system namespace UID and the API server's version: ${cluster.error.issues
+        .map((i) => `${i.path.join(".") === "id" ? "X-Slipway-Cluster-Id" : "X-Slipway-Cluster-Version"} ${i.message}`)
+        .join("; ")}`,
+    };
   try {
     const result = await handleCommand(
       deps.store,
@@ -68,6 +82,7 @@ export async function connectAgent(
         tokenHash: sha256(bearer.token),
         agentVersion,
         connectedAt: meta.occurredAt,
+        ...(cluster.success ? { cluster: cluster.data } : {}),
       },
       meta,
     );

@@ -5,13 +5,14 @@ import {
   pinnedConfig,
   planRollback,
   releaseDecider,
+  runtimeDecider,
   streams,
   type ChannelView,
   type ConfigState,
 } from "../../core/index.js";
 import type { Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
-import { readConfig, runtimesOf } from "./config.js";
+import { agentRuntimeOf, readConfig, runtimesOf } from "./config.js";
 import { nowOf, type ApiDeps } from "./deps.js";
 import { dispatchInParts } from "./promotion.js";
 
@@ -100,6 +101,8 @@ export type ApplicationView = {
     paused?: { reason?: string; until?: string };
     services: ChannelView["services"];
     waiting: { releaseId: string; reasons: string[] }[];
+    /** The channel's runtimes no agent has registered for since they were linked: nothing deploys there. */
+    unlinkedRuntimes?: string[];
   }[];
 };
 
@@ -117,16 +120,39 @@ export async function applicationView(
   const application = getConfig(config, "application", name);
   if (!application) throw notFound("application.not_found", `application "${name}" does not exist`);
   const views = new Map(stored.map((v) => [v.sk.slice("channel#".length), v.view]));
+  const linked = await linkedRuntimes(
+    deps,
+    config,
+    application.spec.releaseChannels.flatMap((ch) => ch.runtimes.map((r) => r.runtime)),
+  );
   const channels = await Promise.all(
     application.spec.releaseChannels.map(async (ch) => {
       const view = views.get(ch.name);
+      const unlinked = ch.runtimes.map((r) => r.runtime).filter((r) => !linked.get(r));
       return {
         name: ch.name,
         ...(view?.paused ? { paused: view.paused } : {}),
         services: view?.services ?? {},
         waiting: await deps.readModels.waiting(name, ch.name),
+        ...(unlinked.length ? { unlinkedRuntimes: unlinked } : {}),
       };
     }),
   );
   return { application: name, version: application.version, channels };
+}
+
+/** Whether an agent has registered for each runtime (an extension's: its proxy's) since it was linked. */
+async function linkedRuntimes(deps: ApiDeps, config: ConfigState, runtimes: string[]): Promise<Map<string, boolean>> {
+  const names = [...new Set(runtimes)];
+  return new Map(
+    await Promise.all(
+      names.map(
+        async (r) =>
+          [
+            r,
+            (await readState(deps.store, runtimeDecider, streams.runtime(agentRuntimeOf(config, r)))).state.linked,
+          ] as const,
+      ),
+    ),
+  );
 }

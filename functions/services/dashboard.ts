@@ -50,7 +50,7 @@ export type PipelineCell = {
 
 export type PipelineView = {
   application: string;
-  channels: { name: string; paused?: { reason?: string; until?: string } }[];
+  channels: { name: string; paused?: { reason?: string; until?: string }; unlinkedRuntimes?: string[] }[];
   rows: { service: string; cells: PipelineCell[] }[];
 };
 
@@ -144,7 +144,11 @@ export async function pipelineView(deps: ApiDeps, application: string): Promise<
   }));
   return {
     application,
-    channels: view.channels.map((c) => ({ name: c.name, ...(c.paused ? { paused: c.paused } : {}) })),
+    channels: view.channels.map((c) => ({
+      name: c.name,
+      ...(c.paused ? { paused: c.paused } : {}),
+      ...(c.unlinkedRuntimes ? { unlinkedRuntimes: c.unlinkedRuntimes } : {}),
+    })),
     rows,
   };
 }

@@ -9,7 +9,9 @@ import {
   runtimeStatusView,
   runtimeType,
   streams,
+  timedOut,
   unauthorized,
+  type StoredConfig,
   type RuntimeStatusView,
   type RuntimeType,
 } from "../../core/index.js";
@@ -75,34 +77,72 @@ export type RuntimeListItem = RuntimeStatus & {
 /** Every runtime: linked or not, agent connected, agent version, and what its agent last said runs there. */
 export async function listRuntimes(deps: ApiDeps): Promise<RuntimeListItem[]> {
   const config = await readConfig(deps);
-  return Promise.all(
-    listConfigs(config, "runtime").map(async (r) => {
-      // An extension runs through its proxy runtime's agent: its status is the proxy's.
-      const agentRuntime = r.spec.extension?.proxyRuntime.runtime ?? r.name;
-      const [history, observed] = await Promise.all([
-        deps.store.read(streams.runtime(agentRuntime)),
-        deps.readModels.observedState(agentRuntime),
-      ]);
-      const { runtime: _r, ...view } = runtimeStatusView(
-        agentRuntime,
-        history,
-        nowOf(deps).toISOString(),
-        deps.agentGraceSeconds ?? 180,
+  return Promise.all(listConfigs(config, "runtime").map((r) => runtimeItem(deps, r)));
+}
+
+/** One runtime as listRuntimes shows it. */
+export async function getRuntime(deps: ApiDeps, name: string): Promise<RuntimeListItem> {
+  const runtime = getConfig(await readConfig(deps), "runtime", name);
+  if (!runtime) throw notFound("runtime.not_found", `runtime "${name}" does not exist`);
+  return runtimeItem(deps, runtime);
+}
+
+/** What `?wait=` can wait for: an agent that has registered since the last link, or one connected now. */
+export type RuntimeCondition = "linked" | "connected";
+
+/** How often a wait looks again; reading a runtime's stream again costs one Query of what is new. */
+const WAIT_POLL_MS = 500;
+
+/**
+ * One runtime, once `condition` holds or `timeoutMs` passed (then runtime.wait_timeout, naming
+ * where it stands): infrastructure code links a runtime, installs the agent, and waits here.
+ */
+export async function waitForRuntime(
+  deps: ApiDeps,
+  name: string,
+  condition: RuntimeCondition,
+  timeoutMs: number,
+): Promise<RuntimeListItem> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const runtime = await getRuntime(deps, name);
+    if (condition === "linked" ? runtime.linked : runtime.connected) return runtime;
+    if (Date.now() >= deadline)
+      throw timedOut(
+        "runtime.wait_timeout",
+        `runtime "${name}" is not ${condition} after ${Math.round(timeoutMs / 1000)} s (${
+          runtime.linked ? `linked, agent ${runtime.status}` : "no agent has registered since it was linked"
+        }); ask again to go on waiting`,
       );
-      // The proxy's agent reports for its extensions too, each service under the runtime its instruction named.
-      const running = observed?.services
-        .filter((s) => (s.runtime ?? agentRuntime) === r.name)
-        .map(({ runtime: _, ...s }) => s);
-      return {
-        name: r.name,
-        type: runtimeType(r.spec),
-        connected: view.status === "connected",
-        ...view,
-        ...(r.spec.extension ? { proxyRuntime: agentRuntime } : {}),
-        ...(observed ? { running, stateReportedAt: observed.reportedAt } : {}),
-      };
-    }),
+    await new Promise((r) => setTimeout(r, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+async function runtimeItem(deps: ApiDeps, r: StoredConfig<"runtime">): Promise<RuntimeListItem> {
+  // An extension runs through its proxy runtime's agent: its status is the proxy's.
+  const agentRuntime = r.spec.extension?.proxyRuntime.runtime ?? r.name;
+  const [history, observed] = await Promise.all([
+    deps.store.read(streams.runtime(agentRuntime)),
+    deps.readModels.observedState(agentRuntime),
+  ]);
+  const { runtime: _r, ...view } = runtimeStatusView(
+    agentRuntime,
+    history,
+    nowOf(deps).toISOString(),
+    deps.agentGraceSeconds ?? 180,
   );
+  // The proxy's agent reports for its extensions too, each service under the runtime its instruction named.
+  const running = observed?.services
+    .filter((s) => (s.runtime ?? agentRuntime) === r.name)
+    .map(({ runtime: _, ...s }) => s);
+  return {
+    name: r.name,
+    type: runtimeType(r.spec),
+    connected: view.status === "connected",
+    ...view,
+    ...(r.spec.extension ? { proxyRuntime: agentRuntime } : {}),
+    ...(observed ? { running, stateReportedAt: observed.reportedAt } : {}),
+  };
 }
 
 /**

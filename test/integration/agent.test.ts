@@ -22,6 +22,9 @@ const dir = mkdtempSync(join(tmpdir(), "slipway-agent-"));
 /** The bundle, alone in a folder of its own: nothing of the repository beside it. */
 const bundle = join(mkdtempSync(join(tmpdir(), "slipway-agent-bundle-")), "agent.mjs");
 const calls = join(dir, "calls");
+/** The kube-system namespace UIDs of two clusters. */
+const CLUSTER_A = "2f6a1c3e-8d1b-4b7e-9c53-0a4b1e7d9f10";
+const CLUSTER_B = "91d0e7c2-5a44-4c1f-b8e6-3f2a9c0d4e21";
 const kubectl = join(dir, "kubectl");
 let stack: LocalStack;
 let secrets: Secrets;
@@ -39,6 +42,9 @@ mkdir -p "${calls}"
 echo "$*" > "$f"
 if [ "$1" = "apply" ]; then cat >> "$f"; sed -n 's/.*image: "\\(.*\\)".*/\\1/p' "$f" > "${dir}/cluster-image"; fi
 if [ "$1" = "rollout" ]; then sleep "\${ROLLOUT_SECONDS:-0}"; echo "deployment rolled out"; fi
+# Which cluster this is: the kube-system namespace's UID (CLUSTER_UID) and the API server's version.
+if [ "$1 $2 $3" = "get namespace kube-system" ]; then printf '%s' "\${CLUSTER_UID:-${CLUSTER_A}}"; exit 0; fi
+if [ "$1" = "version" ]; then echo '{"clientVersion":{"gitVersion":"v1.31.0"},"serverVersion":{"gitVersion":"v1.31.2"}}'; exit 0; fi
 # "get deployment -o jsonpath=…": desired|updated|available|images, as the cluster has them now.
 if [ "$1" = "get" ]; then printf '1|1|1|%s' "$(cat "${dir}/cluster-image")"; fi
 `,
@@ -387,6 +393,27 @@ describe("the reference agent", () => {
     // the fencing of its messages.
     expect(agent.output()).toMatch(/agent\.token_rotated|agent\.fenced/);
     await stop(agent);
+  });
+
+  it("pins the runtime to the cluster its agent runs in, and refuses the same token from another cluster until linked again", async () => {
+    const token = await link();
+    const agent = startAgent(token, join(dir, "state-6a.json"));
+    await eventually(async () => (await connected()).status === "connected");
+    expect((await api("/v1/runtimes/k8s-staging")).cluster).toEqual({ id: CLUSTER_A, serverVersion: "v1.31.2" });
+    await stop(agent);
+
+    // The token copied into another cluster: refused at the handshake, saying which cluster the runtime is in.
+    const stray = startAgent(token, join(dir, "state-6b.json"), { CLUSTER_UID: CLUSTER_B });
+    await eventually(() => stray.output().includes("connection refused (409)"));
+    expect(stray.output()).toContain(`belongs to cluster ${CLUSTER_A}; this agent runs in cluster ${CLUSTER_B}`);
+    expect((await connected()).status).not.toBe("connected");
+    await stop(stray);
+
+    // Linked again, the runtime moves to whichever cluster its next agent runs in.
+    const moved = startAgent(await link(), join(dir, "state-6c.json"), { CLUSTER_UID: CLUSTER_B });
+    await eventually(async () => (await connected()).status === "connected");
+    expect((await api("/v1/runtimes/k8s-staging")).cluster).toEqual({ id: CLUSTER_B, serverVersion: "v1.31.2" });
+    await stop(moved);
   });
 
   it("lets two agents for one runtime settle: one holds the lease, the other gives up instead of flapping", async () => {

@@ -261,7 +261,7 @@ describe("reading", () => {
     expect(described).toMatchObject({ name: "k8s-staging", type: "kubernetes", linked: true });
     const missing = await slipway(["describe", "runtime", "k8s-nowhere"]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr.trim()).toBe('error: runtime "k8s-nowhere" does not exist');
+    expect(missing.stderr.trim()).toBe('error: 404 runtime.not_found: runtime "k8s-nowhere" does not exist');
 
     const keys = await json<{ items: { name: string; scopes: string[] }[] }>(["get", "apikeys"]);
     expect(keys.items.map((k) => k.name)).toContain("ci-bot");

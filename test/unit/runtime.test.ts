@@ -89,6 +89,75 @@ describe("runtime decider", () => {
       .thenNothing();
   });
 
+  describe("cluster identity", () => {
+    const A = { id: "uid-a", serverVersion: "v1.31.2" };
+    const B = { id: "uid-b", serverVersion: "v1.30.0" };
+    const from = (connectionId: string, cluster?: typeof A): RuntimeCommand => ({
+      ...(connect(connectionId) as Extract<RuntimeCommand, { type: "ConnectAgent" }>),
+      ...(cluster ? { cluster } : {}),
+    });
+    const pinned = (connectionId: string, cluster = A): E => ({
+      type: "ClusterPinned",
+      data: { runtime: "k8s", connectionId, cluster },
+    });
+    const connectedIn = (connectionId: string, generation: number, cluster = A): E => {
+      const e = connected(connectionId, generation) as Extract<E, { type: "AgentConnected" }>;
+      return { ...e, data: { ...e.data, cluster } };
+    };
+
+    it("pins the runtime to the cluster its first identified agent runs in", () => {
+      spec([issued()])
+        .when(from("c1", A))
+        .then([linked, pinned("c1"), connectedIn("c1", 1)]);
+      // An agent that says nothing of its cluster pins nothing; the next one that does pins it.
+      spec([issued(), linked, connected("c1", 1)])
+        .when(from("c2", A))
+        .then([
+          {
+            type: "AgentSuperseded",
+            data: { runtime: "k8s", connectionId: "c1", leaseGeneration: 1, supersededBy: "c2" },
+          },
+          pinned("c2"),
+          connectedIn("c2", 2),
+        ]);
+    });
+
+    it("refuses an agent from another cluster, or one that does not say, once pinned", () => {
+      const given = [issued(), linked, pinned("c1"), connectedIn("c1", 1)];
+      spec(given).when(from("c2", B)).thenError("runtime.other_cluster", 409);
+      spec(given).when(from("c2")).thenError("runtime.other_cluster", 409);
+      // The same cluster after an upgrade of its API server: accepted, and the new version kept.
+      const upgraded = { id: A.id, serverVersion: "v1.32.0" };
+      spec(given)
+        .when(from("c2", upgraded))
+        .then([
+          {
+            type: "AgentSuperseded",
+            data: { runtime: "k8s", connectionId: "c1", leaseGeneration: 1, supersededBy: "c2" },
+          },
+          connectedIn("c2", 2, upgraded),
+        ]);
+      expect(fold(runtimeDecider, [...given, connectedIn("c2", 2, upgraded)]).cluster).toEqual(upgraded);
+    });
+
+    it("starts over when the runtime is linked again: unlinked, unpinned, until the next agent", () => {
+      const relinked = fold(runtimeDecider, [issued(), linked, pinned("c1"), connectedIn("c1", 1), issued(2, OTHER)]);
+      expect(relinked.linked).toBe(false);
+      expect(relinked.cluster).toBeUndefined();
+      spec([issued(), linked, pinned("c1"), connectedIn("c1", 1), issued(2, OTHER)])
+        .when({ ...(from("c2", B) as Extract<RuntimeCommand, { type: "ConnectAgent" }>), tokenHash: OTHER })
+        .then([
+          { type: "RuntimeLinked", data: { runtime: "k8s", connectionId: "c2", agentVersion: "1.2.0" } },
+          {
+            type: "AgentSuperseded",
+            data: { runtime: "k8s", connectionId: "c1", leaseGeneration: 1, supersededBy: "c2" },
+          },
+          pinned("c2", B),
+          connectedIn("c2", 2, B),
+        ]);
+    });
+  });
+
   it("refuses a bad token and an unlinked runtime", () => {
     spec([issued()]).when(connect("c1", OTHER)).thenError("agent.bad_token", 401);
     spec([issued(1), issued(2, OTHER)])

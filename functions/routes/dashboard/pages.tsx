@@ -190,6 +190,16 @@ export function PipelinePage(props: { viewer: Viewer; view: PipelineView }) {
                       />
                     </>
                   ) : null}
+                  {c.unlinkedRuntimes?.map((r) => (
+                    <>
+                      {" "}
+                      <Badge
+                        tone="bad"
+                        text={`${r} not linked`}
+                        title={`No agent has registered for runtime ${r}: nothing deploys there until one does (slipway runtime link ${r})`}
+                      />
+                    </>
+                  ))}
                 </th>
               ))}
             </tr>
@@ -530,7 +540,18 @@ export function RuntimesPage(props: {
                       <div class="muted">{r.disconnectReason}</div>
                     ) : null}
                   </td>
-                  <td data-label="Version">{r.agentVersion ?? "—"}</td>
+                  <td data-label="Version">
+                    {r.agentVersion ?? "—"}
+                    {r.cluster ? (
+                      <div
+                        class="muted"
+                        title={`pinned to the cluster whose kube-system namespace UID is ${r.cluster.id}`}
+                      >
+                        cluster {r.cluster.id.slice(0, 8)}
+                        {r.cluster.serverVersion ? `, Kubernetes ${r.cluster.serverVersion}` : ""}
+                      </div>
+                    ) : null}
+                  </td>
                   <td data-label="Last seen">{r.lastSeenAt ? <Ago at={r.lastSeenAt} now={now} /> : "never"}</td>
                   <td data-label="Deployed by Slipway">
                     {deployed.length ? (

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FakeAgent } from "../support/fake-agent.js";
+import { openPipeline, type Pipeline } from "../support/pipeline.js";
+
+/**
+ * `GET /v1/runtimes/{name}` and its long poll, as infrastructure code uses them: link a runtime,
+ * install the agent, and wait for `?wait=linked` to answer.
+ */
+let p: Pipeline;
+const agents: FakeAgent[] = [];
+
+beforeAll(async () => {
+  p = await openPipeline("runtime-wait");
+  await p.apply([{ runtime: { name: "k8s-wait", kubernetes: {} } }]);
+});
+afterAll(async () => {
+  for (const agent of agents) await agent.close();
+  await p.close();
+});
+
+describe("one runtime, and waiting for its agent", () => {
+  it("answers one runtime as the list shows it, and 404 for one that does not exist", async () => {
+    const one = await p.api("/v1/runtimes/k8s-staging");
+    expect(one.status).toBe(200);
+    const listed = ((await p.api("/v1/runtimes")).body.items as { name: string }[]).find(
+      (r) => r.name === "k8s-staging",
+    );
+    expect(one.body).toEqual(listed);
+    expect(one.body).toMatchObject({ name: "k8s-staging", linked: true, status: "connected" });
+    const missing = await p.api("/v1/runtimes/nowhere");
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ code: "runtime.not_found" });
+  });
+
+  it("refuses a wait for something it cannot wait for, or a timeout it cannot read, naming the parameter", async () => {
+    const what = await p.api("/v1/runtimes/k8s-wait?wait=happy");
+    expect(what.status).toBe(400);
+    expect(JSON.stringify(what.body)).toContain("wait");
+    const long = await p.api("/v1/runtimes/k8s-wait?wait=linked&timeout=soon");
+    expect(long.status).toBe(400);
+    expect(JSON.stringify(long.body)).toContain("timeout");
+  });
+
+  it("answers 408 while no agent has registered, and the runtime as soon as one does", async () => {
+    await p.apply([
+      {
+        application: {
+          name: "edge",
+          releaseChannels: [
+            { name: "staging", runtimes: [{ runtime: "k8s-staging" }] },
+            { name: "edge", runtimes: [{ runtime: "k8s-wait" }] },
+          ],
+        },
+      },
+    ]);
+    const unlinked = async () =>
+      ((await p.api("/v1/applications/edge")).body.channels as { name: string; unlinkedRuntimes?: string[] }[]).map(
+        (c) => [c.name, c.unlinkedRuntimes],
+      );
+    expect(await unlinked()).toEqual([
+      ["staging", undefined],
+      ["edge", ["k8s-wait"]],
+    ]);
+
+    const notYet = await p.api("/v1/runtimes/k8s-wait?wait=linked&timeout=1s");
+    expect(notYet.status).toBe(408);
+    expect(notYet.body).toMatchObject({ code: "runtime.wait_timeout" });
+    expect(notYet.body).toMatchObject({
+      title: "Request Timeout",
+      detail: expect.stringMatching(/not linked after 1 s/),
+    });
+
+    const { token } = (await p.api("/v1/runtimes/k8s-wait/link", { method: "POST" })).body as { token: string };
+    const waiting = p.api("/v1/runtimes/k8s-wait?wait=linked&timeout=20s");
+    const agent = new FakeAgent(p.stack.wsUrl, "k8s-wait", token);
+    agents.push(agent);
+    await agent.connect();
+    const linked = await waiting;
+    expect(linked.status).toBe(200);
+    expect(linked.body).toMatchObject({ name: "k8s-wait", linked: true });
+    expect(await unlinked()).toEqual([
+      ["staging", undefined],
+      ["edge", undefined],
+    ]);
+
+    // Linking again starts over: the runtime is not linked until an agent uses the new token.
+    await agent.close();
+    await p.api("/v1/runtimes/k8s-wait/link", { method: "POST" });
+    expect((await p.api("/v1/runtimes/k8s-wait")).body).toMatchObject({ linked: false });
+  });
+});
