@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import WebSocket from "ws";
 import { parseAllDocuments } from "yaml";
 import { CURRENT_AGENT_VERSION, InstructionMessage, type InstructionPayload } from "./protocol.js";
+import { get, proxyAgent } from "./proxy.js";
 
 /**
  * The reference agent: runs in a runtime (a Kubernetes cluster), holds one WebSocket to Slipway,
@@ -18,6 +19,8 @@ export type AgentConfig = {
   /** Where finished instruction ids are remembered, so a restart never applies one twice. */
   stateFile: string;
   kubectl?: string;
+  /** An HTTP proxy to reach Slipway through (a CONNECT tunnel); kubectl is not affected. */
+  httpsProxy?: string;
   heartbeatMs?: number;
   /** Reconnect before API Gateway's 2-hour limit. */
   maxConnectionMs?: number;
@@ -127,7 +130,9 @@ export class Agent {
     const cluster = await this.clusterIdentity();
     if (this.stopped) return;
     const url = `${this.config.serverUrl}?runtime=${encodeURIComponent(this.config.runtime)}`;
+    const proxy = this.config.httpsProxy;
     const ws = new WebSocket(url, {
+      ...(proxy ? { agent: proxyAgent(proxy, url.startsWith("wss:")) } : {}),
       headers: {
         authorization: `Bearer ${this.config.token}`,
         "x-slipway-agent-version": CURRENT_AGENT_VERSION,
@@ -284,9 +289,9 @@ export class Agent {
   }
 
   private async fetchPayload(url: string): Promise<InstructionPayload> {
-    const res = await fetch(url, { headers: { authorization: `Bearer ${this.config.token}` } });
-    if (!res.ok) throw new Error(`fetching the instruction failed with ${res.status}`);
-    return ((await res.json()) as { payload: InstructionPayload }).payload;
+    const res = await get(url, { authorization: `Bearer ${this.config.token}` }, this.config.httpsProxy);
+    if (res.status !== 200) throw new Error(`fetching the instruction failed with ${res.status}`);
+    return (JSON.parse(res.body) as { payload: InstructionPayload }).payload;
   }
 
   /**

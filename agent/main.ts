@@ -22,6 +22,8 @@ Options (each also read from the environment variable shown):
   --state-file <path>             where applied instructions are kept    SLIPWAY_STATE_FILE
                                   (default: <tmp>/slipway-agent-<runtime>.json)
   --kubectl <path>                the kubectl to apply with              SLIPWAY_KUBECTL
+  --https-proxy <url>             reach Slipway through this HTTP proxy  SLIPWAY_HTTPS_PROXY
+                                  (a CONNECT tunnel; kubectl goes direct)
   --probe-port <port>             serve GET /healthz and /readyz here    SLIPWAY_PROBE_PORT
                                   (default: none; the install YAML uses 8080)
   --heartbeat-seconds <s>         how often to tell Slipway it is alive (default 60)
@@ -49,6 +51,7 @@ try {
       token: { type: "string" },
       "state-file": { type: "string" },
       kubectl: { type: "string" },
+      "https-proxy": { type: "string" },
       "probe-port": { type: "string" },
       "heartbeat-seconds": { type: "string" },
       "max-connection-seconds": { type: "string" },
@@ -97,12 +100,16 @@ if (probePort !== undefined && (!Number.isInteger(probePort) || probePort < 0 ||
 const heartbeatMs = seconds("heartbeat-seconds");
 const maxConnectionMs = seconds("max-connection-seconds");
 const kubectl = setting("kubectl", "SLIPWAY_KUBECTL");
+const httpsProxy = setting("https-proxy", "SLIPWAY_HTTPS_PROXY");
+if (httpsProxy !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(httpsProxy))
+  fail(`--https-proxy must be a proxy URL such as http://proxy.internal:3128, not "${httpsProxy}"`);
 const agent = new Agent({
   serverUrl: serverUrl!,
   runtime: runtime!,
   token: token!,
   stateFile: setting("state-file", "SLIPWAY_STATE_FILE") ?? join(tmpdir(), `slipway-agent-${runtime}.json`),
   ...(kubectl ? { kubectl } : {}),
+  ...(httpsProxy ? { httpsProxy } : {}),
   ...(heartbeatMs ? { heartbeatMs } : {}),
   // API Gateway closes connections after 2 hours; the agent opens its next one before that.
   ...(maxConnectionMs ? { maxConnectionMs } : {}),

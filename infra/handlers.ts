@@ -1,14 +1,19 @@
 import { ASSETS_DIR_IN_BUNDLE, DASHBOARD_ASSETS } from "../functions/routes/dashboard/assets-list";
+import { alarmOnErrors } from "./alarms";
 import { eventRecordFilter, functions, queueMapping, settings, streamMapping, type HandlerRef } from "./functions";
 import { notifications, preconditions, streamFailures } from "./queues";
 import { adminApiKey, slackSigningSecret, webhookSecret } from "./secrets";
+import { stagePolicy } from "./stage";
 import { eventLog, readModels, secrets } from "./storage";
 
 /**
  * Every Lambda function, built from the manifest in infra/functions.ts (the one the local stack
  * runs), each linked to exactly the resources its code reads through `Resource` — which also grants
- * it the IAM rights on them and nothing more.
+ * it the IAM rights on them and nothing more. Each has an alarm on its errors (infra/alarms.ts), and
+ * its logs and the APIs' access logs are kept as long as the stage's policy says (infra/stage.ts).
  */
+
+const { logRetention } = stagePolicy($app.stage, process.env);
 
 /** Tunables passed through from the deploying shell when set (see the README's configuration table). */
 const environment = Object.fromEntries(
@@ -25,6 +30,9 @@ function handlerPath(ref: HandlerRef): string {
   return ref;
 }
 
+/** `reactor` → `Reactor`, for the names of components and alarms. */
+const title = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`;
+
 function fn(
   handler: HandlerRef,
   link: sst.aws.FunctionArgs["link"],
@@ -38,6 +46,7 @@ function fn(
     memory: `${settings.memoryMB} MB`,
     nodejs: { format: "esm", minify: true, esbuild: { external: [...settings.bundleExternal] } },
     environment,
+    logging: { retention: logRetention },
     link,
     ...extra,
   };
@@ -46,10 +55,10 @@ function fn(
 // ── the APIs ────────────────────────────────────────────────────────────────────────────────
 
 /** Agents dial out to this WebSocket API; routes are selected on `$request.body.action`. */
-export const agents = new sst.aws.ApiGatewayWebSocket("Agents");
+export const agents = new sst.aws.ApiGatewayWebSocket("Agents", { accessLog: { retention: logRetention } });
 
 /** The HTTP API: the whole Hono app (functions/http.ts) behind one `$default` route. */
-export const api = new sst.aws.ApiGatewayV2("Api");
+export const api = new sst.aws.ApiGatewayV2("Api", { accessLog: { retention: logRetention } });
 
 /** What the backend handlers read: functions/wiring.ts backendFromResources(). */
 const backendLinks = [eventLog, readModels, preconditions, notifications, agents, api];
@@ -57,12 +66,16 @@ const backendLinks = [eventLog, readModels, preconditions, notifications, agents
 /** What the notifier reads: functions/wiring.ts notifierFromResources(). */
 const notifierLinks = [eventLog, notifications, secrets];
 
-api.route(
+const httpRoute = api.route(
   "$default",
   fn(functions.http, [eventLog, readModels, secrets, agents, adminApiKey, webhookSecret, slackSigningSecret], {
     // The dashboard's script and styles and Swagger UI, read from next to the bundle.
     copyFiles: DASHBOARD_ASSETS.map((a) => ({ from: a.source, to: `${ASSETS_DIR_IN_BUNDLE}/${a.name}` })),
   }),
+);
+alarmOnErrors(
+  "Http",
+  httpRoute.nodes.function.apply((f) => f.name),
 );
 
 // One function per handler, however many routes share it (every agent action goes to one).
@@ -71,12 +84,13 @@ for (const [route, handler] of Object.entries(functions.websocketRoutes)) {
   const path = handlerPath(handler);
   let target = socketFunctions.get(path);
   if (!target) {
-    const exportName = path.slice(path.lastIndexOf(".") + 1);
-    target = new sst.aws.Function(
-      `AgentSocket${exportName[0]!.toUpperCase()}${exportName.slice(1)}`,
-      fn(handler, backendLinks),
-    );
+    const name = `AgentSocket${title(path.slice(path.lastIndexOf(".") + 1))}`;
+    target = new sst.aws.Function(name, fn(handler, backendLinks));
     socketFunctions.set(path, target);
+    alarmOnErrors(
+      name,
+      target.nodes.function.apply((f) => f.name),
+    );
   }
   agents.route(route, target.arn);
 }
@@ -84,7 +98,7 @@ for (const [route, handler] of Object.entries(functions.websocketRoutes)) {
 // ── stream and queue subscribers ───────────────────────────────────────────────────────────
 
 for (const s of functions.streamSubscribers) {
-  eventLog.subscribe(
+  const subscriber = eventLog.subscribe(
     s.name,
     fn(s.handler, backendLinks, { permissions: [{ actions: ["sqs:SendMessage"], resources: [streamFailures.arn] }] }),
     {
@@ -106,6 +120,10 @@ for (const s of functions.streamSubscribers) {
       },
     },
   );
+  alarmOnErrors(
+    title(s.name),
+    subscriber.apply((sub) => sub.nodes.function.apply((f) => f.name)),
+  );
 }
 
 for (const q of functions.queueSubscribers) {
@@ -113,5 +131,11 @@ for (const q of functions.queueSubscribers) {
     preconditions: { queue: preconditions, links: backendLinks },
     notifications: { queue: notifications, links: notifierLinks },
   }[q.queue];
-  queue.subscribe(fn(q.handler, links), { batch: { size: queueMapping(q).batchSize, partialResponses: true } });
+  const subscriber = queue.subscribe(fn(q.handler, links), {
+    batch: { size: queueMapping(q).batchSize, partialResponses: true },
+  });
+  alarmOnErrors(
+    title(q.name),
+    subscriber.apply((sub) => sub.nodes.function.apply((f) => f.name)),
+  );
 }

@@ -1,9 +1,11 @@
+import { alarm } from "./alarms";
 import { settings } from "./functions";
 
 /**
  * Delayed precondition re-evaluation (functions/adapters/wake-up-queue.ts schedules, functions/scheduler.ts
  * consumes), its dead-letter queue, and the queue where stream batches that keep failing land.
- * Both dead-letter queues have an alarm on their depth: anything in them is a release that stopped.
+ * Every dead-letter queue has an alarm on its depth (notifying infra/alarms.ts's topic): anything in
+ * one is a release that stopped or a notification that was never tried.
  */
 export const preconditionsDlq = new sst.aws.Queue("PreconditionsDlq", {
   transform: { queue: (args) => void (args.messageRetentionSeconds = settings.dlqRetentionSeconds) },
@@ -38,7 +40,7 @@ for (const [name, queue] of [
   ["NotificationsDlqDepth", notificationsDlq],
   ["StreamFailuresDepth", streamFailures],
 ] as const) {
-  new aws.cloudwatch.MetricAlarm(name, {
+  alarm(name, {
     alarmDescription: `Slipway ${$app.stage}: messages in ${name.replace(/Depth$/, "")} — a release stopped (see the Deploying section of the README)`,
     namespace: "AWS/SQS",
     metricName: "ApproximateNumberOfMessagesVisible",

@@ -10,6 +10,17 @@ import { formatDuration, parseDuration } from "../time.js";
 
 const POLL_MS = 1000;
 
+/** How the install YAML runs the agent; the server checks each value (400 naming the option). */
+type LinkFlags = {
+  namespace?: string;
+  image?: string;
+  rbac?: string;
+  state?: string;
+  caSecret?: string;
+  caConfigmap?: string;
+  httpsProxy?: string;
+};
+
 export function registerRuntimeCommands(program: Command): void {
   const runtime = program.command("runtime").description("Link a runtime to an agent, or wait for its agent");
 
@@ -22,17 +33,27 @@ export function registerRuntimeCommands(program: Command): void {
       .argument("<runtime>", "the runtime")
       .option("--namespace <namespace>", "the namespace the agent runs in (default slipway-agent)")
       .option("--image <image>", "the agent's image (default slipway/agent:<version>)")
+      .option("--rbac <profile>", "namespaced (default: Roles in the namespaces it deploys to) or cluster")
+      .option("--state <kind>", "pvc (default: kept across pods) or ephemeral")
+      .option("--ca-secret <name>", "a Secret in the agent's namespace whose ca.crt the agent trusts")
+      .option("--ca-configmap <name>", "the same from a ConfigMap")
+      .option("--https-proxy <url>", "an HTTP proxy the agent reaches Slipway through")
       .addOption(outputOption()),
     [
       "slipway runtime link k8s-staging > agent.yaml && kubectl apply -f agent.yaml",
       "slipway runtime link k8s-staging --namespace ops -o json",
     ],
-  ).action(async (name: string, options: { namespace?: string; image?: string; output: Format }, cmd: Command) => {
+  ).action(async (name: string, options: LinkFlags & { output: Format }, cmd: Command) => {
     if (options.namespace !== undefined && !KUBERNETES_NAMESPACE.test(options.namespace))
       usage(cmd, "--namespace must be a Kubernetes namespace name (lowercase letters, digits and '-')");
     const query = new URLSearchParams({
       ...(options.namespace ? { namespace: options.namespace } : {}),
       ...(options.image ? { image: options.image } : {}),
+      ...(options.rbac ? { rbac: options.rbac } : {}),
+      ...(options.state ? { state: options.state } : {}),
+      ...(options.caSecret ? { caSecret: options.caSecret } : {}),
+      ...(options.caConfigmap ? { caConfigMap: options.caConfigmap } : {}),
+      ...(options.httpsProxy ? { httpsProxy: options.httpsProxy } : {}),
     }).toString();
     const linked = await clientOf(cmd).post<LinkedRuntime>(
       `/v1/runtimes/${encodeURIComponent(name)}/link${query ? `?${query}` : ""}`,

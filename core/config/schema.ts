@@ -89,7 +89,15 @@ export const Runtime = z
   .strictObject({
     name: Name,
     description: z.string().max(1024).optional(),
-    kubernetes: z.strictObject({}).optional(),
+    kubernetes: z
+      .strictObject({
+        /** The namespaces its services deploy to: the agent's namespaced RBAC profile has a Role in each. */
+        namespaces: z
+          .array(z.string().max(63).regex(K8S_NAMESPACE, { error: "must be a Kubernetes namespace name" }))
+          .max(100)
+          .optional(),
+      })
+      .optional(),
     extension: z
       .strictObject({
         proxyRuntime: z.strictObject({

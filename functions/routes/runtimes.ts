@@ -1,6 +1,14 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { Duration, durationSeconds, IMAGE_REFERENCE, KUBERNETES_NAMESPACE } from "../../core/index.js";
+import {
+  Duration,
+  durationSeconds,
+  IMAGE_REFERENCE,
+  invalid,
+  KUBERNETES_NAME,
+  KUBERNETES_NAMESPACE,
+  type AgentInstallOptions,
+} from "../../core/index.js";
 import type { ApiDeps } from "../services/deps.js";
 import { getRuntime, linkRuntime, listRuntimes, waitForRuntime } from "../services/runtimes.js";
 import { withAccess } from "./access.js";
@@ -70,7 +78,51 @@ const LinkOptions = z.object({
     .regex(IMAGE_REFERENCE, { error: "must be an image reference, such as registry.example.com/slipway/agent:1.0.0" })
     .optional()
     .describe("the agent's image (default slipway/agent:<version>)"),
+  rbac: z
+    .enum(["namespaced", "cluster"], { error: "must be namespaced or cluster" })
+    .optional()
+    .describe(
+      "`namespaced` (default): a Role in the agent's namespace and in each namespace the runtime's config lists (`kubernetes.namespaces`); `cluster`: a ClusterRole over every namespace",
+    ),
+  state: z
+    .enum(["pvc", "ephemeral"], { error: "must be pvc or ephemeral" })
+    .optional()
+    .describe(
+      "`pvc` (default): what the agent applied is kept on a PersistentVolumeClaim across pods; `ephemeral`: an emptyDir, for clusters without a default storage class",
+    ),
+  caSecret: z
+    .string()
+    .regex(KUBERNETES_NAME, { error: "must be a Kubernetes object name" })
+    .optional()
+    .describe("a Secret in the agent's namespace whose `ca.crt` the agent trusts (a private CA in front of Slipway)"),
+  caConfigMap: z
+    .string()
+    .regex(KUBERNETES_NAME, { error: "must be a Kubernetes object name" })
+    .optional()
+    .describe("the same from a ConfigMap (give one of caSecret and caConfigMap)"),
+  httpsProxy: z
+    .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL, such as http://proxy.internal:3128" })
+    .max(2048)
+    .optional()
+    .describe("an HTTP proxy the agent reaches Slipway through (CONNECT); the Kubernetes API is reached directly"),
 });
+
+/** The install options a link call gives, as the install YAML takes them. */
+function installOptions(query: z.infer<typeof LinkOptions>): AgentInstallOptions {
+  const { namespace, image, rbac, state, caSecret, caConfigMap, httpsProxy } = query;
+  if (caSecret && caConfigMap)
+    throw invalid("request.invalid", "give one of caSecret and caConfigMap", [
+      { path: "caConfigMap", message: "give one of caSecret and caConfigMap, not both" },
+    ]);
+  return {
+    ...(namespace ? { namespace } : {}),
+    ...(image ? { image } : {}),
+    ...(rbac ? { rbac } : {}),
+    ...(state ? { state } : {}),
+    ...(caSecret ? { caBundle: { secret: caSecret } } : caConfigMap ? { caBundle: { configMap: caConfigMap } } : {}),
+    ...(httpsProxy ? { httpsProxy } : {}),
+  };
+}
 
 export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): void {
   app.openapi(
@@ -105,8 +157,7 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
       }),
     ),
     async (c) => {
-      const { namespace, image } = c.req.valid("query");
-      const options = { ...(namespace ? { namespace } : {}), ...(image ? { image } : {}) };
+      const options = installOptions(c.req.valid("query"));
       return c.json(await linkRuntime(deps, c.req.valid("param").name, metadataOf(c, deps), options), 200);
     },
   );

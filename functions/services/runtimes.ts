@@ -11,6 +11,8 @@ import {
   streams,
   timedOut,
   unauthorized,
+  type AgentInstallOptions,
+  type ConfigState,
   type StoredConfig,
   type RuntimeStatusView,
   type RuntimeType,
@@ -37,9 +39,10 @@ export async function linkRuntime(
   deps: ApiDeps,
   name: string,
   meta: Metadata,
-  install: { namespace?: string; image?: string } = {},
+  install: AgentInstallOptions = {},
 ): Promise<LinkedRuntime> {
-  const runtime = getConfig(await readConfig(deps), "runtime", name);
+  const config = await readConfig(deps);
+  const runtime = getConfig(config, "runtime", name);
   if (!runtime) throw notFound("runtime.not_found", `runtime "${name}" does not exist`);
   if (runtime.spec.extension)
     throw conflict(
@@ -60,8 +63,25 @@ export async function linkRuntime(
     token,
     tokenId,
     serverUrl,
-    installManifest: agentInstallManifest({ runtime: name, token, serverUrl, ...install }),
+    installManifest: agentInstallManifest({
+      runtime: name,
+      token,
+      serverUrl,
+      namespaces: deployNamespaces(config, name),
+      ...install,
+    }),
   };
+}
+
+/** The namespaces a runtime's agent deploys to: those its config lists, and its extensions' jobs'. */
+function deployNamespaces(config: ConfigState, name: string): string[] {
+  const listed = getConfig(config, "runtime", name)?.spec.kubernetes?.namespaces ?? [];
+  const extensions = listConfigs(config, "runtime").flatMap((r) =>
+    r.spec.extension?.proxyRuntime.runtime === name && r.spec.extension.proxyRuntime.namespace
+      ? [r.spec.extension.proxyRuntime.namespace]
+      : [],
+  );
+  return [...new Set([...listed, ...extensions])];
 }
 
 export type RuntimeStatus = Omit<RuntimeStatusView, "runtime">;

@@ -6,7 +6,7 @@ import { settings } from "../functions.js";
 /**
  * Bundles one handler as the deployed Lambda gets it (infra/handlers.ts: ESM, minified, tree-shaken,
  * Node 20, AWS SDK v3 left to the runtime), and reports what the deploy checks and the cold-start
- * benchmark need: the bundle's size and its exports.
+ * benchmark need: the bundle's size, its exports, and what went into it (from esbuild's metafile).
  */
 export type Bundle = {
   handler: string;
@@ -15,6 +15,10 @@ export type Bundle = {
   outfile: string;
   bytes: number;
   exports: string[];
+  /** Every file bundled in, from the repository's root (`functions/http.ts`, `node_modules/hono/…`). */
+  inputs: string[];
+  /** What the bundle imports at run time instead (`@aws-sdk/client-sqs`, `node:fs`), each once. */
+  externals: string[];
 };
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -37,10 +41,21 @@ export async function bundleHandler(handler: string, outdir: string): Promise<Bu
     // ESM bundles of CommonJS dependencies need a require.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     metafile: true,
+    // The metafile's paths are relative to this.
+    absWorkingDir: REPO_ROOT,
     logLevel: "silent",
   });
   const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint)!;
-  return { handler, file, exportName, outfile, bytes: statSync(outfile).size, exports: output.exports };
+  return {
+    handler,
+    file,
+    exportName,
+    outfile,
+    bytes: statSync(outfile).size,
+    exports: output.exports,
+    inputs: Object.keys(result.metafile.inputs).sort(),
+    externals: [...new Set(output.imports.filter((i) => i.external).map((i) => i.path))].sort(),
+  };
 }
 
 /**

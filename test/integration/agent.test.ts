@@ -2,7 +2,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { createServer, type IncomingMessage } from "node:http";
+import { connect as netConnect, type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { get } from "../../agent/proxy.js";
 import { streams } from "../../core/index.js";
 import { documentClient } from "../../functions/adapters/dynamo.js";
 import { EventStore } from "../../functions/adapters/event-store.js";
@@ -455,5 +459,74 @@ describe("the reference agent", () => {
     expect(yaml).toMatch(/^kind: Namespace\nmetadata:\n {2}name: ops$/m);
     expect(yaml).toContain('image: "registry.example.com/slipway/agent:1.0.0"');
     expect(yaml).toContain("name: slipway-agent-k8s-staging");
+
+    const options = await link({
+      rbac: "cluster",
+      state: "ephemeral",
+      caSecret: "corp-ca",
+      httpsProxy: "http://proxy.internal:3128",
+    });
+    expect(options.status).toBe(200);
+    const objects = parseAllDocuments(((await options.json()) as { installManifest: string }).installManifest).map(
+      (d) => d.toJS() as { kind: string; stringData?: Record<string, string> },
+    );
+    expect(objects.filter((o) => o.kind === "ClusterRole")).toHaveLength(2);
+    expect(objects.some((o) => o.kind === "Role" || o.kind === "PersistentVolumeClaim")).toBe(false);
+    expect(objects.find((o) => o.kind === "Secret")?.stringData?.SLIPWAY_HTTPS_PROXY).toBe(
+      "http://proxy.internal:3128",
+    );
+
+    const before2 = await tokensIssued();
+    const wrong = await link({
+      rbac: "everything",
+      state: "disk",
+      caSecret: "a",
+      caConfigMap: "b",
+      httpsProxy: "socks5://p",
+    });
+    expect(wrong.status).toBe(400);
+    const refused = (await wrong.json()) as { errors: { path: string }[] };
+    expect(refused.errors.map((e) => e.path).sort()).toEqual(["httpsProxy", "rbac", "state"]);
+    const both = await link({ caSecret: "a", caConfigMap: "b" });
+    expect(both.status).toBe(400);
+    expect(((await both.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(["caConfigMap"]);
+    expect(await tokensIssued()).toBe(before2);
+  });
+
+  it("reaches Slipway through an HTTP proxy, tunnelling the WebSocket and payload fetches with CONNECT", async () => {
+    const tunnels: string[] = [];
+    const proxy = createServer((_req, res) => res.writeHead(405).end());
+    proxy.on("connect", (req: IncomingMessage, client: Socket, head: Buffer) => {
+      tunnels.push(req.url ?? "");
+      const [host, port] = (req.url ?? "").split(":");
+      const upstream = netConnect(Number(port), host, () => {
+        client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+        upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on("error", () => client.destroy());
+      client.on("error", () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const agent = startAgent(await link(), join(dir, "state-7.json"), { SLIPWAY_HTTPS_PROXY: proxyUrl });
+      await eventually(async () => (await connected()).status === "connected");
+      const ws = new URL(stack.wsUrl);
+      expect(tunnels).toContain(`${ws.hostname}:${ws.port}`);
+      await stop(agent);
+
+      // Payloads too large for one message are fetched over HTTP, through the same kind of tunnel.
+      const http = new URL(stack.httpUrl);
+      const fetched = await get(`${stack.httpUrl}/healthz`, {}, proxyUrl);
+      expect(fetched.status).toBe(200);
+      expect(tunnels).toContain(`${http.hostname}:${http.port}`);
+      // A proxy that refuses says so.
+      await expect(get(`${stack.httpUrl}/healthz`, {}, "http://127.0.0.1:1")).rejects.toThrow(/cannot be reached/);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
