@@ -137,12 +137,13 @@ export async function pushInstruction(
       `${channel}: instruction ${instructionId} sent to ${to}${message.payloadUrl ? " (payload fetched over HTTP)" : ""}`,
       { connectionId: lease.connectionId },
     );
-  if (result === "gone" && mayStillBeOpening(lease, nowOf(deps))) {
+  const now = nowOf(deps);
+  if (result === "gone" && mayStillBeOpening(lease, now)) {
     logger.info(
       `${channel}: instruction ${instructionId} not delivered yet: the agent connection of ${to} is still opening; it is sent again in ${OPENING_RETRY_MS / 1000} s`,
       { connectionId: lease.connectionId },
     );
-    const at = new Date(nowOf(deps).getTime() + OPENING_RETRY_MS).toISOString();
+    const at = new Date(now.getTime() + OPENING_RETRY_MS).toISOString();
     await deps.scheduler.schedule(
       {
         kind: "redeliver",
@@ -151,7 +152,7 @@ export async function pushInstruction(
         at,
         correlationId: meta.correlationId,
       },
-      nowOf(deps),
+      now,
     );
     return "opening";
   }

@@ -67,17 +67,17 @@ export async function linkRuntime(
       runtime: name,
       token,
       serverUrl,
-      namespaces: deployNamespaces(config, name),
+      namespaces: deployNamespaces(config, runtime),
       ...install,
     }),
   };
 }
 
 /** The namespaces a runtime's agent deploys to: those its config lists, and its extensions' jobs'. */
-function deployNamespaces(config: ConfigState, name: string): string[] {
-  const listed = getConfig(config, "runtime", name)?.spec.kubernetes?.namespaces ?? [];
+function deployNamespaces(config: ConfigState, runtime: StoredConfig<"runtime">): string[] {
+  const listed = runtime.spec.kubernetes?.namespaces ?? [];
   const extensions = listConfigs(config, "runtime").flatMap((r) =>
-    r.spec.extension?.proxyRuntime.runtime === name && r.spec.extension.proxyRuntime.namespace
+    r.spec.extension?.proxyRuntime.runtime === runtime.name && r.spec.extension.proxyRuntime.namespace
       ? [r.spec.extension.proxyRuntime.namespace]
       : [],
   );
@@ -110,7 +110,7 @@ export async function getRuntime(deps: ApiDeps, name: string): Promise<RuntimeLi
 /** What `?wait=` can wait for: an agent that has registered since the last link, or one connected now. */
 export type RuntimeCondition = "linked" | "connected";
 
-/** How often a wait looks again; reading a runtime's stream again costs one Query of what is new. */
+/** How often a wait looks again (each look reads the runtime's stream, as GET /v1/runtimes/{name} does). */
 const WAIT_POLL_MS = 500;
 
 /**
