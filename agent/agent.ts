@@ -1,15 +1,15 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import WebSocket from "ws";
 import { parseAllDocuments } from "yaml";
-import { CURRENT_AGENT_VERSION, InstructionMessage, type InstructionPayload } from "./protocol.js";
+import { describeError, tail, type Cluster, type Manifest, type Outcome } from "./kube.js";
+import { CURRENT_AGENT_VERSION, InstructionMessage, UpgradeMessage, type InstructionPayload } from "./protocol.js";
 import { get, proxyAgent } from "./proxy.js";
+import type { AgentState, StateStore, Workload } from "./state.js";
 
 /**
  * The reference agent: runs in a runtime (a Kubernetes cluster), holds one WebSocket to Slipway,
- * applies each instruction exactly once per id — remembered on disk across restarts — and reports
- * progress and outcome. See docs/agent-protocol.md.
+ * applies each instruction exactly once per id — remembered across restarts in its state store —
+ * through the cluster's API server, and reports progress and outcome. See docs/agent-protocol.md.
  */
 
 export type AgentConfig = {
@@ -17,9 +17,12 @@ export type AgentConfig = {
   runtime: string;
   token: string;
   /** Where finished instruction ids are remembered, so a restart never applies one twice. */
-  stateFile: string;
-  kubectl?: string;
-  /** An HTTP proxy to reach Slipway through (a CONNECT tunnel); kubectl is not affected. */
+  state: StateStore;
+  /** The cluster's API server. */
+  cluster: Cluster;
+  /** The agent's own Deployment, which it may set a newer image on when Slipway announces one (managed runtimes). */
+  self?: { deployment: string; namespace: string; container: string };
+  /** An HTTP proxy to reach Slipway through (a CONNECT tunnel); the API server is reached directly. */
   httpsProxy?: string;
   heartbeatMs?: number;
   /** Reconnect before API Gateway's 2-hour limit. */
@@ -31,16 +34,6 @@ export type AgentConfig = {
   onGiveUp?: (reason: string) => void;
   log?: (line: string) => void;
 };
-
-type Outcome = { status: "succeeded" | "failed"; message: string };
-type Done = Record<string, Outcome>;
-type Workload = { name: string; namespace?: string };
-/** What the agent last applied per service, to report (checked against the cluster) on every connect. */
-type Running = Record<
-  string,
-  { service: string; runtime: string; releaseId: string; images: string[]; deployments: Workload[] }
->;
-type StateFile = { done: Done; running: Running };
 
 const BACKOFF_START_MS = 1000;
 const BACKOFF_FACTOR = 1.6;
@@ -65,21 +58,18 @@ export class Agent {
   private readonly renewed = new WeakSet<WebSocket>();
   /** Connections the server said another agent's lease has replaced. */
   private readonly fenced = new WeakSet<WebSocket>();
-  private done: Done;
-  private running: Running;
+  private state: AgentState = { done: {}, running: {} };
   private timers: NodeJS.Timeout[] = [];
   private readonly log: (line: string) => void;
 
   constructor(private readonly config: AgentConfig) {
     this.log = config.log ?? ((line) => console.log(`[slipway-agent ${config.runtime}] ${line}`));
-    const saved = existsSync(config.stateFile)
-      ? (JSON.parse(readFileSync(config.stateFile, "utf8")) as Partial<StateFile>)
-      : {};
-    this.done = saved.done ?? {};
-    this.running = saved.running ?? {};
   }
 
-  start(): void {
+  /** Loads what it remembers, then connects (and keeps reconnecting until stopped). */
+  async start(): Promise<void> {
+    this.state = await this.config.state.load();
+    this.log(`remembering ${Object.keys(this.state.done).length} finished instructions (${this.config.state.where})`);
     void this.connect();
   }
 
@@ -93,22 +83,11 @@ export class Agent {
    */
   private async clusterIdentity(): Promise<{ id: string; serverVersion?: string } | undefined> {
     if (this.cluster) return this.cluster;
-    const kubectl = this.config.kubectl ?? "kubectl";
-    const uid = await run(kubectl, ["get", "namespace", "kube-system", "-o", "jsonpath={.metadata.uid}"]);
-    const id = uid.output.trim();
-    if (uid.code !== 0 || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(id)) {
-      this.log(`cannot tell which cluster this is (kubectl get namespace kube-system): ${tail(uid.output)}`);
-      return undefined;
-    }
-    const version = await run(kubectl, ["version", "-o", "json"]);
-    let serverVersion: string | undefined;
     try {
-      serverVersion = (JSON.parse(version.output) as { serverVersion?: { gitVersion?: string } }).serverVersion
-        ?.gitVersion;
-    } catch {
-      serverVersion = undefined;
+      this.cluster = await this.config.cluster.identity();
+    } catch (err) {
+      this.log(`cannot tell which cluster this is (reading namespace kube-system): ${describeError(err)}`);
     }
-    this.cluster = { id, ...(serverVersion && serverVersion.length <= 64 ? { serverVersion } : {}) };
     return this.cluster;
   }
 
@@ -205,7 +184,7 @@ export class Agent {
     if (message.type === "error") {
       this.log(`server refused a message (${message.code}): ${message.message}`);
       const retry = (message as { instructionId?: string }).instructionId;
-      const outcome = retry ? this.done[retry] : undefined;
+      const outcome = retry ? this.state.done[retry] : undefined;
       if (message.code === "stream.conflict" && retry && outcome) {
         this.timers.push(
           setTimeout(
@@ -237,17 +216,47 @@ export class Agent {
       }
       return;
     }
+    if (message.type === "upgrade") {
+      const upgrade = UpgradeMessage.safeParse(message);
+      return upgrade.success ? this.upgrade(upgrade.data) : this.log("ignoring a malformed upgrade");
+    }
     if (message.type !== "instruction") return;
     const parsed = InstructionMessage.safeParse(message);
     if (!parsed.success) return this.log("ignoring a malformed instruction");
     await this.handle(ws, parsed.data);
   }
 
+  /** The image this agent already set on its Deployment: an announcement repeated on reconnect is not acted on twice. */
+  private upgradingTo?: string;
+
+  /**
+   * Slipway announces a newer agent (managed runtimes only): the agent sets that image on its own
+   * Deployment, Kubernetes replaces the pod (Recreate), and the new agent takes the lease.
+   */
+  private async upgrade({ version, image }: UpgradeMessage): Promise<void> {
+    const self = this.config.self;
+    if (!self)
+      return this.log(
+        `Slipway offers agent ${version} (${image}); this agent does not manage its own Deployment (SLIPWAY_DEPLOYMENT is not set) — upgrade it yourself`,
+      );
+    if (this.upgradingTo === image) return;
+    this.upgradingTo = image;
+    this.log(
+      `upgrading from ${CURRENT_AGENT_VERSION} to ${version}: setting deployment/${self.deployment} to ${image}`,
+    );
+    try {
+      await this.config.cluster.setImage(self.deployment, self.namespace, self.container, image);
+    } catch (err) {
+      this.upgradingTo = undefined;
+      this.log(`upgrade to ${version} failed: ${describeError(err)}`);
+    }
+  }
+
   private async handle(ws: WebSocket, instruction: InstructionMessage): Promise<void> {
     const id = instruction.instructionId;
     const lease = { leaseGeneration: instruction.leaseGeneration };
     this.send(ws, { action: "ack", instructionId: id, ...lease });
-    const previous = this.done[id];
+    const previous = this.state.done[id];
     if (previous) {
       // Already applied (before a reconnect or a restart): report the same outcome, apply nothing.
       this.send(ws, {
@@ -265,19 +274,16 @@ export class Agent {
       this.send(ws, { action: "report", instructionId: id, status: "applying", ...lease });
       const payload = instruction.payload ?? (await this.fetchPayload(instruction.payloadUrl!));
       this.log(`applying ${id} (release ${instruction.releaseId} of ${instruction.service} to ${instruction.channel})`);
-      const outcome = await this.apply(payload);
-      if (outcome.status === "succeeded") {
-        const deployments =
-          payload.kind === "extensionTask" ? [] : workloadsOf(payload.manifests.join("\n---\n"), "Deployment");
-        this.running[`${instruction.runtime}/${instruction.service}`] = {
+      const { outcome, deployments } = await this.apply(payload);
+      if (outcome.status === "succeeded")
+        this.state.running[`${instruction.runtime}/${instruction.service}`] = {
           service: instruction.service,
           runtime: instruction.runtime,
           releaseId: instruction.releaseId,
           images: imagesOf(payload),
           deployments,
         };
-      }
-      this.remember(id, outcome);
+      await this.remember(id, outcome);
       this.log(`${id} ${outcome.status}`);
       // The connection may have been renewed while applying: report on the current one.
       const current = this.socket ?? ws;
@@ -296,52 +302,44 @@ export class Agent {
 
   /**
    * Tells the server what runs now: every service this agent has applied, with the images and
-   * health its Deployments have in the cluster at this moment (`kubectl get`), so drift and manual
-   * changes show. A Deployment that cannot be read counts as unhealthy.
+   * health its Deployments have in the cluster at this moment, so drift and manual changes show. A
+   * Deployment that cannot be read counts as unhealthy.
    */
   private async reportState(ws: WebSocket): Promise<void> {
-    const kubectl = this.config.kubectl ?? "kubectl";
     const services = await Promise.all(
-      Object.values(this.running).map(async ({ service, runtime, releaseId, images, deployments }) => {
+      Object.values(this.state.running).map(async ({ service, runtime, releaseId, images, deployments }) => {
         if (!deployments.length) return { service, runtime, releaseId, images, healthy: true };
         const observed = await Promise.all(
-          deployments.map(async (d) =>
-            deploymentStatus(
-              await run(kubectl, [
-                "get",
-                `deployment/${d.name}`,
-                "-o",
-                `jsonpath=${DEPLOYMENT_STATUS}`,
-                ...(d.namespace ? ["-n", d.namespace] : []),
-              ]),
-            ),
-          ),
+          deployments.map((d) => this.config.cluster.deployment(d.name, d.namespace ?? this.config.cluster.namespace)),
         );
         return {
           service,
           runtime,
           releaseId,
-          images: observed.flatMap((o) => o.images),
-          healthy: observed.every((o) => o.healthy),
+          images: observed.flatMap((o) => o?.images ?? []),
+          healthy: observed.every((o) => o?.healthy === true),
         };
       }),
     );
     this.send(ws, { action: "state", services });
   }
 
-  private remember(id: string, outcome: Outcome): void {
-    this.done[id] = outcome;
-    mkdirSync(dirname(this.config.stateFile), { recursive: true });
-    writeFileSync(
-      `${this.config.stateFile}.tmp`,
-      JSON.stringify({ done: this.done, running: this.running } satisfies StateFile),
-    );
-    renameSync(`${this.config.stateFile}.tmp`, this.config.stateFile);
+  /** Records an outcome before it is reported: a failed save is logged, and the report still goes. */
+  private async remember(id: string, outcome: Outcome): Promise<void> {
+    this.state.done[id] = { ...outcome, at: new Date().toISOString() };
+    try {
+      await this.config.state.save(this.state);
+    } catch (err) {
+      this.log(`cannot save the agent's state (${this.config.state.where}): ${describeError(err)}`);
+    }
   }
 
-  private async apply(payload: InstructionPayload): Promise<Outcome> {
-    const kubectl = this.config.kubectl ?? "kubectl";
-    const timeout = `${this.config.rolloutTimeoutSeconds ?? 600}s`;
+  /**
+   * Applies an instruction: Kubernetes manifests are server-side applied, then their Deployments'
+   * rollouts (or an extension's Jobs) are waited for; an extension task runs as a process.
+   */
+  private async apply(payload: InstructionPayload): Promise<{ outcome: Outcome; deployments: Workload[] }> {
+    const timeoutMs = (this.config.rolloutTimeoutSeconds ?? 600) * 1000;
     if (payload.kind === "extensionTask") {
       const env = {
         ...process.env,
@@ -350,35 +348,41 @@ export class Agent {
           Object.entries(payload.params).map(([k, v]) => [`SLIPWAY_PARAM_${k.toUpperCase()}`, String(v)]),
         ),
       };
-      return outcomeOf(await run(payload.cmd[0]!, payload.cmd.slice(1), { env }));
+      return { outcome: outcomeOf(await run(payload.cmd[0]!, payload.cmd.slice(1), { env })), deployments: [] };
     }
-    const manifests = payload.manifests.join("\n---\n");
-    const applied = await run(
-      kubectl,
-      [
-        "apply",
-        "--server-side",
-        "--field-manager=slipway-agent",
-        "-f",
-        "-",
-        ...(payload.kind === "extensionJob" && payload.namespace ? ["-n", payload.namespace] : []),
-      ],
-      { input: manifests },
+    const cluster = this.config.cluster;
+    let applied: Manifest[];
+    try {
+      applied = await cluster.apply(
+        manifestsOf(payload.manifests),
+        payload.kind === "extensionJob" && payload.namespace ? payload.namespace : cluster.namespace,
+      );
+    } catch (err) {
+      return { outcome: { status: "failed", message: tail(describeError(err)) }, deployments: [] };
+    }
+    const wait = payload.kind === "extensionJob" ? "Job" : "Deployment";
+    const waits = applied.flatMap((m) =>
+      m.kind === wait && m.metadata?.name
+        ? [{ name: m.metadata.name, namespace: m.metadata.namespace ?? cluster.namespace }]
+        : [],
     );
-    if (applied.code !== 0) return outcomeOf(applied);
-    const waits = workloadsOf(manifests, payload.kind === "extensionJob" ? "Job" : "Deployment");
+    const deployments = wait === "Deployment" ? waits : [];
+    const messages: string[] = [];
     for (const w of waits) {
-      const args =
-        payload.kind === "extensionJob"
-          ? ["wait", "--for=condition=complete", `job/${w.name}`, `--timeout=${timeout}`]
-          : ["rollout", "status", `deployment/${w.name}`, `--timeout=${timeout}`];
-      const result = await run(kubectl, [...args, ...(w.namespace ? ["-n", w.namespace] : [])]);
-      if (result.code !== 0) return outcomeOf(result);
+      const outcome =
+        wait === "Job"
+          ? await cluster.job(w.name, w.namespace, timeoutMs)
+          : await cluster.rollout(w.name, w.namespace, timeoutMs);
+      if (outcome.status === "failed") return { outcome, deployments };
+      if (wait === "Job") messages.push(outcome.message);
     }
-    return {
-      status: "succeeded",
-      message: waits.length ? `rolled out ${waits.map((w) => w.name).join(", ")}` : tail(applied.output) || "applied",
-    };
+    const message =
+      wait === "Job" && messages.length
+        ? messages.join("\n")
+        : waits.length
+          ? `rolled out ${waits.map((w) => w.name).join(", ")}`
+          : `applied ${applied.map((m) => `${m.kind?.toLowerCase()}/${m.metadata?.name}`).join(", ") || "nothing"}`;
+    return { outcome: { status: "succeeded", message: tail(message) }, deployments };
   }
 }
 
@@ -408,37 +412,19 @@ function run(
   });
 }
 
-function tail(text: string): string {
-  return text.trim().slice(-OUTPUT_TAIL);
-}
-
 function outcomeOf(result: RunResult): Outcome {
   return result.code === 0
     ? { status: "succeeded", message: tail(result.output) || "exit code 0" }
     : { status: "failed", message: `exit code ${result.code}: ${tail(result.output)}` };
 }
 
-/** Desired, updated and available replicas, then the images: small enough for any output tail. */
-const DEPLOYMENT_STATUS =
-  "{.spec.replicas}|{.status.updatedReplicas}|{.status.availableReplicas}|{.spec.template.spec.containers[*].image}";
-
-/** A Deployment is healthy when every desired replica is updated and available. */
-function deploymentStatus(result: RunResult): { images: string[]; healthy: boolean } {
-  const fields = result.output.trim().split("|");
-  if (result.code !== 0 || fields.length !== 4) return { images: [], healthy: false };
-  const [desired, updated, available] = fields.slice(0, 3).map((f) => Number(f || 0)) as [number, number, number];
-  const want = fields[0] ? desired : 1;
-  return { images: fields[3]!.split(/\s+/).filter(Boolean), healthy: updated >= want && available >= want };
-}
-
-function workloadsOf(manifests: string, kind: string): Workload[] {
-  const docs = parseAllDocuments(manifests);
-  return (Array.isArray(docs) ? docs : []).flatMap((d) => {
-    const m = d.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string } } | null;
-    return m?.kind === kind && m.metadata?.name
-      ? [{ name: m.metadata.name, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}) }]
-      : [];
-  });
+/** The objects of an instruction's manifests (YAML documents, possibly several per string). */
+function manifestsOf(manifests: string[]): Manifest[] {
+  return manifests.flatMap((text) =>
+    parseAllDocuments(text)
+      .map((d) => d.toJS() as Manifest | null)
+      .filter((m): m is Manifest => m !== null && typeof m === "object" && typeof m.kind === "string"),
+  );
 }
 
 function imagesOf(payload: InstructionPayload): string[] {

@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Agent } from "./agent.js";
+import { Cluster, describeError } from "./kube.js";
 import { CURRENT_AGENT_VERSION } from "./protocol.js";
+import { ConfigMapState, FileState } from "./state.js";
 
 const USAGE = `slipway-agent ${CURRENT_AGENT_VERSION}: the Slipway agent for one runtime (a Kubernetes cluster).
 It dials out to Slipway over a WebSocket, applies each instruction once, and reports back.
@@ -21,9 +23,13 @@ Options (each also read from the environment variable shown):
   --token <token>                 the runtime's agent token              SLIPWAY_AGENT_TOKEN
   --state-file <path>             where applied instructions are kept    SLIPWAY_STATE_FILE
                                   (default: <tmp>/slipway-agent-<runtime>.json)
-  --kubectl <path>                the kubectl to apply with              SLIPWAY_KUBECTL
+  --state-configmap <name>        keep them in this ConfigMap instead    SLIPWAY_STATE_CONFIGMAP
+                                  (in the agent's namespace; written through the API server)
+  --kubeconfig <path>             the cluster to apply to                SLIPWAY_KUBECONFIG
+                                  (default: in a pod, its service account; else KUBECONFIG
+                                  or ~/.kube/config)
   --https-proxy <url>             reach Slipway through this HTTP proxy  SLIPWAY_HTTPS_PROXY
-                                  (a CONNECT tunnel; kubectl goes direct)
+                                  (a CONNECT tunnel; the API server is reached directly)
   --probe-port <port>             serve GET /healthz and /readyz here    SLIPWAY_PROBE_PORT
                                   (default: none; the install YAML uses 8080)
   --heartbeat-seconds <s>         how often to tell Slipway it is alive (default 60)
@@ -31,11 +37,14 @@ Options (each also read from the environment variable shown):
   -h, --help                      print this and exit
   -v, --version                   print the agent's version and exit
 
+Upgrades: with SLIPWAY_DEPLOYMENT set (the install YAML of a managed runtime sets it, with
+POD_NAMESPACE), the agent sets its own Deployment's image when Slipway announces a newer agent.
+
 Probes: /healthz answers 200 while the process runs; /readyz answers 200 while the agent is
 connected and holds the runtime's lease, 503 otherwise.
 
-Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad usage; 3 gave up because another agent keeps
-taking the runtime's lease.`;
+Exit codes: 0 stopped by SIGINT/SIGTERM; 1 its state could not be loaded; 2 bad usage; 3 gave up
+because another agent keeps taking the runtime's lease.`;
 
 function fail(message: string): never {
   console.error(`slipway-agent: ${message}\nRun slipway-agent --help for the options.`);
@@ -50,7 +59,8 @@ try {
       runtime: { type: "string" },
       token: { type: "string" },
       "state-file": { type: "string" },
-      kubectl: { type: "string" },
+      "state-configmap": { type: "string" },
+      kubeconfig: { type: "string" },
       "https-proxy": { type: "string" },
       "probe-port": { type: "string" },
       "heartbeat-seconds": { type: "string" },
@@ -99,7 +109,18 @@ if (probePort !== undefined && (!Number.isInteger(probePort) || probePort < 0 ||
 
 const heartbeatMs = seconds("heartbeat-seconds");
 const maxConnectionMs = seconds("max-connection-seconds");
-const kubectl = setting("kubectl", "SLIPWAY_KUBECTL");
+const stateConfigMap = setting("state-configmap", "SLIPWAY_STATE_CONFIGMAP");
+if (stateConfigMap !== undefined && !/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(stateConfigMap))
+  fail(`--state-configmap must be a ConfigMap name, not "${stateConfigMap}"`);
+let cluster: Cluster;
+try {
+  cluster = new Cluster(setting("kubeconfig", "SLIPWAY_KUBECONFIG"));
+} catch (err) {
+  fail(`cannot read the cluster's configuration: ${describeError(err)}`);
+}
+/** The agent's own namespace: the downward API's, else the service account's (or the kubeconfig's). */
+const ownNamespace = process.env.POD_NAMESPACE || cluster.namespace;
+const deployment = process.env.SLIPWAY_DEPLOYMENT || undefined;
 const httpsProxy = setting("https-proxy", "SLIPWAY_HTTPS_PROXY");
 if (httpsProxy !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(httpsProxy))
   fail(`--https-proxy must be a proxy URL such as http://proxy.internal:3128, not "${httpsProxy}"`);
@@ -107,8 +128,11 @@ const agent = new Agent({
   serverUrl: serverUrl!,
   runtime: runtime!,
   token: token!,
-  stateFile: setting("state-file", "SLIPWAY_STATE_FILE") ?? join(tmpdir(), `slipway-agent-${runtime}.json`),
-  ...(kubectl ? { kubectl } : {}),
+  state: stateConfigMap
+    ? new ConfigMapState(cluster, stateConfigMap, ownNamespace)
+    : new FileState(setting("state-file", "SLIPWAY_STATE_FILE") ?? join(tmpdir(), `slipway-agent-${runtime}.json`)),
+  cluster,
+  ...(deployment ? { self: { deployment, namespace: ownNamespace, container: "agent" } } : {}),
   ...(httpsProxy ? { httpsProxy } : {}),
   ...(heartbeatMs ? { heartbeatMs } : {}),
   // API Gateway closes connections after 2 hours; the agent opens its next one before that.
@@ -142,7 +166,11 @@ function serveProbes(port: number): Server {
 }
 
 const probes = probePort === undefined ? undefined : serveProbes(probePort);
-agent.start();
+agent.start().catch((err: unknown) => {
+  // Without what it remembers it could apply an instruction twice: better not to start.
+  console.error(`slipway-agent: cannot load the agent's state: ${describeError(err)}`);
+  process.exit(1);
+});
 for (const signal of ["SIGINT", "SIGTERM"] as const)
   process.once(signal, () => {
     probes?.close();

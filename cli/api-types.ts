@@ -135,6 +135,11 @@ export type RuntimeView = {
   running?: { service: string; releaseId?: string; images?: string[]; healthy: boolean }[];
   stateReportedAt?: string;
   cluster?: { id: string; serverVersion?: string };
+  tokenRotatedAt?: string;
+  previousTokenValidUntil?: string;
+  management: "managed" | "external";
+  upgradeAvailable: boolean;
+  latestAgentVersion: string;
 };
 
 export type ApiKeyView = { keyId: string; name: string; scopes: string[]; revoked: boolean };
@@ -153,6 +158,28 @@ export type LinkedRuntime = {
   tokenId: string;
   serverUrl: string;
   installManifest: string;
+};
+
+/** `POST /v1/runtimes/{name}/token`. */
+export type RotatedToken = {
+  runtime: string;
+  token: string;
+  tokenId: string;
+  tokenGeneration: number;
+  rotatedAt: string;
+  previousTokenId: string;
+  previousTokenValidUntil: string;
+  secret: { namespace: string; name: string; key: string };
+  commands: string[];
+};
+
+/** `POST /v1/runtimes/{name}/revoke`. */
+export type RevokedTokens = {
+  runtime: string;
+  scope: "all" | "previous";
+  changed: boolean;
+  tokens: { tokenId: string; tokenGeneration: number }[];
+  disconnected?: string;
 };
 
 export type ApprovalAnswer = {

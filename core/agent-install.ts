@@ -1,10 +1,10 @@
-import { CURRENT_AGENT_VERSION } from "./agent-protocol.js";
+import { CURRENT_AGENT_VERSION, DEFAULT_AGENT_IMAGE_REPOSITORY, DEFAULT_AGENT_NAMESPACE } from "./agent-protocol.js";
 
 /**
  * The Kubernetes YAML that runs a runtime's agent, like any cluster agent's install manifest: a
  * namespace, a service account with the least rights the agent needs, the token in a Secret, a
- * volume for what it has applied, and a single-replica Deployment that takes its settings from
- * that Secret. docs/agent-install.md describes every option.
+ * volume (or a ConfigMap) for what it has applied, and a single-replica Deployment that takes its
+ * settings from that Secret. docs/agent-install.md describes every option.
  */
 export type AgentInstallOptions = {
   /** Where the agent runs (default slipway-agent); several runtimes' agents may share it. */
@@ -15,11 +15,15 @@ export type AgentInstallOptions = {
    * ClusterRole over every namespace.
    */
   rbac?: "namespaced" | "cluster";
-  /** `pvc` (default): what the agent applied survives the pod; `ephemeral`: an emptyDir, lost with the pod. */
-  state?: "pvc" | "ephemeral";
+  /**
+   * Where the agent keeps what it applied, so a new pod never applies an instruction twice: `pvc`
+   * (default) a PersistentVolumeClaim; `configmap` a ConfigMap it writes through the API server (no
+   * volume: for clusters without a storage class); `ephemeral` an emptyDir, lost with the pod.
+   */
+  state?: "pvc" | "configmap" | "ephemeral";
   /** A Secret or ConfigMap in the agent's namespace whose `ca.crt` the agent trusts besides the public CAs. */
   caBundle?: { secret: string } | { configMap: string };
-  /** An HTTP(S) proxy the agent reaches Slipway through (not the API server: kubectl goes direct). */
+  /** An HTTP(S) proxy the agent reaches Slipway through (not the API server: that is reached directly). */
   httpsProxy?: string;
 };
 
@@ -29,6 +33,11 @@ export type AgentInstallInput = AgentInstallOptions & {
   serverUrl: string;
   /** The namespaces the runtime's services deploy to, for the `namespaced` profile's Roles. */
   namespaces?: readonly string[];
+  /**
+   * `managed` (default): the agent may set a newer image on its own Deployment when Slipway
+   * announces one; `external`: the operator upgrades it, and the agent has no right to.
+   */
+  management?: "managed" | "external";
 };
 
 /** A Kubernetes namespace name: a DNS label. */
@@ -64,8 +73,8 @@ const READ_RULES = [{ apiGroups: [""], resources: ["pods", "pods/log", "events"]
  * agents of several runtimes can share a cluster and a namespace (by default `slipway-agent`).
  */
 export function agentInstallManifest(input: AgentInstallInput): string {
-  const ns = input.namespace ?? "slipway-agent";
-  const image = input.image ?? `slipway/agent:${CURRENT_AGENT_VERSION}`;
+  const ns = input.namespace ?? DEFAULT_AGENT_NAMESPACE;
+  const image = input.image ?? `${DEFAULT_AGENT_IMAGE_REPOSITORY}:${CURRENT_AGENT_VERSION}`;
   const name = `slipway-agent-${input.runtime}`;
   const labels = { "app.kubernetes.io/name": "slipway-agent", "app.kubernetes.io/instance": input.runtime };
   const subject = { kind: "ServiceAccount", name, namespace: ns };
@@ -141,7 +150,35 @@ export function agentInstallManifest(input: AgentInstallInput): string {
       ...(input.httpsProxy ? { SLIPWAY_HTTPS_PROXY: input.httpsProxy } : {}),
     },
   });
-  const persistent = input.state !== "ephemeral";
+  const persistent = (input.state ?? "pvc") === "pvc";
+  const stateConfigMap = input.state === "configmap" ? `${name}-state` : undefined;
+  const managed = input.management !== "external";
+  if (stateConfigMap)
+    add(
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: stateConfigMap, namespace: ns, labels } },
+      " What the agent applied, kept across pods: the agent writes its data (no data here, so applying this again keeps it).",
+    );
+  if (stateConfigMap || managed) {
+    add(
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name: `${name}-self`, namespace: ns },
+        rules: [
+          ...(stateConfigMap
+            ? [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [stateConfigMap], verbs: ["get", "patch"] }]
+            : []),
+          ...(managed
+            ? [{ apiGroups: ["apps"], resources: ["deployments"], resourceNames: [name], verbs: ["get", "patch"] }]
+            : []),
+        ],
+      },
+      ` The agent's own objects, and nothing else:${stateConfigMap ? " its state ConfigMap" : ""}${
+        stateConfigMap && managed ? " and" : ""
+      }${managed ? " its Deployment (a managed runtime's agent sets the image Slipway announces)" : ""}.`,
+    );
+    add(binding("RoleBinding", `${name}-self`, ns, "Role", `${name}-self`, subject));
+  }
   if (persistent)
     add(
       {
@@ -156,7 +193,7 @@ export function agentInstallManifest(input: AgentInstallInput): string {
   const ca = input.caBundle;
   const volumes = [
     { name: "state", ...(persistent ? { persistentVolumeClaim: { claimName: name } } : { emptyDir: {} }) },
-    // kubectl's cache; the root file system is read-only.
+    // Scratch space; the root file system is read-only.
     { name: "tmp", emptyDir: {} },
     ...(ca
       ? [
@@ -193,7 +230,11 @@ export function agentInstallManifest(input: AgentInstallInput): string {
                 image,
                 envFrom: [{ secretRef: { name } }],
                 env: [
-                  { name: "SLIPWAY_STATE_FILE", value: "/var/lib/slipway/state.json" },
+                  stateConfigMap
+                    ? { name: "SLIPWAY_STATE_CONFIGMAP", value: stateConfigMap }
+                    : { name: "SLIPWAY_STATE_FILE", value: "/var/lib/slipway/state.json" },
+                  ...(managed ? [{ name: "SLIPWAY_DEPLOYMENT", value: name }] : []),
+                  { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
                   { name: "SLIPWAY_PROBE_PORT", value: String(AGENT_PROBE_PORT) },
                   ...(ca ? [{ name: "NODE_EXTRA_CA_CERTS", value: `${CA_DIR}/ca.crt` }] : []),
                 ],

@@ -76,6 +76,19 @@ export const ErrorMessage = z.object({
 });
 export type ErrorMessage = z.infer<typeof ErrorMessage>;
 
+/**
+ * Sent to the agent of a `managed` runtime when it connects with a version older than the one
+ * this server ships (but still supported): the version to run, and the image to run it from —
+ * the repository the runtime was linked with, at that version. An agent may receive it more than
+ * once per connection; it is a request, not an instruction: nothing is acknowledged or reported.
+ */
+export const UpgradeMessage = z.object({
+  type: z.literal("upgrade"),
+  version: z.string(),
+  image: z.string(),
+});
+export type UpgradeMessage = z.infer<typeof UpgradeMessage>;
+
 // ── instruction ids ────────────────────────────────────────────────────────────────────────
 
 /**
@@ -106,8 +119,20 @@ export function parseInstructionId(
 // ── agent versions ─────────────────────────────────────────────────────────────────────────
 
 /** The agent version this server ships install manifests for. */
-export const CURRENT_AGENT_VERSION = "1.1.0";
-const SEMVER = /^(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$/;
+export const CURRENT_AGENT_VERSION = "1.2.0";
+/** The repository of the agent's image when a link names none (the install YAML runs `<this>:<version>`). */
+export const DEFAULT_AGENT_IMAGE_REPOSITORY = "slipway/agent";
+/** The namespace the install YAML runs agents in when a link names none. */
+export const DEFAULT_AGENT_NAMESPACE = "slipway-agent";
+const SEMVER = /^(\d+)\.(\d+)\.(\d+)(-[^+]*)?(?:\+.*)?$/;
+
+/** An image reference without its tag and digest: `registry:5000/slipway/agent:1.1.0@sha256:…` → `registry:5000/slipway/agent`. */
+export function imageRepository(image: string): string {
+  const undigested = image.split("@")[0]!;
+  const lastSlash = undigested.lastIndexOf("/");
+  const colon = undigested.indexOf(":", lastSlash + 1);
+  return colon === -1 ? undigested : undigested.slice(0, colon);
+}
 
 /**
  * Agents of the current major version within the latest `minors` minor versions are supported
@@ -129,4 +154,30 @@ export function agentVersionProblem(
   if (major !== cMajor || minor > cMinor || minor < oldest)
     return `agent version ${version} is not supported; this server supports ${cMajor}.${oldest}.x to ${cMajor}.${cMinor}.x — upgrade the agent to ${current}`;
   return undefined;
+}
+
+/**
+ * Whether an agent of `version` should be told to upgrade: it is older than `current` but still
+ * supported (an unsupported one is refused at connect instead).
+ */
+export function agentUpgradeAvailable(
+  version: string | undefined,
+  current = CURRENT_AGENT_VERSION,
+  minors = 3,
+): boolean {
+  if (!version || agentVersionProblem(version, current, minors)) return false;
+  return compareVersions(version, current) < 0;
+}
+
+/** Orders two semantic versions (build metadata ignored; a pre-release sorts before its release). */
+function compareVersions(a: string, b: string): number {
+  const [x, y] = [SEMVER.exec(a)!, SEMVER.exec(b)!];
+  for (const i of [1, 2, 3]) {
+    const d = Number(x[i]) - Number(y[i]);
+    if (d !== 0) return d;
+  }
+  if (x[4] === y[4]) return 0;
+  if (!x[4]) return 1;
+  if (!y[4]) return -1;
+  return x[4] < y[4] ? -1 : 1;
 }

@@ -79,6 +79,10 @@ export const ERROR_CODES = {
     status: 409,
     when: "the agent runs in another cluster than the one the runtime is pinned to; link the runtime again to move it",
   },
+  "runtime.not_linked": {
+    status: 409,
+    when: "the runtime has no agent token to rotate (never linked, or its tokens were revoked); link it first",
+  },
   "runtime.wait_timeout": { status: 408, when: "what `?wait=` waits for did not come about within the timeout" },
   "render.failed": { status: 400, when: "a template of the service cannot be rendered; `errors` names the expression" },
   "render.unknown_channel": { status: 400, when: "rendering for a channel the application does not have" },
@@ -116,8 +120,13 @@ export const ERROR_CODES = {
   "rollback.bad_release": { status: 409, when: "the release to roll back to is marked bad" },
   "rollback.config_missing": { status: 409, when: "the config the release was rendered from is gone" },
   // ── agents ──
-  "agent.bad_token": { status: 401, when: "the agent token is unknown or was rotated" },
+  "agent.bad_token": { status: 401, when: "the agent token is unknown, or was voided by linking again" },
   "agent.not_linked": { status: 401, when: "the runtime has no agent token yet" },
+  "agent.token_expired": {
+    status: 401,
+    when: "the agent token was replaced by a rotation and its overlap has ended (or was ended by a revoke); use the new token",
+  },
+  "agent.token_revoked": { status: 401, when: "every agent token of the runtime was revoked; link it again" },
   "agent.fenced": { status: 409, when: "the agent's lease was taken by a newer connection" },
   "instruction.not_found": { status: 404, when: "no instruction has this id" },
   "instruction.wrong_runtime": { status: 403, when: "the instruction belongs to another runtime" },

@@ -66,6 +66,20 @@ export function narrate(e: StoredEvent): Narration {
       return info(`${e.data.runtime}: agent token issued (generation ${e.data.tokenGeneration})`, {
         runtime: e.data.runtime,
       });
+    case "AgentTokenRotated":
+      return info(
+        `${e.data.runtime}: agent token rotated (generation ${e.data.tokenGeneration}); the previous one (generation ${e.data.previousTokenGeneration}) is accepted until ${e.data.previousTokenValidUntil}`,
+        { runtime: e.data.runtime },
+      );
+    case "AgentTokensRevoked": {
+      const generations = `generation${e.data.tokens.length > 1 ? "s" : ""} ${e.data.tokens.map((t) => t.tokenGeneration).join(", ")}`;
+      return info(
+        e.data.scope === "all"
+          ? `${e.data.runtime}: agent tokens revoked (${generations}); it must be linked again`
+          : `${e.data.runtime}: previous agent token revoked (${generations}); the rotation's overlap ended early`,
+        { runtime: e.data.runtime },
+      );
+    }
     case "RuntimeLinked":
       return info(`${e.data.runtime}: linked by agent ${e.data.agentVersion}`, {
         runtime: e.data.runtime,

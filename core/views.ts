@@ -1,7 +1,7 @@
 import type { ClusterIdentity, StoredEvent } from "../events/index.js";
 import { parseInstructionId } from "./agent-protocol.js";
 import type { ChannelState, InstructionStatus } from "./deciders/channel.js";
-import { runtimeDecider } from "./deciders/runtime.js";
+import { runtimeDecider, tokenOverlap } from "./deciders/runtime.js";
 import { fold } from "./decider.js";
 
 /**
@@ -74,6 +74,9 @@ export type RuntimeStatusView = {
   disconnectReason?: string;
   /** The cluster the runtime is pinned to, and its API server's version as last reported. */
   cluster?: ClusterIdentity;
+  /** While a rotation's overlap runs: when the token was rotated, and until when the previous one is accepted. */
+  tokenRotatedAt?: string;
+  previousTokenValidUntil?: string;
 };
 
 /** A runtime's status from its stream, judged at `now` against the disconnect grace period. */
@@ -83,7 +86,8 @@ export function runtimeStatusView(
   now: string,
   graceSeconds: number,
 ): RuntimeStatusView {
-  const { linked, lease, cluster } = fold(runtimeDecider, history);
+  const state = fold(runtimeDecider, history);
+  const { linked, lease, cluster } = state;
   // When the agent was last there, and why it left: the lease's last change.
   let holder: string | undefined;
   let lastSeenAt: string | undefined;
@@ -112,6 +116,7 @@ export function runtimeStatusView(
     ...(lastSeenAt ? { lastSeenAt } : {}),
     ...(disconnectReason ? { disconnectReason } : {}),
     ...(cluster ? { cluster } : {}),
+    ...tokenOverlap(state, now),
   };
 }
 

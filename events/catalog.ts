@@ -116,6 +116,48 @@ const definitions = {
       /** SHA-256 of the token; the token itself is shown once and never stored. */
       tokenHash: z.string().regex(/^[a-f0-9]{64}$/),
       tokenGeneration: z.number().int().positive(),
+      /**
+       * The repository of the agent image the install YAML runs (tag and digest stripped), for the
+       * `upgrade` message; absent on links recorded before it was, which ran `slipway/agent`.
+       */
+      agentImage: z.string().min(1).max(255).optional(),
+      /** The namespace the install YAML runs the agent in, for the commands a rotation prints. */
+      agentNamespace: Name.optional(),
+    }),
+  },
+  /**
+   * A new agent token, while the previous one is still accepted until `previousTokenValidUntil`
+   * (an agent rolling over to the new token keeps the runtime). Unlike linking again, the runtime
+   * stays linked, pinned, and its agent keeps its lease.
+   */
+  AgentTokenRotated: {
+    schemaVersion: 1,
+    data: z.object({
+      runtime: Name,
+      tokenId: Id,
+      /** SHA-256 of the token; the token itself is shown once and never stored. */
+      tokenHash: z.string().regex(/^[a-f0-9]{64}$/),
+      tokenGeneration: z.number().int().positive(),
+      rotatedAt: Time,
+      previousTokenId: Id,
+      previousTokenGeneration: z.number().int().positive(),
+      previousTokenValidUntil: Time,
+    }),
+  },
+  /**
+   * Agent tokens that stop working at once: `all` (every token of the runtime; it must be linked
+   * again) or `previous` (only the token a rotation kept, ending its overlap early).
+   */
+  AgentTokensRevoked: {
+    schemaVersion: 1,
+    data: z.object({
+      runtime: Name,
+      scope: z.enum(["all", "previous"]),
+      tokens: z
+        .array(z.object({ tokenId: Id, tokenGeneration: z.number().int().positive() }))
+        .min(1)
+        .max(2),
+      revokedAt: Time,
     }),
   },
   RuntimeLinked: {
@@ -133,6 +175,11 @@ const definitions = {
       connectedAt: z.iso.datetime().optional(),
       /** The cluster the agent reported it runs in, if it did. */
       cluster: ClusterIdentity.optional(),
+      /**
+       * The generation of the agent token the connection authenticated with (the current one, or
+       * the previous one during a rotation's overlap); absent on leases granted before it was recorded.
+       */
+      tokenGeneration: z.number().int().positive().optional(),
     }),
   },
   /** The runtime is pinned to the cluster its first identified agent runs in, until it is linked again. */

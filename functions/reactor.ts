@@ -14,7 +14,7 @@ import {
   evaluateWaiting,
   forgetRelease,
 } from "./services/promotion.js";
-import { pushAll, resendUnfinished } from "./services/push.js";
+import { greetAgent, pushAll } from "./services/push.js";
 import { scheduleResume } from "./services/timed-pauses.js";
 import { backendFromResources } from "./wiring.js";
 
@@ -122,7 +122,8 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       await closeReplacedConnection(deps, { disconnected: e.data });
       return;
     case "AgentConnected":
-      await resendUnfinished(deps, e.data.runtime, meta);
+      // An upgrade request if the runtime is managed and the agent outdated, then what it has not finished.
+      await greetAgent(deps, e.data.runtime, e.data.connectionId, meta);
       return;
     default:
       return;

@@ -17,6 +17,7 @@ const WakeUpMessage = z.union([
     runtime: z.string().min(1),
     connectionId: z.string().min(1),
     at: z.iso.datetime(),
+    upgrade: z.boolean().optional(),
     correlationId: z.string().min(1).max(256).optional(),
   }),
   z.object({

@@ -21,6 +21,9 @@ import { narrator } from "./services/narration.js";
 
 let backend: BackendDeps | undefined;
 
+/** SLIPWAY_AGENT_SUPPORTED_MINORS: how many minor versions of agents are supported (default 3). */
+const agentSupportedMinors = () => Number(process.env.SLIPWAY_AGENT_SUPPORTED_MINORS ?? 3);
+
 /**
  * The process's logger: JSON lines (as on AWS) unless LOG_FORMAT=human, which `npm start` sets;
  * the level comes from LOG_LEVEL. It knows the secrets this process holds, to keep them out.
@@ -47,6 +50,7 @@ export function backendFromResources(): BackendDeps {
     scheduler: new WakeUpQueue(sqs(), Resource.Preconditions.url),
     notifications: new NotificationQueue(sqs(), Resource.Notifications.url),
     apiUrl: Resource.Api.url,
+    agentSupportedMinors: agentSupportedMinors(),
     ...(slack ? { slackWebhookUrl: slack } : {}),
     postToSlack,
     logger,
@@ -105,6 +109,7 @@ export function apiFromResources(): ApiDeps {
     secrets,
     secretStore: new SecretStore(db, Resource.Secrets.name),
     agentGraceSeconds: Number(process.env.SLIPWAY_AGENT_GRACE_SECONDS ?? 180),
+    agentSupportedMinors: agentSupportedMinors(),
     checks: { eventLog: tableCheck(db, Resource.Events.name) },
     agentsUrl: Resource.Agents.url,
     logger,

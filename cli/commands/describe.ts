@@ -172,7 +172,23 @@ export function registerDescribeCommands(program: Command): void {
         ["Status", paintState(r.status)],
         [
           "Agent",
-          r.agentVersion ? `${r.agentVersion}${r.leaseGeneration ? ` (lease ${r.leaseGeneration})` : ""}` : undefined,
+          r.agentVersion
+            ? `${r.agentVersion}${r.leaseGeneration ? ` (lease ${r.leaseGeneration})` : ""}${r.upgradeAvailable ? paint("yellow", ` — upgrade available: ${r.latestAgentVersion}`) : ""}`
+            : undefined,
+        ],
+        [
+          "Management",
+          r.management === "external"
+            ? "external (its operators keep the agent current)"
+            : r.management === "managed"
+              ? "managed (an outdated agent is asked to upgrade)"
+              : undefined,
+        ],
+        [
+          "Token",
+          r.previousTokenValidUntil
+            ? `rotated ${relativeTime(r.tokenRotatedAt)}; the previous token is accepted until ${r.previousTokenValidUntil} (${relativeTime(r.previousTokenValidUntil)})`
+            : undefined,
         ],
         ["Last seen", r.lastSeenAt ? relativeTime(r.lastSeenAt) : undefined],
         ["Disconnected", r.disconnectReason],

@@ -9,7 +9,7 @@ import {
   type SecretView,
 } from "../api-types.js";
 import { clientOf, usage, withExamples } from "../kit.js";
-import { note, outputOption, paintState, print, printData, table, type Format } from "../output.js";
+import { note, outputOption, paint, paintState, print, printData, table, type Format } from "../output.js";
 import { parseInstant, relativeTime } from "../time.js";
 
 /** `slipway get applications|releases|runtimes|apikeys|secrets`: lists, as tables or as the API's JSON. */
@@ -104,7 +104,9 @@ export function registerGetCommand(program: Command): void {
               r.proxyRuntime ? `extension (via ${r.proxyRuntime})` : r.type,
               r.linked ? "yes" : "no",
               paintState(r.status),
-              r.agentVersion ?? "-",
+              r.agentVersion
+                ? `${r.agentVersion}${r.upgradeAvailable ? paint("yellow", ` (upgrade: ${r.latestAgentVersion})`) : ""}`
+                : "-",
               relativeTime(r.lastSeenAt),
               (r.running ?? []).map((s) => s.service).join(", ") || "-",
             ]),

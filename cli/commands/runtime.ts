@@ -1,12 +1,15 @@
 import type { Command } from "commander";
 import { KUBERNETES_NAMESPACE } from "../../core/index.js";
-import type { LinkedRuntime, RuntimeView } from "../api-types.js";
+import type { LinkedRuntime, RevokedTokens, RotatedToken, RuntimeView } from "../api-types.js";
 import { ApiError, TimeoutError } from "../errors.js";
 import { clientOf, sleep, usage, withExamples } from "../kit.js";
 import { note, outputOption, print, printData, type Format } from "../output.js";
-import { formatDuration, parseDuration } from "../time.js";
+import { formatDuration, parseDuration, relativeTime } from "../time.js";
 
-/** `slipway runtime link|wait`: an agent for a runtime, and knowing it has arrived. */
+/**
+ * `slipway runtime link|wait|rotate-token|revoke`: an agent for a runtime, knowing it has arrived,
+ * and changing or ending its token.
+ */
 
 const POLL_MS = 1000;
 
@@ -34,7 +37,7 @@ export function registerRuntimeCommands(program: Command): void {
       .option("--namespace <namespace>", "the namespace the agent runs in (default slipway-agent)")
       .option("--image <image>", "the agent's image (default slipway/agent:<version>)")
       .option("--rbac <profile>", "namespaced (default: Roles in the namespaces it deploys to) or cluster")
-      .option("--state <kind>", "pvc (default: kept across pods) or ephemeral")
+      .option("--state <kind>", "pvc (default: a volume kept across pods), configmap (no volume) or ephemeral")
       .option("--ca-secret <name>", "a Secret in the agent's namespace whose ca.crt the agent trusts")
       .option("--ca-configmap <name>", "the same from a ConfigMap")
       .option("--https-proxy <url>", "an HTTP proxy the agent reaches Slipway through")
@@ -103,5 +106,57 @@ export function registerRuntimeCommands(program: Command): void {
         if (status !== 408) await sleep(POLL_MS);
       }
     }
+  });
+
+  withExamples(
+    runtime
+      .command("rotate-token")
+      .description(
+        "Issue a new agent token while the previous one stays accepted for --overlap; prints the kubectl commands that give the agent the new token",
+      )
+      .argument("<runtime>", "the runtime")
+      .option(
+        "--overlap <duration>",
+        "how long the previous token stays accepted (default 10m, at most 24h)",
+        parseDuration,
+      )
+      .addOption(outputOption()),
+    ["slipway runtime rotate-token k8s-staging --overlap 30m", "slipway runtime rotate-token k8s-staging | sh"],
+  ).action(async (name: string, options: { overlap?: number; output: Format }, cmd: Command) => {
+    const query = options.overlap === undefined ? "" : `?overlap=${options.overlap}s`;
+    const rotated = await clientOf(cmd).post<RotatedToken>(`/v1/runtimes/${encodeURIComponent(name)}/token${query}`);
+    if (printData(options.output, rotated)) return;
+    // Only the commands go to stdout, so they can be piped to a shell; they hold the token.
+    print(rotated.commands.join("\n"));
+    note(
+      `runtime ${name}: agent token rotated (generation ${rotated.tokenGeneration}); the previous token is accepted until ${rotated.previousTokenValidUntil} (${relativeTime(rotated.previousTokenValidUntil)}). ` +
+        `Run the commands above before then (they hold the new token: keep them out of shell history)`,
+    );
+  });
+
+  withExamples(
+    runtime
+      .command("revoke")
+      .description(
+        "Revoke the runtime's agent tokens at once and disconnect its agent (it must be linked again); --previous ends only a rotation's overlap",
+      )
+      .argument("<runtime>", "the runtime")
+      .option("--previous", "revoke only the previous token of a rotation, ending its overlap now")
+      .addOption(outputOption()),
+    ["slipway runtime revoke k8s-staging", "slipway runtime revoke k8s-staging --previous"],
+  ).action(async (name: string, options: { previous?: boolean; output: Format }, cmd: Command) => {
+    const scope = options.previous ? "previous" : "all";
+    const revoked = await clientOf(cmd).post<RevokedTokens>(
+      `/v1/runtimes/${encodeURIComponent(name)}/revoke?token=${scope}`,
+    );
+    if (printData(options.output, revoked)) return;
+    const agent = revoked.disconnected ? `; its agent was disconnected` : "";
+    if (!revoked.changed)
+      print(
+        `runtime ${name}: ${scope === "previous" ? "no rotation's overlap is running" : "no agent token to revoke"} (nothing changed)`,
+      );
+    else if (scope === "previous")
+      print(`runtime ${name}: the previous agent token is revoked; only the current one is accepted${agent}`);
+    else print(`runtime ${name}: every agent token is revoked${agent}; link it again (slipway runtime link ${name})`);
   });
 }

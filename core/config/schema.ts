@@ -96,6 +96,12 @@ export const Runtime = z
           .array(z.string().max(63).regex(K8S_NAMESPACE, { error: "must be a Kubernetes namespace name" }))
           .max(100)
           .optional(),
+        /**
+         * Who keeps the agent current: `managed` (the default) — Slipway asks an outdated agent to
+         * upgrade itself (the `upgrade` message); `external` — the operator does (GitOps, Helm…).
+         * Absent means managed; left out of stored specs so existing runtimes do not change.
+         */
+        management: z.enum(["managed", "external"], { error: "must be managed or external" }).optional(),
       })
       .optional(),
     extension: z

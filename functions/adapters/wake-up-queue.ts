@@ -12,7 +12,14 @@ export const MAX_DELAY_S = 900;
 export type WakeUp = (
   | { kind?: "evaluate"; releaseId: string; channel: string; at: string }
   | { kind: "resume"; application: string; channel: string; at: string }
-  | { kind: "redeliver"; runtime: string; connectionId: string; at: string }
+  | {
+      kind: "redeliver";
+      runtime: string;
+      connectionId: string;
+      at: string;
+      /** An upgrade request goes first (it was not delivered either). */
+      upgrade?: boolean;
+    }
 ) & {
   /** The story the wake-up belongs to: the events it leads to carry it on. */
   correlationId?: string;

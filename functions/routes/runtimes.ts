@@ -10,7 +10,16 @@ import {
   type AgentInstallOptions,
 } from "../../core/index.js";
 import type { ApiDeps } from "../services/deps.js";
-import { getRuntime, linkRuntime, listRuntimes, waitForRuntime } from "../services/runtimes.js";
+import {
+  DEFAULT_TOKEN_OVERLAP_SECONDS,
+  getRuntime,
+  linkRuntime,
+  listRuntimes,
+  MAX_TOKEN_OVERLAP_SECONDS,
+  revokeAgentTokens,
+  rotateAgentToken,
+  waitForRuntime,
+} from "../services/runtimes.js";
 import { withAccess } from "./access.js";
 import { metadataOf, type ApiEnv } from "./context.js";
 import { problemResponses } from "./problem.js";
@@ -46,6 +55,20 @@ const RuntimeView = z.object({
     .describe(
       "the cluster the runtime is pinned to (its kube-system namespace UID) and its API server's version, as its agent reported them; an agent in another cluster is refused until the runtime is linked again",
     ),
+  tokenRotatedAt: z.string().optional().describe("while a rotation's overlap runs: when the agent token was rotated"),
+  previousTokenValidUntil: z
+    .string()
+    .optional()
+    .describe("while a rotation's overlap runs: until when the previous agent token is still accepted"),
+  management: z
+    .enum(["managed", "external"])
+    .describe(
+      "who keeps the agent current (`kubernetes.management`): managed — Slipway asks an outdated agent to upgrade; external — its operators do",
+    ),
+  upgradeAvailable: z
+    .boolean()
+    .describe("the connected agent is older than `latestAgentVersion` (and still supported)"),
+  latestAgentVersion: z.string().describe("the agent version this server ships"),
 });
 
 /**
@@ -66,6 +89,15 @@ const WaitQuery = z.object({
   ),
 });
 
+/** How long a rotation keeps the previous agent token accepted (in the query or the body). */
+const overlap = {
+  overlap: Duration.optional().describe(
+    `how long the previous token stays accepted (300s, 10m, 1h; default ${DEFAULT_TOKEN_OVERLAP_SECONDS / 60}m, at most ${MAX_TOKEN_OVERLAP_SECONDS / 3600}h)`,
+  ),
+};
+const OverlapQuery = z.object(overlap);
+const OverlapBody = z.strictObject(overlap).default({});
+
 /** How the install YAML runs the agent (query parameters: a link call needs no body). */
 const LinkOptions = z.object({
   namespace: z
@@ -85,10 +117,10 @@ const LinkOptions = z.object({
       "`namespaced` (default): a Role in the agent's namespace and in each namespace the runtime's config lists (`kubernetes.namespaces`); `cluster`: a ClusterRole over every namespace",
     ),
   state: z
-    .enum(["pvc", "ephemeral"], { error: "must be pvc or ephemeral" })
+    .enum(["pvc", "configmap", "ephemeral"], { error: "must be pvc, configmap or ephemeral" })
     .optional()
     .describe(
-      "`pvc` (default): what the agent applied is kept on a PersistentVolumeClaim across pods; `ephemeral`: an emptyDir, for clusters without a default storage class",
+      "`pvc` (default): what the agent applied is kept on a PersistentVolumeClaim across pods; `configmap`: in a ConfigMap the agent writes through the API server (no volume); `ephemeral`: an emptyDir, lost with the pod",
     ),
   caSecret: z
     .string()
@@ -132,7 +164,7 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
         path: "/v1/runtimes/{name}/link",
         summary: "Link a runtime: a fresh agent token and the Kubernetes YAML to run its agent",
         description:
-          "The token is in this response only; Slipway keeps its SHA-256. Linking again rotates the token: the old one stops working and a connected agent loses its lease.",
+          "The token is in this response only; Slipway keeps its SHA-256. Linking again replaces the token: the old one stops working, a connected agent loses its lease and the runtime is unpinned from its cluster — to change the token with an overlap, use POST /v1/runtimes/{name}/token.",
         request: {
           params: z.object({ name: z.string().max(63) }),
           query: LinkOptions,
@@ -202,4 +234,108 @@ export function registerRuntimeRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDeps): 
       return c.json(await waitForRuntime(deps, name, wait, seconds * 1000), 200);
     },
   );
+
+  app.openapi(
+    createRoute(
+      withAccess(deps, "admin", {
+        method: "post",
+        path: "/v1/runtimes/{name}/token",
+        summary: "Rotate a runtime's agent token: a new one, while the previous one stays accepted for an overlap",
+        description: `The new token is in this response only. The previous token is still accepted for \`overlap\` (default ${DEFAULT_TOKEN_OVERLAP_SECONDS / 60}m, at most ${MAX_TOKEN_OVERLAP_SECONDS / 3600}h; in the query or the body) — by new connections, payload fetches, and the agent connected with it — so the agent can be restarted with the new token without the runtime dropping. The runtime stays linked and pinned to its cluster. \`commands\` update the agent's Secret and restart it. \`409 runtime.not_linked\` when the runtime has no token to rotate.`,
+        request: {
+          params: z.object({ name: z.string().max(63) }),
+          query: OverlapQuery,
+          body: { required: false, content: { "application/json": { schema: OverlapBody } } },
+        },
+        responses: {
+          200: {
+            description:
+              "the new token, until when the previous one is accepted, and how to give the agent the new one",
+            content: {
+              "application/json": {
+                schema: z.object({
+                  runtime: z.string(),
+                  token: z.string(),
+                  tokenId: z.string(),
+                  tokenGeneration: z.number(),
+                  rotatedAt: z.string(),
+                  previousTokenId: z.string(),
+                  previousTokenValidUntil: z.string(),
+                  secret: z
+                    .object({ namespace: z.string(), name: z.string(), key: z.literal("SLIPWAY_AGENT_TOKEN") })
+                    .describe("the agent's Secret, as the install YAML names it, and the key holding the token"),
+                  commands: z
+                    .array(z.string())
+                    .describe("kubectl commands: put the new token into the Secret, then restart the agent"),
+                }),
+              },
+            },
+          },
+          ...problemResponses(400, 401, 403, 404, 409),
+        },
+      }),
+    ),
+    async (c) => {
+      const overlap = overlapSeconds(c.req.valid("json")?.overlap ?? c.req.valid("query").overlap);
+      return c.json(await rotateAgentToken(deps, c.req.valid("param").name, overlap, metadataOf(c, deps)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute(
+      withAccess(deps, "admin", {
+        method: "post",
+        path: "/v1/runtimes/{name}/revoke",
+        summary: "Revoke a runtime's agent tokens at once (or, with ?token=previous, only a rotation's previous one)",
+        description:
+          "`token=all` (default): every token of the runtime stops working, its connected agent is disconnected, and the runtime must be linked again. `token=previous`: only the token a rotation kept, ending its overlap now; an agent connected with it is disconnected. Revoking what is not there (already revoked, never linked, no overlap running) changes nothing: `changed: false`.",
+        request: {
+          params: z.object({ name: z.string().max(63) }),
+          query: z.object({
+            token: z
+              .enum(["all", "previous"], { error: "must be all or previous" })
+              .optional()
+              .describe("which tokens: `all` (default) or `previous`"),
+          }),
+        },
+        responses: {
+          200: {
+            description: "what was revoked",
+            content: {
+              "application/json": {
+                schema: z.object({
+                  runtime: z.string(),
+                  scope: z.enum(["all", "previous"]),
+                  changed: z.boolean(),
+                  tokens: z.array(z.object({ tokenId: z.string(), tokenGeneration: z.number() })),
+                  disconnected: z.string().optional().describe("the agent connection that lost its lease"),
+                }),
+              },
+            },
+          },
+          ...problemResponses(400, 401, 403, 404, 409),
+        },
+      }),
+    ),
+    async (c) =>
+      c.json(
+        await revokeAgentTokens(
+          deps,
+          c.req.valid("param").name,
+          c.req.valid("query").token ?? "all",
+          metadataOf(c, deps),
+        ),
+        200,
+      ),
+  );
+}
+
+function overlapSeconds(overlap: string | undefined): number {
+  if (overlap === undefined) return DEFAULT_TOKEN_OVERLAP_SECONDS;
+  const seconds = durationSeconds(overlap);
+  if (seconds < 1 || seconds > MAX_TOKEN_OVERLAP_SECONDS)
+    throw invalid("request.invalid", `overlap must be from 1s to ${MAX_TOKEN_OVERLAP_SECONDS / 3600}h`, [
+      { path: "overlap", message: `must be from 1s to ${MAX_TOKEN_OVERLAP_SECONDS / 3600}h` },
+    ]);
+  return seconds;
 }

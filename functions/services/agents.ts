@@ -5,6 +5,8 @@ import {
   channelDecider,
   DomainError,
   getConfig,
+  LEASE_ENDINGS,
+  leaseEnding,
   parseInstructionId,
   runtimeDecider,
   streams,
@@ -138,7 +140,12 @@ export async function receiveAgentMessage(
     ...(error.instructionId ? { instructionId: error.instructionId } : {}),
     ...(target ? { releaseId: target.releaseId, channel: target.channel, runtime: target.runtime } : {}),
   });
+  // A connection whose token is no longer accepted is served no more: its lease ends (first, so the
+  // log says why), it is told, and it is closed.
+  const expired = error.code === LEASE_ENDINGS.expired.code;
+  if (expired) await disconnectAgent(deps, connectionId, LEASE_ENDINGS.expired.reason, meta);
   await deps.gateway.send(connectionId, error);
+  if (expired) await deps.gateway.close(connectionId);
 }
 
 async function decideAgentMessage(
@@ -172,7 +179,7 @@ async function decideAgentMessage(
     return { type: "error", code: "agent.unknown_connection", message: "this connection holds no lease; reconnect" };
   const runtimeState = (await readState(deps.store, runtimeDecider, streams.runtime(connection.runtime))).state;
   try {
-    assertLeaseHolder(runtimeState, connectionId, msg.leaseGeneration);
+    assertLeaseHolder(runtimeState, connectionId, msg.leaseGeneration, nowOf(deps).toISOString());
   } catch (err) {
     if (err instanceof DomainError) return { type: "error", code: err.code, message: err.message };
     throw err;
@@ -252,24 +259,30 @@ async function decideAgentMessage(
   return undefined;
 }
 
-/** A connection lost its lease (a newer agent, or a rotated token): tell it why, then close it. */
+/**
+ * A connection lost its lease to a newer agent, or because the server ended it (linked again,
+ * tokens revoked, its token's overlap ended): tell it why, then close it.
+ */
 export async function closeReplacedConnection(
   deps: BackendDeps,
   replaced: { superseded: EventData<"AgentSuperseded"> } | { disconnected: EventData<"AgentDisconnected"> },
 ): Promise<void> {
-  if ("disconnected" in replaced && replaced.disconnected.reason !== "agent token rotated") return;
-  const notice: ErrorMessage =
-    "superseded" in replaced
-      ? {
-          type: "error",
-          code: "agent.superseded",
-          message: `another agent connection (${replaced.superseded.supersededBy}) took over runtime "${replaced.superseded.runtime}"`,
-        }
-      : {
-          type: "error",
-          code: "agent.token_rotated",
-          message: `the agent token of runtime "${replaced.disconnected.runtime}" was rotated; reconnect with the new token`,
-        };
-  const connectionId = "superseded" in replaced ? replaced.superseded.connectionId : replaced.disconnected.connectionId;
+  let notice: ErrorMessage;
+  let connectionId: string;
+  if ("superseded" in replaced) {
+    const { runtime, supersededBy } = replaced.superseded;
+    connectionId = replaced.superseded.connectionId;
+    notice = {
+      type: "error",
+      code: "agent.superseded",
+      message: `another agent connection (${supersededBy}) took over runtime "${runtime}"`,
+    };
+  } else {
+    const ending = leaseEnding(replaced.disconnected.reason);
+    // The agent left, or its connection is gone: there is no one to tell.
+    if (!ending) return;
+    connectionId = replaced.disconnected.connectionId;
+    notice = { type: "error", code: ending.code, message: ending.notice(replaced.disconnected.runtime) };
+  }
   if ((await deps.gateway.send(connectionId, notice)) === "sent") await deps.gateway.close(connectionId);
 }

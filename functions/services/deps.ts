@@ -26,6 +26,8 @@ export type BackendDeps = {
   postToSlack?: SlackPoster;
   /** Where outcome notifications are queued for the notifier; without it, none are sent. */
   notifications?: NotificationQueue;
+  /** How many minor versions of agents are supported (SLIPWAY_AGENT_SUPPORTED_MINORS, default 3). */
+  agentSupportedMinors?: number;
   now?: () => Date;
   logger?: Logger;
 };
@@ -61,6 +63,8 @@ export type ApiDeps = {
   secretStore: SecretStore;
   /** How long a runtime whose agent dropped counts as reconnecting before it counts as disconnected. */
   agentGraceSeconds?: number;
+  /** How many minor versions of agents are supported (SLIPWAY_AGENT_SUPPORTED_MINORS, default 3). */
+  agentSupportedMinors?: number;
   checks: Record<string, HealthCheck>;
   /** The agents' WebSocket URL, written into install manifests. */
   agentsUrl?: string;

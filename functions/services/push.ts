@@ -1,6 +1,10 @@
 import {
+  agentUpgradeAvailable,
   channelDecider,
+  CURRENT_AGENT_VERSION,
+  DEFAULT_AGENT_IMAGE_REPOSITORY,
   fold,
+  getConfig,
   listConfigs,
   mayStillBeOpening,
   PROTOCOL_VERSION,
@@ -8,6 +12,8 @@ import {
   streams,
   type ConfigState,
   type InstructionMessage,
+  type Lease,
+  type UpgradeMessage,
 } from "../../core/index.js";
 import type { EventData, Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
@@ -100,8 +106,7 @@ export async function pushInstruction(
   config?: ConfigState,
 ): Promise<PushResult> {
   const agentRuntime = agentRuntimeOf(config ?? (await readConfig(deps)), instruction.runtime);
-  const runtimeStream = streams.runtime(agentRuntime);
-  const lease = (await readState(deps.store, runtimeDecider, runtimeStream)).state.lease;
+  const lease = (await readState(deps.store, runtimeDecider, streams.runtime(agentRuntime))).state.lease;
   const { instructionId, releaseId, application, channel, service, runtime } = instruction;
   const logger = loggerOf(deps).child({ instructionId, releaseId, application, channel, service, runtime });
   const to = agentRuntime === runtime ? runtime : `${agentRuntime} (the proxy of ${runtime})`;
@@ -131,67 +136,139 @@ export async function pushInstruction(
           ...reference,
           payloadUrl: `${deps.apiUrl}/v1/agent/instructions/${encodeURIComponent(instruction.instructionId)}`,
         };
-  const result = await deps.gateway.send(lease.connectionId, message);
-  if (result === "sent")
+  if ((await deps.gateway.send(lease.connectionId, message)) === "sent") {
     logger.info(
       `${channel}: instruction ${instructionId} sent to ${to}${message.payloadUrl ? " (payload fetched over HTTP)" : ""}`,
       { connectionId: lease.connectionId },
     );
-  const now = nowOf(deps);
-  if (result === "gone" && mayStillBeOpening(lease, now)) {
+    return "sent";
+  }
+  const undelivered = await notDelivered(deps, agentRuntime, lease, meta);
+  if (undelivered === "opening")
     logger.info(
       `${channel}: instruction ${instructionId} not delivered yet: the agent connection of ${to} is still opening; it is sent again in ${OPENING_RETRY_MS / 1000} s`,
       { connectionId: lease.connectionId },
     );
-    const at = new Date(now.getTime() + OPENING_RETRY_MS).toISOString();
+  else
+    logger.warn(
+      `${channel}: instruction ${instructionId} not delivered: the agent connection of ${to} is gone; it is sent again when an agent connects`,
+      { connectionId: lease.connectionId },
+    );
+  return undelivered;
+}
+
+/**
+ * A post the lease holder's connection answered with 410: while it may still be opening, what the
+ * runtime has not finished (after an upgrade request, with `upgrade`) is sent again a second later;
+ * after that it is gone, and so is its lease. What was not delivered stays stored, unacknowledged:
+ * it goes out again when an agent connects.
+ */
+async function notDelivered(
+  deps: BackendDeps,
+  agentRuntime: string,
+  lease: Lease,
+  meta: Metadata,
+  options: { upgrade?: boolean } = {},
+): Promise<"opening" | "gone"> {
+  const now = nowOf(deps);
+  if (mayStillBeOpening(lease, now)) {
     await deps.scheduler.schedule(
       {
         kind: "redeliver",
         runtime: agentRuntime,
         connectionId: lease.connectionId,
-        at,
+        at: new Date(now.getTime() + OPENING_RETRY_MS).toISOString(),
         correlationId: meta.correlationId,
+        ...(options.upgrade ? { upgrade: true } : {}),
       },
       now,
     );
     return "opening";
   }
-  if (result === "gone") {
-    logger.warn(
-      `${channel}: instruction ${instructionId} not delivered: the agent connection of ${to} is gone; it is sent again when an agent connects`,
-      { connectionId: lease.connectionId },
-    );
-    // The instruction stays stored, unacknowledged: it goes out again when an agent connects.
-    await handleCommand(
-      deps.store,
-      runtimeDecider,
-      runtimeStream,
-      {
-        type: "DisconnectAgent",
-        runtime: agentRuntime,
-        connectionId: lease.connectionId,
-        reason: "the connection is gone (PostToConnection answered 410)",
-      },
-      meta,
-    );
-  }
-  return result;
+  await handleCommand(
+    deps.store,
+    runtimeDecider,
+    streams.runtime(agentRuntime),
+    {
+      type: "DisconnectAgent",
+      runtime: agentRuntime,
+      connectionId: lease.connectionId,
+      reason: "the connection is gone (PostToConnection answered 410)",
+    },
+    meta,
+  );
+  return "gone";
 }
 
 /**
- * A redelivery that was due: what the runtime has not finished goes to the connection that was
- * still opening — unless another connection holds the lease by now (its own connect re-sends) or
- * none does.
+ * What an agent is sent once its connection is open: an `upgrade` request first, if its runtime is
+ * managed and the agent older than this server ships, then every instruction its runtime has not
+ * finished. A connection still opening gets both a second later (the redelivery).
+ */
+export async function greetAgent(
+  deps: BackendDeps,
+  agentRuntime: string,
+  connectionId: string,
+  meta: Metadata,
+): Promise<void> {
+  const upgrade = await requestUpgrade(deps, agentRuntime, connectionId, meta);
+  if (upgrade === "opening" || upgrade === "gone") return;
+  await resendUnfinished(deps, agentRuntime, meta);
+}
+
+/**
+ * Asks the connection holding a managed runtime's lease to upgrade its agent, when it is older
+ * than CURRENT_AGENT_VERSION: to that version, from the image repository the runtime was linked
+ * with. External runtimes are never asked; their operators keep the agent current.
+ */
+export async function requestUpgrade(
+  deps: BackendDeps,
+  agentRuntime: string,
+  connectionId: string,
+  meta: Metadata,
+): Promise<PushResult | "not-needed"> {
+  const runtime = getConfig(await readConfig(deps), "runtime", agentRuntime);
+  if (!runtime?.spec.kubernetes || (runtime.spec.kubernetes.management ?? "managed") !== "managed") return "not-needed";
+  const state = (await readState(deps.store, runtimeDecider, streams.runtime(agentRuntime))).state;
+  const lease = state.lease;
+  // A connection that no longer holds the lease is not asked; the one holding it was, on its connect.
+  if (lease?.connectionId !== connectionId) return "not-needed";
+  if (!agentUpgradeAvailable(lease.agentVersion, CURRENT_AGENT_VERSION, deps.agentSupportedMinors)) return "not-needed";
+  const message: UpgradeMessage = {
+    type: "upgrade",
+    version: CURRENT_AGENT_VERSION,
+    image: `${state.agentImage ?? DEFAULT_AGENT_IMAGE_REPOSITORY}:${CURRENT_AGENT_VERSION}`,
+  };
+  const logger = loggerOf(deps).child({ runtime: agentRuntime, connectionId });
+  if ((await deps.gateway.send(connectionId, message)) === "sent") {
+    logger.info(`${agentRuntime}: agent ${lease.agentVersion} asked to upgrade to ${message.image}`);
+    return "sent";
+  }
+  const undelivered = await notDelivered(deps, agentRuntime, lease, meta, { upgrade: true });
+  logger.info(
+    undelivered === "opening"
+      ? `${agentRuntime}: upgrade request not delivered yet: the agent connection is still opening; it is sent again in ${OPENING_RETRY_MS / 1000} s`
+      : `${agentRuntime}: upgrade request not delivered: the agent connection is gone`,
+  );
+  return undelivered;
+}
+
+/**
+ * A redelivery that was due: what the runtime has not finished (after the upgrade request, with
+ * `upgrade`) goes to the connection that was still opening — unless another connection holds the
+ * lease by now (its own connect re-sends) or none does.
  */
 export async function redeliver(
   deps: BackendDeps,
   agentRuntime: string,
   connectionId: string,
   meta: Metadata,
+  options: { upgrade?: boolean } = {},
 ): Promise<void> {
   const { lease } = (await readState(deps.store, runtimeDecider, streams.runtime(agentRuntime))).state;
   if (lease?.connectionId !== connectionId) return;
-  await resendUnfinished(deps, agentRuntime, meta);
+  if (options.upgrade) await greetAgent(deps, agentRuntime, connectionId, meta);
+  else await resendUnfinished(deps, agentRuntime, meta);
 }
 
 /**

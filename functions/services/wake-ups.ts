@@ -35,6 +35,7 @@ export async function wakeUp(deps: BackendDeps, wake: WakeUp, messageId: string)
   };
   loggerOf(deps).debug(`${wake.at}: evaluating ${about} again`);
   if (wake.kind === "resume") await endTimedPause(deps, wake.application, wake.channel, wake.at, meta);
-  else if (wake.kind === "redeliver") await redeliver(deps, wake.runtime, wake.connectionId, meta);
+  else if (wake.kind === "redeliver")
+    await redeliver(deps, wake.runtime, wake.connectionId, meta, wake.upgrade ? { upgrade: true } : {});
   else await evaluate(deps, wake.releaseId, wake.channel, meta);
 }

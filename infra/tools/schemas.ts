@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AgentMessage, configJsonSchema, ErrorMessage, InstructionMessage } from "../../core/index.js";
+import { AgentMessage, configJsonSchema, ErrorMessage, InstructionMessage, UpgradeMessage } from "../../core/index.js";
 
 const protocol = (schema: z.ZodType, title: string) => ({
   ...z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }),
@@ -16,5 +16,6 @@ export function schemaFiles(): Record<string, Record<string, unknown>> {
       "Slipway server → agent instruction",
     ),
     "schemas/agent-protocol/error.schema.json": protocol(ErrorMessage, "Slipway server → agent error"),
+    "schemas/agent-protocol/upgrade.schema.json": protocol(UpgradeMessage, "Slipway server → agent upgrade request"),
   };
 }

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createServer, type IncomingMessage } from "node:http";
 import { connect as netConnect, type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocketServer } from "ws";
 import { parseAllDocuments } from "yaml";
 import { get } from "../../agent/proxy.js";
 import { streams } from "../../core/index.js";
@@ -14,46 +15,35 @@ import type { Secrets } from "../../functions/services/deps.js";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { startLocalStack, type LocalStack } from "../../infra/local/stack.js";
 import { buildAgent } from "../../infra/tools/build-agent.js";
+import { FakeKube } from "../support/fake-kube.js";
 import { docs } from "../support/fixtures.js";
 import { signedWebhookHeaders } from "../support/webhooks.js";
 
 /**
  * Real agent processes against the local stack, run as users run them: the one-file bundle
  * (`npm run build:agent`) copied into an empty folder and started with plain `node`. There is no
- * cluster here, so the agent applies through a fake kubectl that records what it was given.
+ * cluster here, so the agent talks to a fake Kubernetes API server (test/support/fake-kube.ts)
+ * that records what it was sent and rolls Deployments out.
  */
 const dir = mkdtempSync(join(tmpdir(), "slipway-agent-"));
 /** The bundle, alone in a folder of its own: nothing of the repository beside it. */
 const bundle = join(mkdtempSync(join(tmpdir(), "slipway-agent-bundle-")), "agent.mjs");
-const calls = join(dir, "calls");
 /** The kube-system namespace UIDs of two clusters. */
 const CLUSTER_A = "2f6a1c3e-8d1b-4b7e-9c53-0a4b1e7d9f10";
 const CLUSTER_B = "91d0e7c2-5a44-4c1f-b8e6-3f2a9c0d4e21";
-const kubectl = join(dir, "kubectl");
+const kubeA = new FakeKube(CLUSTER_A);
+const kubeB = new FakeKube(CLUSTER_B);
+/** The agent's namespace, its kubeconfig context's: where manifests that name none land. */
+const AGENT_NS = "slipway-agent";
 let stack: LocalStack;
 let secrets: Secrets;
 let store: EventStore;
 const processes: ChildProcess[] = [];
 
 beforeAll(async () => {
-  await buildAgent(bundle);
-  writeFileSync(
-    kubectl,
-    `#!/usr/bin/env bash
-# Records each call (args, then stdin) in its own file; "rollout status" takes ROLLOUT_SECONDS.
-f="${calls}/$(date +%s%N)-$$"
-mkdir -p "${calls}"
-echo "$*" > "$f"
-if [ "$1" = "apply" ]; then cat >> "$f"; sed -n 's/.*image: "\\(.*\\)".*/\\1/p' "$f" > "${dir}/cluster-image"; fi
-if [ "$1" = "rollout" ]; then sleep "\${ROLLOUT_SECONDS:-0}"; echo "deployment rolled out"; fi
-# Which cluster this is: the kube-system namespace's UID (CLUSTER_UID) and the API server's version.
-if [ "$1 $2 $3" = "get namespace kube-system" ]; then printf '%s' "\${CLUSTER_UID:-${CLUSTER_A}}"; exit 0; fi
-if [ "$1" = "version" ]; then echo '{"clientVersion":{"gitVersion":"v1.31.0"},"serverVersion":{"gitVersion":"v1.31.2"}}'; exit 0; fi
-# "get deployment -o jsonpath=…": desired|updated|available|images, as the cluster has them now.
-if [ "$1" = "get" ]; then printf '1|1|1|%s' "$(cat "${dir}/cluster-image")"; fi
-`,
-  );
-  chmodSync(kubectl, 0o755);
+  await Promise.all([buildAgent(bundle), kubeA.start(), kubeB.start()]);
+  kubeA.writeKubeconfig(join(dir, "kubeconfig-a"), AGENT_NS);
+  kubeB.writeKubeconfig(join(dir, "kubeconfig-b"), AGENT_NS);
   stack = await startLocalStack({ stage: "agents", websocket: { idleTimeoutMs: 1500 } });
   secrets = JSON.parse(readFileSync(stack.secretsPath, "utf8")) as Secrets;
   store = new EventStore(
@@ -71,7 +61,7 @@ if [ "$1" = "get" ]; then printf '1|1|1|%s' "$(cat "${dir}/cluster-image")"; fi
 
 afterAll(async () => {
   for (const p of processes) p.kill("SIGKILL");
-  await stack?.stop();
+  await Promise.all([stack?.stop(), kubeA.stop(), kubeB.stop()]);
   rmSync(dir, { recursive: true, force: true });
   rmSync(dirname(bundle), { recursive: true, force: true });
 });
@@ -94,6 +84,7 @@ async function link(): Promise<string> {
 
 type Running = { process: ChildProcess; output: () => string; exited: Promise<number | null> };
 
+/** An agent process; `--kubeconfig` points at cluster A unless the arguments name another. */
 function startAgent(token: string, stateFile: string, env: Record<string, string> = {}, args: string[] = []): Running {
   const child = spawn(
     process.execPath,
@@ -107,8 +98,7 @@ function startAgent(token: string, stateFile: string, env: Record<string, string
       token,
       "--state-file",
       stateFile,
-      "--kubectl",
-      kubectl,
+      ...(args.includes("--kubeconfig") ? [] : ["--kubeconfig", join(dir, "kubeconfig-a")]),
       "--heartbeat-seconds",
       "0.4",
       ...args,
@@ -165,8 +155,15 @@ async function convergedOnce(releaseId: string): Promise<void> {
   expect(events.filter((e) => e.type === "ChannelConverged")).toHaveLength(1);
 }
 
-const kubectlCalls = () =>
-  readdirSync(calls, { withFileTypes: true }).map((f) => readFileSync(join(calls, f.name), "utf8"));
+/** The images of the Deployments the agent server-side applied to cluster A, in order. */
+const appliedImages = () =>
+  kubeA
+    .applies("Deployment")
+    .map(
+      (c) =>
+        (c.body?.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!
+          .image,
+    );
 const channelEvents = () => store.read(streams.channel("shop", "staging"));
 type RuntimeItem = {
   name: string;
@@ -225,17 +222,25 @@ describe("the reference agent", () => {
     expect(await agent.exited).toBe(0);
   });
 
-  it("applies with kubectl apply --server-side, waits for the rollout, reports, and never logs its token", async () => {
+  it("server-side applies through the API server, waits for the rollout, reports, and never logs its token", async () => {
     const token = await link();
+    kubeA.rolloutMs = 300;
     const agent = startAgent(token, join(dir, "state-1.json"));
     await eventually(async () => (await connected()).status === "connected");
     const id = await release("1.0.0");
     await eventually(async () =>
       (await channelEvents()).some((e) => e.type === "ChannelConverged" && e.data.releaseId === id),
     );
-    const applied = kubectlCalls().find((c) => c.startsWith("apply --server-side"))!;
-    expect(applied).toContain('image: "registry.example.com/shop/api:1.0.0"');
-    expect(kubectlCalls().some((c) => c.startsWith("rollout status deployment/api"))).toBe(true);
+    // Applied as `kubectl apply --server-side --force-conflicts` would, into the agent's namespace.
+    const applied = kubeA.applies("Deployment").at(-1)!;
+    expect(applied).toMatchObject({
+      path: `/apis/apps/v1/namespaces/${AGENT_NS}/deployments/api`,
+      fieldManager: "slipway-agent",
+      force: "true",
+    });
+    expect(appliedImages().at(-1)).toBe("registry.example.com/shop/api:1.0.0");
+    // It waited for the rollout: the deployment was ready in the cluster before the report said so.
+    expect(kubeA.get("apps/v1", "Deployment", "api", AGENT_NS)?.status).toMatchObject({ availableReplicas: 1 });
     const succeeded = (await channelEvents()).find((e) => e.type === "ApplySucceeded" && e.data.releaseId === id);
     expect(succeeded?.type === "ApplySucceeded" && succeeded.data.message).toBe("rolled out api");
     expect(agent.output()).not.toContain(token);
@@ -247,13 +252,47 @@ describe("the reference agent", () => {
     await stop(agent);
 
     // Someone changes the image by hand while the agent is away; on connect it reports what it finds.
-    writeFileSync(join(dir, "cluster-image"), "registry.example.com/shop/api:hand-edited");
+    kubeA.edit("apps/v1", "Deployment", "api", AGENT_NS, (d) => {
+      (d.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!.image =
+        "registry.example.com/shop/api:hand-edited";
+    });
+    const applies = kubeA.applies().length;
     const again = startAgent(token, join(dir, "state-1.json"));
     await eventually(
       async () => (await connected()).running?.[0]?.images?.[0] === "registry.example.com/shop/api:hand-edited",
     );
-    expect(kubectlCalls().filter((c) => c.startsWith("apply")).length).toBe(1);
+    expect(kubeA.applies().length).toBe(applies);
     await stop(again);
+    kubeA.rolloutMs = 0;
+  });
+
+  it("fails an apply the API server refuses, saying what it said", async () => {
+    const token = await link();
+    const agent = startAgent(token, join(dir, "state-refused.json"));
+    await eventually(async () => (await connected()).status === "connected");
+    // Applied, the template names a kind this cluster does not serve.
+    await api("/v1/configs", "PUT", [
+      {
+        service: {
+          ...docs.api.service,
+          kubernetesConfig: {
+            manifests: [
+              'apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  image: "{{.Params.image}}"\n',
+            ],
+          },
+        },
+      },
+    ]);
+    const id = await release("9.9.9");
+    await eventually(async () =>
+      (await channelEvents()).some((e) => e.type === "ApplyFailed" && e.data.releaseId === id),
+    );
+    const failed = (await channelEvents()).find((e) => e.type === "ApplyFailed" && e.data.releaseId === id);
+    expect(failed?.type === "ApplyFailed" && failed.data.message).toContain(
+      "Widget/w: the API server does not serve example.com/v1 Widget",
+    );
+    await api("/v1/configs", "PUT", [docs.api]);
+    await stop(agent);
   });
 
   it("runs an extension runtime's templated apply command as a process, reporting its exit code and output", async () => {
@@ -335,6 +374,70 @@ describe("the reference agent", () => {
     await stop(agent);
   });
 
+  it("runs an extension's Job in its namespace, waits for it, and reports how it ended with its pod's log", async () => {
+    const runtime = {
+      runtime: {
+        name: "migrations",
+        extension: {
+          proxyRuntime: { runtime: "k8s-staging", namespace: "ext-jobs" },
+          apply: {
+            kubernetesConfig: {
+              manifests: [
+                'apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: "migrate-{{.Params.changeId}}"\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: migrate\n          image: registry.example.com/tools/migrate:1\n',
+              ],
+            },
+          },
+          parameters: [{ name: "changeId", required: true }],
+        },
+      },
+    };
+    const app = {
+      application: {
+        name: "db",
+        releaseChannels: [{ name: "staging", runtimes: [{ runtime: "migrations", type: "extension" }] }],
+      },
+    };
+    const service = {
+      service: {
+        name: "schema",
+        application: "db",
+        parameters: [{ name: "change", required: true }],
+        runtimeExtension: { parameterValues: [{ name: "changeId", value: "{{.Params.change}}" }] },
+      },
+    };
+    expect(await api("/v1/configs", "PUT", [runtime, app, service])).toMatchObject({ applied: expect.any(Array) });
+    kubeA.jobMs = 300;
+    kubeA.jobLog = "migrated 3 tables\n";
+    kubeA.failJobs.add("migrate-c2");
+    const agent = startAgent(await link(), join(dir, "state-job.json"));
+    await eventually(async () => (await connected()).status === "connected");
+    const events = () => store.read(streams.channel("db", "staging"));
+    const send = async (change: string) => {
+      const body = JSON.stringify({ application: "db", service: "schema", params: { change } });
+      const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/json", ...signedWebhookHeaders(secrets.webhookSecret, body) },
+      });
+      return ((await res.json()) as { releaseId: string }).releaseId;
+    };
+    const ok = await send("c1");
+    await eventually(async () => (await events()).some((e) => e.type === "ApplySucceeded" && e.data.releaseId === ok));
+    expect(kubeA.applies("Job").at(-1)?.path).toBe("/apis/batch/v1/namespaces/ext-jobs/jobs/migrate-c1");
+    const succeeded = (await events()).find((e) => e.type === "ApplySucceeded" && e.data.releaseId === ok);
+    expect(succeeded?.type === "ApplySucceeded" && succeeded.data.message).toBe(
+      "job/migrate-c1 completed\nmigrated 3 tables",
+    );
+    const bad = await send("c2");
+    await eventually(async () => (await events()).some((e) => e.type === "ApplyFailed" && e.data.releaseId === bad));
+    const failed = (await events()).find((e) => e.type === "ApplyFailed" && e.data.releaseId === bad);
+    expect(failed?.type === "ApplyFailed" && failed.data.message).toBe(
+      "job/migrate-c2 failed: BackoffLimitExceeded Job has reached the specified backoff limit\nmigrated 3 tables",
+    );
+    kubeA.jobMs = 0;
+    await stop(agent);
+  });
+
   it("keeps an idle connection alive past the idle timeout with heartbeats", async () => {
     const token = await link();
     const agent = startAgent(token, join(dir, "state-2.json"));
@@ -349,18 +452,16 @@ describe("the reference agent", () => {
   it("completes an instruction once when it is killed mid-apply and restarted", async () => {
     const token = await link();
     const state = join(dir, "state-3.json");
-    const first = startAgent(token, state, { ROLLOUT_SECONDS: "3" });
+    kubeA.rolloutMs = 3000;
+    const first = startAgent(token, state);
     await eventually(async () => (await connected()).status === "connected");
-    const before = kubectlCalls().length;
     const id = await release("2.0.0");
-    await eventually(() =>
-      kubectlCalls()
-        .slice(before)
-        .some((c) => c.startsWith("rollout status")),
-    );
+    // Killed while it waits for the rollout it started.
+    await eventually(() => appliedImages().at(-1) === "registry.example.com/shop/api:2.0.0");
     first.process.kill("SIGKILL");
     await first.exited;
-    const second = startAgent(token, state, { ROLLOUT_SECONDS: "0" });
+    kubeA.rolloutMs = 0;
+    const second = startAgent(token, state);
     await convergedOnce(id);
     await stop(second);
   });
@@ -369,14 +470,13 @@ describe("the reference agent", () => {
     const token = await link();
     // Connections live 1.5 s here instead of just under 2 hours; the rollout takes 3 s, so the
     // outcome is reported on a later connection than the one the instruction came on.
-    const agent = startAgent(token, join(dir, "state-renew.json"), { ROLLOUT_SECONDS: "3" }, [
-      "--max-connection-seconds",
-      "1.5",
-    ]);
+    kubeA.rolloutMs = 3000;
+    const agent = startAgent(token, join(dir, "state-renew.json"), {}, ["--max-connection-seconds", "1.5"]);
     await eventually(async () => (await connected()).status === "connected");
     const firstGeneration = (await connected()).leaseGeneration!;
     const id = await release("3.0.0");
     await convergedOnce(id);
+    kubeA.rolloutMs = 0;
     // It renewed at least twice, never gave up, and is still connected.
     await eventually(async () => (await connected()).leaseGeneration! >= firstGeneration + 3);
     expect(await connected()).toMatchObject({ status: "connected" });
@@ -407,14 +507,14 @@ describe("the reference agent", () => {
     await stop(agent);
 
     // The token copied into another cluster: refused at the handshake, saying which cluster the runtime is in.
-    const stray = startAgent(token, join(dir, "state-6b.json"), { CLUSTER_UID: CLUSTER_B });
+    const stray = startAgent(token, join(dir, "state-6b.json"), {}, ["--kubeconfig", join(dir, "kubeconfig-b")]);
     await eventually(() => stray.output().includes("connection refused (409)"));
     expect(stray.output()).toContain(`belongs to cluster ${CLUSTER_A}; this agent runs in cluster ${CLUSTER_B}`);
     expect((await connected()).status).not.toBe("connected");
     await stop(stray);
 
     // Linked again, the runtime moves to whichever cluster its next agent runs in.
-    const moved = startAgent(await link(), join(dir, "state-6c.json"), { CLUSTER_UID: CLUSTER_B });
+    const moved = startAgent(await link(), join(dir, "state-6c.json"), {}, ["--kubeconfig", join(dir, "kubeconfig-b")]);
     await eventually(async () => (await connected()).status === "connected");
     expect((await api("/v1/runtimes/k8s-staging")).cluster).toEqual({ id: CLUSTER_B, serverVersion: "v1.31.2" });
     await stop(moved);
@@ -471,7 +571,11 @@ describe("the reference agent", () => {
       (d) => d.toJS() as { kind: string; stringData?: Record<string, string> },
     );
     expect(objects.filter((o) => o.kind === "ClusterRole")).toHaveLength(2);
-    expect(objects.some((o) => o.kind === "Role" || o.kind === "PersistentVolumeClaim")).toBe(false);
+    // The only Role is over the agent's own Deployment (the runtime is managed).
+    expect(
+      objects.filter((o) => o.kind === "Role").map((o) => (o as { metadata?: { name?: string } }).metadata?.name),
+    ).toEqual(["slipway-agent-k8s-staging-self"]);
+    expect(objects.some((o) => o.kind === "PersistentVolumeClaim")).toBe(false);
     expect(objects.find((o) => o.kind === "Secret")?.stringData?.SLIPWAY_HTTPS_PROXY).toBe(
       "http://proxy.internal:3128",
     );
@@ -527,6 +631,83 @@ describe("the reference agent", () => {
     } finally {
       proxy.closeAllConnections();
       await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it("keeps what it applied in a ConfigMap through the API server, and a new pod reads it back", async () => {
+    const configMap = "slipway-agent-k8s-staging-state";
+    const token = await link();
+    const args = ["--state-configmap", configMap];
+    const agent = startAgent(token, join(dir, "unused.json"), {}, args);
+    await eventually(async () => (await connected()).status === "connected");
+    const id = await release("5.0.0");
+    await convergedOnce(id);
+    await stop(agent);
+    const saved = JSON.parse(kubeA.get("v1", "ConfigMap", configMap, AGENT_NS)!.data!["state.json"]!) as {
+      done: Record<string, { status: string; at: string }>;
+    };
+    const entry = Object.entries(saved.done).find(([instruction]) => instruction.includes(id));
+    expect(entry?.[1]).toMatchObject({ status: "succeeded", at: expect.any(String) });
+    // Written by server-side apply, owning only its key.
+    expect(kubeA.applies("ConfigMap").at(-1)).toMatchObject({
+      path: `/api/v1/namespaces/${AGENT_NS}/configmaps/${configMap}`,
+      fieldManager: "slipway-agent",
+    });
+    const next = startAgent(token, join(dir, "also-unused.json"), {}, args);
+    await eventually(() => /remembering (\d+) finished instructions \(configmap\//.test(next.output()));
+    expect(Number(/remembering (\d+) finished/.exec(next.output())![1])).toBe(Object.keys(saved.done).length);
+    await stop(next);
+  });
+
+  it("sets the image Slipway announces on its own Deployment when it manages it, and only says so otherwise", async () => {
+    const deployment = "slipway-agent-k8s-staging";
+    kubeA.create({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: deployment, namespace: AGENT_NS },
+      spec: {
+        replicas: 1,
+        template: { spec: { containers: [{ name: "agent", image: "registry.example.com/slipway/agent:1.0.0" }] } },
+      },
+    });
+    // A server that only announces an upgrade, to see what the agent does with it.
+    const server = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    const announce = { type: "upgrade", version: "1.9.0", image: "registry.example.com/slipway/agent:1.9.0" };
+    server.on("connection", (ws) => ws.send(JSON.stringify(announce)));
+    await new Promise((resolve) => server.once("listening", resolve));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const image = () =>
+      (
+        kubeA.get("apps/v1", "Deployment", deployment, AGENT_NS)!.spec as {
+          template: { spec: { containers: { image: string }[] } };
+        }
+      ).template.spec.containers[0]!.image;
+    try {
+      const external = startAgent("slwa_t", join(dir, "state-up-1.json"), { POD_NAMESPACE: AGENT_NS }, [
+        "--server",
+        url,
+      ]);
+      await eventually(() => external.output().includes("this agent does not manage its own Deployment"));
+      expect(image()).toBe("registry.example.com/slipway/agent:1.0.0");
+      await stop(external);
+
+      const managed = startAgent(
+        "slwa_t",
+        join(dir, "state-up-2.json"),
+        { POD_NAMESPACE: AGENT_NS, SLIPWAY_DEPLOYMENT: deployment },
+        ["--server", url],
+      );
+      await eventually(() => image() === announce.image);
+      expect(managed.output()).toContain(`setting deployment/${deployment} to ${announce.image}`);
+      // Only the image, under a field manager of its own.
+      expect(kubeA.applies("Deployment").at(-1)).toMatchObject({
+        fieldManager: "slipway-agent-upgrade",
+        body: { spec: { template: { spec: { containers: [{ name: "agent", image: announce.image }] } } } },
+      });
+      await stop(managed);
+    } finally {
+      server.clients.forEach((c) => c.terminate());
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

@@ -466,6 +466,42 @@ describe("runtimes", () => {
     expect(waited.code, waited.stderr).toBe(0);
     expect(waited.stdout).toBe("runtime k8s-edge: agent 1.0.0 connected\n");
   });
+
+  it("rotates a token with an overlap, printing the commands that hand the agent the new one, and revokes", async () => {
+    await p.apply([{ runtime: { name: "k8s-turn", kubernetes: { management: "external" } } }]);
+    const first = (await p.api("/v1/runtimes/k8s-turn/link", { method: "POST" })).body.token as string;
+    const agent = new FakeAgent(p.stack.wsUrl, "k8s-turn", first);
+    agents.push(agent);
+    await agent.connect();
+
+    expect((await slipway(["runtime", "rotate-token", "k8s-turn", "--overlap", "soon"])).code).toBe(2);
+    const rotated = await slipway(["runtime", "rotate-token", "k8s-turn", "--overlap", "30m"]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const [patch, restart, ...rest] = rotated.stdout.trimEnd().split("\n");
+    expect(patch).toMatch(
+      /^kubectl patch secret slipway-agent-k8s-turn -n slipway-agent --type merge -p '\{"stringData":\{"SLIPWAY_AGENT_TOKEN":"slwa_[\w-]+"\}\}'$/,
+    );
+    expect(restart).toBe("kubectl rollout restart deployment/slipway-agent-k8s-turn -n slipway-agent");
+    expect(rest).toEqual([]);
+    expect(rotated.stderr).toContain("the previous token is accepted until");
+
+    const described = await ok(["describe", "runtime", "k8s-turn"]);
+    expect(described).toMatch(/^Agent:\s+1\.0\.0 \(lease \d+\) — upgrade available: \d+\.\d+\.\d+$/m);
+    expect(described).toMatch(/^Management:\s+external/m);
+    expect(described).toMatch(/^Token:\s+rotated .*; the previous token is accepted until \S+ \(in \w+\)$/m);
+    expect(await ok(["get", "runtimes"])).toMatch(/^k8s-turn\s+kubernetes\s+yes\s+connected\s+1\.0\.0 \(upgrade: /m);
+
+    expect(await ok(["runtime", "revoke", "k8s-turn", "--previous"])).toBe(
+      "runtime k8s-turn: the previous agent token is revoked; only the current one is accepted; its agent was disconnected\n",
+    );
+    expect(await ok(["runtime", "revoke", "k8s-turn", "--previous"])).toBe(
+      "runtime k8s-turn: no rotation's overlap is running (nothing changed)\n",
+    );
+    expect(await json<object>(["runtime", "revoke", "k8s-turn"])).toMatchObject({ scope: "all", changed: true });
+    const again = await slipway(["runtime", "rotate-token", "k8s-turn"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^error: 409 runtime\.not_linked: /);
+  });
 });
 
 describe("secrets", () => {

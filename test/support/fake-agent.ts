@@ -1,5 +1,5 @@
 import WebSocket from "ws";
-import type { InstructionMessage } from "../../core/index.js";
+import type { InstructionMessage, UpgradeMessage } from "../../core/index.js";
 
 /**
  * A bare WebSocket client speaking the agent protocol, standing in for the reference agent: it acks
@@ -8,6 +8,8 @@ import type { InstructionMessage } from "../../core/index.js";
 export class FakeAgent {
   readonly instructions: InstructionMessage[] = [];
   readonly errors: unknown[] = [];
+  /** The `upgrade` requests received; the fake agent does not act on them. */
+  readonly upgrades: UpgradeMessage[] = [];
   private socket?: WebSocket;
 
   constructor(
@@ -45,6 +47,11 @@ export class FakeAgent {
     return this.instructions.filter((i) => i.releaseId === releaseId);
   }
 
+  /** Whether the connection is closed (by either side). */
+  get closed(): boolean {
+    return this.socket?.readyState === WebSocket.CLOSED;
+  }
+
   send(message: object): void {
     this.socket?.send(JSON.stringify(message));
   }
@@ -61,6 +68,10 @@ export class FakeAgent {
   private receive(message: { type: string }): void {
     if (message.type === "error") {
       this.errors.push(message);
+      return;
+    }
+    if (message.type === "upgrade") {
+      this.upgrades.push(message as UpgradeMessage);
       return;
     }
     if (message.type !== "instruction") return;

@@ -1,6 +1,6 @@
 import { Deployment } from "kubernetes-models/apps/v1";
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
-import { Namespace, PersistentVolumeClaim, Secret, ServiceAccount } from "kubernetes-models/v1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, ServiceAccount } from "kubernetes-models/v1";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { AGENT_PROBE_PORT, AGENT_UID, agentInstallManifest, type AgentInstallInput } from "../../core/index.js";
@@ -42,6 +42,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "v1/Namespace": Namespace,
   "v1/ServiceAccount": ServiceAccount,
   "v1/Secret": Secret,
+  "v1/ConfigMap": ConfigMap,
   "v1/PersistentVolumeClaim": PersistentVolumeClaim,
   "apps/v1/Deployment": Deployment,
   "rbac.authorization.k8s.io/v1/ClusterRole": ClusterRole,
@@ -85,6 +86,9 @@ const VARIANTS: [string, Partial<AgentInstallInput>][] = [
   ["the namespaced profile over listed namespaces", { rbac: "namespaced", namespaces: ["shop", "payments"] }],
   ["the cluster profile", { rbac: "cluster" }],
   ["ephemeral state", { state: "ephemeral" }],
+  ["state in a ConfigMap", { state: "configmap" }],
+  ["an externally managed agent with state in a ConfigMap", { management: "external", state: "configmap" }],
+  ["an externally managed agent", { management: "external" }],
   ["a CA bundle from a Secret", { caBundle: { secret: "corp-ca" } }],
   ["a CA bundle from a ConfigMap, and a proxy", { caBundle: { configMap: "corp-ca" }, httpsProxy: "http://p:3128" }],
   ["another namespace and image", { namespace: "ops", image: "registry.example.com/slipway/agent:1.1.0" }],
@@ -142,7 +146,7 @@ describe("the agent's install YAML", () => {
     });
     // The state volume is writable by that user: its group owns it.
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, fsGroup: AGENT_UID });
-    // What it writes goes to volumes: its state, and kubectl's cache under /tmp.
+    // What it writes goes to volumes: its state, and scratch space under /tmp.
     expect(pod.volumes.map((v) => v.name).sort()).toEqual(["state", "tmp"]);
   });
 
@@ -159,7 +163,7 @@ describe("the agent's install YAML", () => {
   });
 
   it("grants the namespaced profile a Role in its own namespace and each listed one, and no ClusterRole to apply", () => {
-    const all = objects({ namespaces: ["shop", "payments"] });
+    const all = objects({ namespaces: ["shop", "payments"], management: "external" });
     const roles = all.filter((o) => o.kind === "Role").map((o) => o.metadata.namespace);
     expect(roles).toEqual(["slipway-agent", "shop", "payments"]);
     const bindings = all.filter((o) => o.kind === "RoleBinding");
@@ -179,12 +183,59 @@ describe("the agent's install YAML", () => {
   });
 
   it("grants the cluster profile one ClusterRole over every namespace instead of Roles", () => {
-    const all = objects({ rbac: "cluster", namespaces: ["shop"] });
+    const all = objects({ rbac: "cluster", namespaces: ["shop"], management: "external" });
     expect(all.some((o) => o.kind === "Role" || o.kind === "RoleBinding")).toBe(false);
     const role = all.find((o) => o.kind === "ClusterRole" && o.metadata.name === "slipway-agent-k8s-staging")!;
     const rules = role.rules as { resources: string[]; verbs: string[] }[];
     expect(rules.flatMap((r) => r.resources)).toEqual(expect.arrayContaining(["namespaces", "deployments", "jobs"]));
     expect(rules.flatMap((r) => r.resources)).not.toContain("secrets");
+  });
+
+  it("lets a managed runtime's agent set its own Deployment's image, and an external one nothing of its own", () => {
+    const self = (input: Partial<AgentInstallInput>) =>
+      objects(input).find((o) => o.kind === "Role" && o.metadata.name === "slipway-agent-k8s-staging-self");
+    for (const rbac of ["namespaced", "cluster"] as const) {
+      expect(self({ rbac })?.rules).toEqual([
+        {
+          apiGroups: ["apps"],
+          resources: ["deployments"],
+          resourceNames: ["slipway-agent-k8s-staging"],
+          verbs: ["get", "patch"],
+        },
+      ]);
+      expect(podOf(objects({ rbac })).containers[0]!.env).toEqual(
+        expect.arrayContaining([
+          { name: "SLIPWAY_DEPLOYMENT", value: "slipway-agent-k8s-staging" },
+          { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+        ]),
+      );
+    }
+    expect(self({ management: "external" })).toBeUndefined();
+    const external = podOf(objects({ management: "external" })).containers[0]!.env as { name: string }[];
+    expect(external.map((e) => e.name)).not.toContain("SLIPWAY_DEPLOYMENT");
+  });
+
+  it("keeps the agent's state in a ConfigMap it may read and patch, that one only, when asked", () => {
+    const all = objects({ state: "configmap", management: "external" });
+    const configMap = all.find((o) => o.kind === "ConfigMap")!;
+    expect(configMap.metadata).toMatchObject({ name: "slipway-agent-k8s-staging-state", namespace: "slipway-agent" });
+    // No data: applying the YAML again leaves what the agent wrote.
+    expect(configMap).not.toHaveProperty("data");
+    expect(all.some((o) => o.kind === "PersistentVolumeClaim")).toBe(false);
+    const self = all.find((o) => o.kind === "Role" && o.metadata.name === "slipway-agent-k8s-staging-self")!;
+    expect(self.rules).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: ["slipway-agent-k8s-staging-state"],
+        verbs: ["get", "patch"],
+      },
+    ]);
+    const binding = all.find((o) => o.kind === "RoleBinding" && o.metadata.name === "slipway-agent-k8s-staging-self")!;
+    expect(binding.roleRef).toMatchObject({ kind: "Role", name: "slipway-agent-k8s-staging-self" });
+    const env = podOf(all).containers[0]!.env as { name: string; value?: string }[];
+    expect(env).toContainEqual({ name: "SLIPWAY_STATE_CONFIGMAP", value: "slipway-agent-k8s-staging-state" });
+    expect(env.map((e) => e.name)).not.toContain("SLIPWAY_STATE_FILE");
   });
 
   it("trusts an extra CA from a Secret or a ConfigMap, and reaches Slipway through a proxy", () => {

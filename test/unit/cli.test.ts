@@ -471,6 +471,8 @@ COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length 
     );
     expect(complete(["slipway", "get", ""])).toEqual(["applications", "releases", "runtimes", "apikeys", "secrets"]);
     expect(complete(["slipway", "--context", "prod", "release", ""])).toEqual(["create", "watch"]);
+    expect(complete(["slipway", "runtime", ""])).toEqual(["link", "wait", "rotate-token", "revoke"]);
+    expect(complete(["slipway", "runtime", "revoke", "k8s", "--p"])).toEqual(["--previous"]);
     expect(complete(["slipway", "get", "releases", "--state", "r"])).toEqual(["replaced", "rolledBack"]);
     expect(complete(["slipway", "describe", "release", "rel-1", "-o", ""])).toEqual(["table", "json", "yaml"]);
     expect(complete(["slipway", "release", "watch", "rel-1", "--t"])).toEqual(["--timeout"]);

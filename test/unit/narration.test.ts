@@ -184,6 +184,41 @@ describe("narration: what the log tells a person", () => {
       }),
     );
     expect(key.message).toBe('API key "ci" issued (id 0123456789ab; scopes release)');
-    expect(JSON.stringify([issued, key])).not.toContain(hash);
+    const rotated = narrate(
+      stored(streams.runtime("k8s-staging"), {
+        type: "AgentTokenRotated",
+        data: {
+          runtime: "k8s-staging",
+          tokenId: "t-3",
+          tokenHash: hash,
+          tokenGeneration: 3,
+          rotatedAt: "2030-01-01T00:00:00.000Z",
+          previousTokenId: "t-1",
+          previousTokenGeneration: 2,
+          previousTokenValidUntil: "2030-01-01T00:10:00.000Z",
+        },
+      }),
+    );
+    expect(rotated).toMatchObject({
+      message:
+        "k8s-staging: agent token rotated (generation 3); the previous one (generation 2) is accepted until 2030-01-01T00:10:00.000Z",
+      keys: { runtime: "k8s-staging" },
+    });
+    const revoked = narrate(
+      stored(streams.runtime("k8s-staging"), {
+        type: "AgentTokensRevoked",
+        data: {
+          runtime: "k8s-staging",
+          scope: "all",
+          tokens: [
+            { tokenId: "t-3", tokenGeneration: 3 },
+            { tokenId: "t-1", tokenGeneration: 2 },
+          ],
+          revokedAt: "2030-01-01T00:05:00.000Z",
+        },
+      }),
+    );
+    expect(revoked.message).toBe("k8s-staging: agent tokens revoked (generations 3, 2); it must be linked again");
+    expect(JSON.stringify([issued, key, rotated])).not.toContain(hash);
   });
 });

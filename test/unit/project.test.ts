@@ -95,6 +95,21 @@ describe("project rules", () => {
     expect(offenders).toEqual([]);
   });
 
+  it("keeps agent/ a program of its own: the protocol from core/, its libraries, never functions/ or infra/", () => {
+    const libraries = new Set(["ws", "yaml", "zod", "@kubernetes/client-node"]);
+    const offenders = sourceFiles(join(root, "agent")).flatMap((file) =>
+      imports(file)
+        .filter((m) => {
+          if (m.startsWith("node:") || libraries.has(m)) return false;
+          if (!m.startsWith(".")) return true;
+          const top = relative(root, resolve(dirname(file), m)).split("/")[0];
+          return !["agent", "core", "events"].includes(top!);
+        })
+        .map((m) => `${relative(root, file)}: ${m}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
   it("ships JSON Schemas that match the zod schemas (run `npm run schemas` after changing them)", () => {
     for (const [path, schema] of Object.entries(schemaFiles())) {
       expect(JSON.parse(readFileSync(join(root, path), "utf8")), path).toEqual(schema);

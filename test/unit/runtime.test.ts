@@ -1,13 +1,19 @@
 import { describe, expect, it } from "vitest";
 import {
+  agentUpgradeAvailable,
   assertLeaseHolder,
+  authenticateAgent,
+  CURRENT_AGENT_VERSION,
   DomainError,
   fold,
+  imageRepository,
+  leaseTokenValid,
   mayStillBeOpening,
   runtimeDecider,
+  tokenOverlap,
   type RuntimeCommand,
 } from "../../core/index.js";
-import { specFor } from "../support/spec.js";
+import { refusal, specFor } from "../support/spec.js";
 
 const spec = specFor(runtimeDecider);
 type E = Parameters<typeof spec>[0][number];
@@ -28,9 +34,9 @@ const connect = (connectionId: string, tokenHash = HASH): RuntimeCommand => ({
   connectedAt: AT,
 });
 const linked: E = { type: "RuntimeLinked", data: { runtime: "k8s", connectionId: "c1", agentVersion: "1.2.0" } };
-const connected = (connectionId: string, leaseGeneration: number): E => ({
+const connected = (connectionId: string, leaseGeneration: number, tokenGeneration = 1): E => ({
   type: "AgentConnected",
-  data: { runtime: "k8s", connectionId, leaseGeneration, agentVersion: "1.2.0", connectedAt: AT },
+  data: { runtime: "k8s", connectionId, leaseGeneration, agentVersion: "1.2.0", connectedAt: AT, tokenGeneration },
 });
 
 describe("runtime decider", () => {
@@ -43,7 +49,7 @@ describe("runtime decider", () => {
       .then([issued(2, OTHER)]);
   });
 
-  it("revokes the connected agent's lease when the token is rotated", () => {
+  it("revokes the connected agent's lease when the runtime is linked again", () => {
     spec([issued(1), linked, connected("c1", 1)])
       .when({ type: "IssueAgentToken", runtime: "k8s", tokenId: "t2", tokenHash: OTHER })
       .then([
@@ -100,8 +106,8 @@ describe("runtime decider", () => {
       type: "ClusterPinned",
       data: { runtime: "k8s", connectionId, cluster },
     });
-    const connectedIn = (connectionId: string, generation: number, cluster = A): E => {
-      const e = connected(connectionId, generation) as Extract<E, { type: "AgentConnected" }>;
+    const connectedIn = (connectionId: string, generation: number, cluster = A, tokenGeneration = 1): E => {
+      const e = connected(connectionId, generation, tokenGeneration) as Extract<E, { type: "AgentConnected" }>;
       return { ...e, data: { ...e.data, cluster } };
     };
 
@@ -153,7 +159,7 @@ describe("runtime decider", () => {
             data: { runtime: "k8s", connectionId: "c1", leaseGeneration: 1, supersededBy: "c2" },
           },
           pinned("c2", B),
-          connectedIn("c2", 2, B),
+          connectedIn("c2", 2, B, 2),
         ]);
     });
   });
@@ -206,6 +212,7 @@ describe("runtime decider", () => {
       generation: 2,
       agentVersion: "1.2.0",
       connectedAt: AT,
+      tokenGeneration: 1,
     });
     expect(assertLeaseHolder(state, "c2")).toMatchObject({ generation: 2 });
     for (const [connection, generation] of [
@@ -222,5 +229,287 @@ describe("runtime decider", () => {
       expect(caught).toBeInstanceOf(DomainError);
       expect((caught as DomainError).code).toBe("agent.fenced");
     }
+  });
+
+  describe("token rotation with an overlap", () => {
+    const NEW = "c".repeat(64);
+    const LATER = "2026-12-04T10:05:00.000Z";
+    /** 10 minutes after LATER: the overlap of a rotation at LATER ends then. */
+    const UNTIL = "2026-12-04T10:15:00.000Z";
+    const at = (ms: number) => new Date(Date.parse(UNTIL) + ms).toISOString();
+    const rotate = (now = LATER, tokenHash = NEW, tokenId = "t2"): RuntimeCommand => ({
+      type: "RotateAgentToken",
+      runtime: "k8s",
+      tokenId,
+      tokenHash,
+      now,
+      overlapSeconds: 600,
+    });
+    const rotated = (generation = 2, previous = 1, rotatedAt = LATER, validUntil = UNTIL, hash = NEW): E => ({
+      type: "AgentTokenRotated",
+      data: {
+        runtime: "k8s",
+        tokenId: `t${generation}`,
+        tokenHash: hash,
+        tokenGeneration: generation,
+        rotatedAt,
+        previousTokenId: `t${previous}`,
+        previousTokenGeneration: previous,
+        previousTokenValidUntil: validUntil,
+      },
+    });
+    const pinned: E = {
+      type: "ClusterPinned",
+      data: { runtime: "k8s", connectionId: "c1", cluster: { id: "uid-a" } },
+    };
+    const running = [issued(), linked, pinned, connected("c1", 1)];
+    const connectAt = (connectionId: string, tokenHash: string, connectedAt: string): RuntimeCommand => ({
+      type: "ConnectAgent",
+      runtime: "k8s",
+      connectionId,
+      tokenHash,
+      agentVersion: "1.2.0",
+      connectedAt,
+      cluster: { id: "uid-a" },
+    });
+    const superseded = (connectionId: string, generation: number, by: string): E => ({
+      type: "AgentSuperseded",
+      data: { runtime: "k8s", connectionId, leaseGeneration: generation, supersededBy: by },
+    });
+    const connectedWith = (connectionId: string, lease: number, token: number, connectedAt: string): E => ({
+      type: "AgentConnected",
+      data: {
+        runtime: "k8s",
+        connectionId,
+        leaseGeneration: lease,
+        agentVersion: "1.2.0",
+        connectedAt,
+        cluster: { id: "uid-a" },
+        tokenGeneration: token,
+      },
+    });
+    const disconnected = (connectionId: string, lease: number, reason: string): E => ({
+      type: "AgentDisconnected",
+      data: { runtime: "k8s", connectionId, leaseGeneration: lease, reason },
+    });
+
+    it("issues a new token and keeps the runtime linked, pinned, and its agent's lease", () => {
+      spec(running).when(rotate()).then([rotated()]);
+      const state = spec(running).when(rotate()).state();
+      expect(state.linked).toBe(true);
+      expect(state.cluster).toEqual({ id: "uid-a" });
+      expect(state.lease).toMatchObject({ connectionId: "c1", generation: 1, tokenGeneration: 1 });
+      expect(tokenOverlap(state, LATER)).toEqual({ tokenRotatedAt: LATER, previousTokenValidUntil: UNTIL });
+      expect(tokenOverlap(state, UNTIL)).toBeUndefined();
+    });
+
+    it("refuses to rotate a runtime that has no token, or whose tokens were revoked", () => {
+      spec([]).when(rotate()).thenError("runtime.not_linked", 409);
+      const revoked: E = {
+        type: "AgentTokensRevoked",
+        data: { runtime: "k8s", scope: "all", tokens: [{ tokenId: "t1", tokenGeneration: 1 }], revokedAt: LATER },
+      };
+      const err = spec([issued(), revoked]).when(rotate()).thenError("runtime.not_linked", 409);
+      expect(err.message).toContain("revoked");
+    });
+
+    it("accepts the previous token for new connections until the overlap ends, and refuses it after", () => {
+      const given = [...running, rotated()];
+      // With the previous token, a millisecond before the end: the lease is taken over as always.
+      spec(given)
+        .when(connectAt("c2", HASH, at(-1)))
+        .then([superseded("c1", 1, "c2"), connectedWith("c2", 2, 1, at(-1))]);
+      spec(given)
+        .when(connectAt("c2", HASH, UNTIL))
+        .thenError("agent.token_expired", 401);
+      // The new token, at any time; a wrong one never.
+      spec(given)
+        .when(connectAt("c2", NEW, at(3_600_000)))
+        .then([superseded("c1", 1, "c2"), connectedWith("c2", 2, 2, at(3_600_000))]);
+      spec(given)
+        .when(connectAt("c2", OTHER, LATER))
+        .thenError("agent.bad_token", 401);
+      // Payload fetches judge tokens the same way.
+      const state = fold(runtimeDecider, given);
+      expect(authenticateAgent(state, "k8s", HASH, at(-1))).toBe(1);
+      expect(authenticateAgent(state, "k8s", NEW, at(1))).toBe(2);
+      expect(refusal(() => authenticateAgent(state, "k8s", HASH, UNTIL)).code).toBe("agent.token_expired");
+    });
+
+    it("serves the lease of a connection made with the previous token until the overlap ends, then refuses its messages", () => {
+      const state = fold(runtimeDecider, [...running, rotated()]);
+      expect(assertLeaseHolder(state, "c1", 1, at(-1))).toMatchObject({ connectionId: "c1", tokenGeneration: 1 });
+      expect(leaseTokenValid(state, state.lease!, UNTIL)).toBe(false);
+      const refused = refusal(() => assertLeaseHolder(state, "c1", 1, UNTIL));
+      expect(refused.code).toBe("agent.token_expired");
+      // A connection made with the new token is served after the overlap as before it.
+      const renewed = fold(runtimeDecider, [
+        ...running,
+        rotated(),
+        superseded("c1", 1, "c2"),
+        connectedWith("c2", 2, 2, LATER),
+      ]);
+      expect(assertLeaseHolder(renewed, "c2", 2, at(3_600_000))).toMatchObject({ tokenGeneration: 2 });
+      // A lease granted before tokens' generations were recorded authenticated with the token current then.
+      const { tokenGeneration: _t, ...legacyData } = (connected("c1", 1) as Extract<E, { type: "AgentConnected" }>)
+        .data;
+      const legacy = fold(runtimeDecider, [issued(), linked, { type: "AgentConnected", data: legacyData }, rotated()]);
+      expect(legacy.lease?.tokenGeneration).toBe(1);
+      expect(refusal(() => assertLeaseHolder(legacy, "c1", 1, UNTIL)).code).toBe("agent.token_expired");
+    });
+
+    it("keeps accepting the token the agent is connected with when rotated again, and drops the other", () => {
+      const THIRD = "d".repeat(64);
+      // Rotated again (or retried) while the agent is still on the first token: the first token stays
+      // accepted for the new overlap; the second, which no agent uses, is dropped.
+      const again = rotated(3, 1, at(-1000), at(599_000), THIRD);
+      spec([...running, rotated()])
+        .when(rotate(at(-1000), THIRD, "t3"))
+        .then([again]);
+      const kept = fold(runtimeDecider, [...running, rotated(), again]);
+      expect(authenticateAgent(kept, "k8s", HASH, at(598_999))).toBe(1);
+      expect(refusal(() => authenticateAgent(kept, "k8s", NEW, at(0))).code).toBe("agent.bad_token");
+      expect(assertLeaseHolder(kept, "c1", 1, at(598_999))).toMatchObject({ tokenGeneration: 1 });
+      // An agent that switched already keeps the token it switched to.
+      const switched = [...running, rotated(), superseded("c1", 1, "c2"), connectedWith("c2", 2, 2, LATER)];
+      const next = rotated(3, 2, at(-1000), at(599_000), THIRD);
+      spec(switched)
+        .when(rotate(at(-1000), THIRD, "t3"))
+        .then([next]);
+      expect(authenticateAgent(fold(runtimeDecider, [...switched, next]), "k8s", NEW, at(0))).toBe(2);
+    });
+
+    it("ends a lease whose token's overlap had ended when the token is rotated again", () => {
+      const THIRD = "d".repeat(64);
+      const second = rotated(3, 2, at(1), at(600_001), THIRD);
+      spec([...running, rotated()])
+        .when(rotate(at(1), THIRD, "t3"))
+        .then([second, disconnected("c1", 1, "agent token expired")]);
+      const state = fold(runtimeDecider, [...running, rotated(), second]);
+      expect(refusal(() => authenticateAgent(state, "k8s", HASH, at(1))).code).toBe("agent.bad_token");
+      expect(authenticateAgent(state, "k8s", NEW, at(2))).toBe(2);
+    });
+
+    it("voids every token, and the overlap, when the runtime is linked again", () => {
+      const relinked = fold(runtimeDecider, [...running, rotated(), issued(3, OTHER)]);
+      expect(relinked.previousToken).toBeUndefined();
+      expect(refusal(() => authenticateAgent(relinked, "k8s", HASH, LATER)).code).toBe("agent.bad_token");
+      expect(refusal(() => authenticateAgent(relinked, "k8s", NEW, LATER)).code).toBe("agent.bad_token");
+      expect(authenticateAgent(relinked, "k8s", OTHER, LATER)).toBe(3);
+    });
+
+    describe("revoking", () => {
+      const revoke = (scope: "all" | "previous", now = at(-60_000)): RuntimeCommand => ({
+        type: "RevokeAgentTokens",
+        runtime: "k8s",
+        scope,
+        now,
+      });
+      const revokedAll = (now = at(-60_000)): E => ({
+        type: "AgentTokensRevoked",
+        data: {
+          runtime: "k8s",
+          scope: "all",
+          tokens: [
+            { tokenId: "t2", tokenGeneration: 2 },
+            { tokenId: "t1", tokenGeneration: 1 },
+          ],
+          revokedAt: now,
+        },
+      });
+      const revokedPrevious = (now = at(-60_000)): E => ({
+        type: "AgentTokensRevoked",
+        data: { runtime: "k8s", scope: "previous", tokens: [{ tokenId: "t1", tokenGeneration: 1 }], revokedAt: now },
+      });
+
+      it("ends every token at once and disconnects the lease holder; the runtime must be linked again", () => {
+        spec([...running, rotated()])
+          .when(revoke("all"))
+          .then([revokedAll(), disconnected("c1", 1, "agent tokens revoked")]);
+        const state = fold(runtimeDecider, [
+          ...running,
+          rotated(),
+          revokedAll(),
+          disconnected("c1", 1, "agent tokens revoked"),
+        ]);
+        expect(state).toMatchObject({ linked: false, revoked: true });
+        expect(state.lease).toBeUndefined();
+        expect(state.cluster).toBeUndefined();
+        for (const hash of [HASH, NEW])
+          expect(refusal(() => authenticateAgent(state, "k8s", hash, LATER)).code).toBe("agent.token_revoked");
+        spec([...running, rotated(), revokedAll()])
+          .when(connectAt("c2", NEW, LATER))
+          .thenError("agent.token_revoked", 401);
+        // Linking again makes a working runtime of it.
+        const relinked = [...running, rotated(), revokedAll(), issued(3, OTHER)];
+        expect(authenticateAgent(fold(runtimeDecider, relinked), "k8s", OTHER, LATER)).toBe(3);
+      });
+
+      it("is a no-op when there is nothing to revoke", () => {
+        spec([]).when(revoke("all")).thenNothing();
+        spec([...running, rotated(), revokedAll()])
+          .when(revoke("all"))
+          .thenNothing();
+        // Without an overlap running, `previous` has nothing to end; `all` revokes only the current token.
+        spec(running).when(revoke("previous")).thenNothing();
+        spec([...running, rotated()])
+          .when(revoke("previous", UNTIL))
+          .thenNothing();
+        spec([...running, rotated()])
+          .when(revoke("all", UNTIL))
+          .then([
+            {
+              type: "AgentTokensRevoked",
+              data: { runtime: "k8s", scope: "all", tokens: [{ tokenId: "t2", tokenGeneration: 2 }], revokedAt: UNTIL },
+            },
+            disconnected("c1", 1, "agent tokens revoked"),
+          ]);
+      });
+
+      it("ends only the overlap with `previous`, disconnecting a lease holder on the previous token", () => {
+        spec([...running, rotated()])
+          .when(revoke("previous"))
+          .then([revokedPrevious(), disconnected("c1", 1, "previous agent token revoked")]);
+        const state = fold(runtimeDecider, [...running, rotated(), revokedPrevious()]);
+        expect(state.linked).toBe(true);
+        expect(tokenOverlap(state, at(-60_000))).toBeUndefined();
+        expect(refusal(() => authenticateAgent(state, "k8s", HASH, at(-60_000))).code).toBe("agent.token_expired");
+        expect(authenticateAgent(state, "k8s", NEW, at(-60_000))).toBe(2);
+        // An agent already on the new token keeps its lease.
+        spec([...running, rotated(), superseded("c1", 1, "c2"), connectedWith("c2", 2, 2, LATER)])
+          .when(revoke("previous"))
+          .then([revokedPrevious()]);
+      });
+    });
+  });
+});
+
+describe("agent versions", () => {
+  it("offers an upgrade to an older agent that is still supported, and to no other", () => {
+    expect(agentUpgradeAvailable("1.0.0", "1.1.0")).toBe(true);
+    expect(agentUpgradeAvailable("1.1.0-rc.1", "1.1.0")).toBe(true);
+    expect(agentUpgradeAvailable("1.1.0", "1.1.0")).toBe(false);
+    expect(agentUpgradeAvailable("1.1.0+build.7", "1.1.0")).toBe(false);
+    // Newer than the server, unsupported, or not a version at all: no upgrade is offered.
+    expect(agentUpgradeAvailable("1.2.0", "1.1.0")).toBe(false);
+    expect(agentUpgradeAvailable("1.1.0", "1.4.0")).toBe(false);
+    expect(agentUpgradeAvailable("1.2.9", "1.4.0")).toBe(true);
+    expect(agentUpgradeAvailable("1.1.0", "1.4.0", 5)).toBe(true);
+    expect(agentUpgradeAvailable("0.9.0", "1.1.0")).toBe(false);
+    expect(agentUpgradeAvailable("latest", "1.1.0")).toBe(false);
+    expect(agentUpgradeAvailable(undefined)).toBe(false);
+    expect(agentUpgradeAvailable(CURRENT_AGENT_VERSION)).toBe(false);
+  });
+
+  it("names an image's repository without its tag or digest", () => {
+    expect(imageRepository("slipway/agent:1.1.0")).toBe("slipway/agent");
+    expect(imageRepository("registry.example.com:5000/ops/slipway-agent:1.1.0")).toBe(
+      "registry.example.com:5000/ops/slipway-agent",
+    );
+    expect(imageRepository(`registry.example.com:5000/agent@sha256:${"a".repeat(64)}`)).toBe(
+      "registry.example.com:5000/agent",
+    );
+    expect(imageRepository(`ghcr.io/acme/agent:1.0.0@sha256:${"a".repeat(64)}`)).toBe("ghcr.io/acme/agent");
+    expect(imageRepository("localhost:5000/agent")).toBe("localhost:5000/agent");
   });
 });

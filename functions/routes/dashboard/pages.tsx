@@ -542,6 +542,20 @@ export function RuntimesPage(props: {
                   </td>
                   <td data-label="Version">
                     {r.agentVersion ?? "—"}
+                    {r.upgradeAvailable ? (
+                      <>
+                        {" "}
+                        <Badge
+                          tone="waiting"
+                          text="upgrade available"
+                          title={`this server ships agent ${r.latestAgentVersion}; ${
+                            r.management === "external"
+                              ? "the runtime is external: its operators upgrade the agent"
+                              : "the agent was asked to upgrade itself when it connected"
+                          }`}
+                        />
+                      </>
+                    ) : null}
                     {r.cluster ? (
                       <div
                         class="muted"
