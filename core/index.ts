@@ -9,6 +9,7 @@ export * from "./config/decider.js";
 export * from "./config/per-channel.js";
 export * from "./deciders/release.js";
 export * from "./deciders/channel.js";
+export * from "./deciders/delivery.js";
 export * from "./deciders/runtime.js";
 export * from "./deciders/access.js";
 export * from "./deciders/secrets.js";

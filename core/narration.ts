@@ -259,8 +259,10 @@ function componentOf(actor: Actor): string {
   return "api";
 }
 
+/** The channel of a channel's stream, or of a runtime's delivery stream in it. */
 function channelOf(streamId: string): { application?: string; channel?: string } {
-  const match = /^channel#([^/]+)\/(.+)$/.exec(streamId);
+  const match = /^(?:channel#([^/]+)\/(.+)|delivery#([^/]+)\/([^/]+)\/.+)$/.exec(streamId);
+  if (match?.[3]) return { application: match[3], channel: match[4]! };
   return match ? { application: match[1]!, channel: match[2]! } : {};
 }
 

@@ -4,6 +4,8 @@ export const streams = {
   release: (releaseId: string) => `release#${releaseId}`,
   channel: (application: string, channel: string) => `channel#${application}/${channel}`,
   runtime: (runtime: string) => `runtime#${runtime}`,
+  /** How one runtime is getting on with one channel's instructions (see core/deciders/delivery.ts). */
+  delivery: (application: string, channel: string, runtime: string) => `delivery#${application}/${channel}/${runtime}`,
   apiKeys: () => "apikeys",
   secrets: () => "secrets",
   notification: (notificationId: string) => `notification#${notificationId}`,

@@ -1,6 +1,7 @@
 import type { ClusterIdentity, StoredEvent } from "../events/index.js";
 import { parseInstructionId } from "./agent-protocol.js";
 import type { ChannelState, InstructionStatus } from "./deciders/channel.js";
+import { PROGRESS } from "./deciders/delivery.js";
 import { runtimeDecider, tokenOverlap } from "./deciders/runtime.js";
 import { fold } from "./decider.js";
 
@@ -25,19 +26,25 @@ export type ChannelView = {
   services: Record<string, ServiceInChannelView>;
 };
 
+/**
+ * A channel as its stream has it. Its runtimes' progress short of convergence (acknowledged,
+ * applying, succeeded) is in their delivery streams: `withProgress` adds it. A dispatch that
+ * converged succeeded everywhere, so its runtimes show succeeded from the channel alone.
+ */
 export function channelView(application: string, channel: string, state: ChannelState): ChannelView {
   const services = Object.fromEntries(
     Object.entries(state.services).map(([name, svc]) => {
       const instructions = (svc.desired?.instructionIds ?? []).flatMap((id) =>
         state.instructions[id] ? [state.instructions[id]] : [],
       );
+      const converged = svc.desired?.converged === true;
       const runtimes = Object.fromEntries(
         instructions.map((i) => [
           i.runtime,
           {
             instructionId: i.instructionId,
             releaseId: i.releaseId,
-            status: i.status,
+            status: converged && i.status !== "failed" ? "succeeded" : i.status,
             ...(i.message ? { message: i.message } : {}),
           },
         ]),
@@ -46,7 +53,9 @@ export function channelView(application: string, channel: string, state: Channel
         ? "idle"
         : instructions.some((i) => i.status === "failed")
           ? "failed"
-          : svc.converged === svc.desired.releaseId && instructions.every((i) => i.status === "succeeded")
+          : converged ||
+              // Logs written before delivery streams: every report is in the channel's.
+              (svc.converged === svc.desired.releaseId && instructions.every((i) => i.status === "succeeded"))
             ? "converged"
             : "deploying";
       const view: ServiceInChannelView = {
@@ -60,6 +69,32 @@ export function channelView(application: string, channel: string, state: Channel
     }),
   );
   return { application, channel, ...(state.paused ? { paused: state.paused } : {}), services };
+}
+
+/** What a runtime's delivery stream says of one service's instruction in a channel (a read model of its own). */
+export type RuntimeProgress = RuntimeApply & { channel: string; service: string; runtime: string };
+
+/**
+ * A channel view with its runtimes' progress: a runtime shows the furthest of what the channel and
+ * its delivery stream say of the instruction the channel wants it to run — progress about any
+ * other instruction (an older release's) is not about what the channel shows.
+ */
+export function withProgress(view: ChannelView, progress: readonly RuntimeProgress[]): ChannelView {
+  const services = { ...view.services };
+  for (const p of progress) {
+    const svc = services[p.service];
+    const shown = svc?.runtimes[p.runtime];
+    if (p.channel !== view.channel || !svc || !shown || shown.instructionId !== p.instructionId) continue;
+    if (PROGRESS[p.status] <= PROGRESS[shown.status]) continue;
+    services[p.service] = {
+      ...svc,
+      runtimes: {
+        ...svc.runtimes,
+        [p.runtime]: { ...shown, status: p.status, ...(p.message ? { message: p.message } : {}) },
+      },
+    };
+  }
+  return { ...view, services };
 }
 
 export type RuntimeStatusView = {

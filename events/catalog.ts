@@ -334,26 +334,35 @@ const definitions = {
       instructionCount: z.number().int().positive().optional(),
     }),
   },
+  // An agent's progress, in its runtime's delivery stream `delivery#<app>/<channel>/<runtime>`
+  // (logs before it kept them in the channel's, without `service`); a failure, in the channel's.
   InstructionAcknowledged: {
     schemaVersion: 1,
     data: z.object({
       instructionId: Id,
       runtime: Name,
+      service: Name.optional(),
       connectionId: Id,
       leaseGeneration: z.number().int().positive(),
     }),
   },
   ApplyStarted: {
     schemaVersion: 1,
-    data: z.object({ instructionId: Id, runtime: Name, releaseId: Id }),
+    data: z.object({ instructionId: Id, runtime: Name, service: Name.optional(), releaseId: Id }),
   },
   ApplySucceeded: {
     schemaVersion: 1,
-    data: z.object({ instructionId: Id, runtime: Name, releaseId: Id, message: z.string().optional() }),
+    data: z.object({
+      instructionId: Id,
+      runtime: Name,
+      service: Name.optional(),
+      releaseId: Id,
+      message: z.string().optional(),
+    }),
   },
   ApplyFailed: {
     schemaVersion: 1,
-    data: z.object({ instructionId: Id, runtime: Name, releaseId: Id, message: z.string() }),
+    data: z.object({ instructionId: Id, runtime: Name, service: Name.optional(), releaseId: Id, message: z.string() }),
   },
   ChannelConverged: {
     schemaVersion: 1,

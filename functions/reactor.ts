@@ -3,6 +3,7 @@ import type { StreamEvent } from "./adapters/lambda-events.js";
 import { inOrder } from "./adapters/stream-records.js";
 import { closeReplacedConnection } from "./services/agents.js";
 import { createConfigReleases } from "./services/config-releases.js";
+import { countLoggedSuccess } from "./services/convergence.js";
 import { loggerOf, nowOf, type BackendDeps } from "./services/deps.js";
 import { eventKeys } from "./services/narration.js";
 import { announceApprovalRequest, announceOutcomes } from "./services/notifications.js";
@@ -90,6 +91,10 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
     case "ChannelConverged":
       await enterNextChannel(deps, e.data.releaseId, e.data.channel, meta);
       await announceOutcomes(deps, [e]);
+      return;
+    case "ApplySucceeded":
+      // Counted again from the log, should the agent's handler have stopped in between.
+      await countLoggedSuccess(deps, e, meta);
       return;
     case "ApplyFailed":
     case "ReleaseRolledBack":

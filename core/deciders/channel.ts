@@ -4,8 +4,11 @@ import { conflict, forbidden, invalid, notFound } from "../errors.js";
 
 /**
  * A release channel of an application (stream `channel#<application>/<channel>`): what each service
- * should run there, the instructions sent to its runtimes and what they reported. Pausing is a fact
- * about the whole channel, so the channel — not each service in it — is the consistency boundary.
+ * should run there, the instructions sent to its runtimes, which failed, and when a release
+ * converged. Pausing is a fact about the whole channel, so the channel — not each service in it —
+ * is the consistency boundary. How each runtime is getting on (acknowledged, applying, succeeded)
+ * is not: that lives in the runtime's delivery stream (deliveryDecider), and the channel hears of
+ * it once, when the last runtime has succeeded (RecordConvergence).
  */
 
 export type InstructionStatus = "dispatched" | "acknowledged" | "applying" | "succeeded" | "failed";
@@ -20,8 +23,17 @@ export type Instruction = {
 };
 
 export type ServiceInChannel = {
-  /** The release the channel should run, and the instructions sent for it. */
-  desired?: { releaseId: string; instructionIds: string[]; rollback: boolean; instructionCount?: number };
+  /**
+   * The release the channel should run, the instructions sent for it, and whether every one of
+   * them has succeeded (`converged`: this dispatch's ChannelConverged is recorded).
+   */
+  desired?: {
+    releaseId: string;
+    instructionIds: string[];
+    rollback: boolean;
+    instructionCount?: number;
+    converged?: boolean;
+  };
   /** The last release every runtime reported running, and since when. */
   converged?: string;
   convergedAt?: string;
@@ -94,21 +106,12 @@ export type ChannelCommand =
       reason?: string;
       total?: number;
     }
-  | {
-      type: "AcknowledgeInstruction";
-      instructionId: string;
-      runtime: string;
-      connectionId: string;
-      leaseGeneration: number;
-    }
-  | {
-      type: "ReportApply";
-      instructionId: string;
-      runtime: string;
-      outcome: "applying" | "succeeded" | "failed";
-      message?: string;
-      now: string;
-    }
+  | { type: "ReportApplyFailure"; instructionId: string; runtime: string; message?: string }
+  /**
+   * Every instruction in `succeeded` has succeeded (the convergence count says so): if they are all
+   * of the service's current dispatch of `releaseId`, it has converged.
+   */
+  | { type: "RecordConvergence"; service: string; releaseId: string; succeeded: readonly string[]; now: string }
   | ({ type: "PauseChannel"; application: string; channel: string; reason?: string } & (
       { until?: undefined } | { until: string; now: string }
     ))
@@ -118,22 +121,11 @@ export type ChannelCommand =
 
 type ChannelEvent =
   | EventOf<"InstructionDispatched">
-  | EventOf<"InstructionAcknowledged">
-  | EventOf<"ApplyStarted">
-  | EventOf<"ApplySucceeded">
   | EventOf<"ApplyFailed">
   | EventOf<"ChannelConverged">
   | EventOf<"ReleaseRolledBack">
   | EventOf<"ChannelPaused">
   | EventOf<"ChannelResumed">;
-
-const progress: Record<InstructionStatus, number> = {
-  dispatched: 0,
-  acknowledged: 1,
-  applying: 2,
-  succeeded: 3,
-  failed: 3,
-};
 
 function notPaused(state: ChannelState, channel: string): void {
   if (state.paused)
@@ -198,7 +190,8 @@ function continueDispatch(
     : [];
 }
 
-function instructionFor(state: ChannelState, instructionId: string, runtime: string): Instruction {
+/** The instruction an agent reports on, refusing one that does not exist or is not its runtime's. */
+export function instructionFor(state: ChannelState, instructionId: string, runtime: string): Instruction {
   const instruction = state.instructions[instructionId];
   if (!instruction) throw notFound("instruction.not_found", `instruction ${instructionId} does not exist`);
   // An agent may only speak for its own runtime's instructions.
@@ -246,47 +239,37 @@ function decide(command: ChannelCommand, state: ChannelState): ChannelEvent[] {
         ...dispatch(command, command.toReleaseId, command.instructions, state, true),
       ];
     }
-    case "AcknowledgeInstruction": {
+    case "ReportApplyFailure": {
       const instruction = instructionFor(state, command.instructionId, command.runtime);
-      if (progress[instruction.status] >= progress.acknowledged) return [];
-      const { instructionId, runtime, connectionId, leaseGeneration } = command;
-      return [event("InstructionAcknowledged", { instructionId, runtime, connectionId, leaseGeneration })];
-    }
-    case "ReportApply": {
-      const instruction = instructionFor(state, command.instructionId, command.runtime);
-      const target = command.outcome === "applying" ? "applying" : command.outcome;
-      // Reports only move an instruction forward; a repeated or late report changes nothing.
-      if (progress[instruction.status] >= progress[target]) return [];
-      const base = {
-        instructionId: instruction.instructionId,
-        runtime: instruction.runtime,
-        releaseId: instruction.releaseId,
-      };
-      if (command.outcome === "applying") return [event("ApplyStarted", base)];
-      if (command.outcome === "failed")
-        return [event("ApplyFailed", { ...base, message: command.message ?? "the apply failed" })];
-      const events: ChannelEvent[] = [
-        event("ApplySucceeded", { ...base, ...(command.message ? { message: command.message } : {}) }),
+      // A repeated or late report changes nothing (a success was recorded in the delivery stream,
+      // which the caller checks first).
+      if (instruction.status === "failed" || instruction.status === "succeeded") return [];
+      return [
+        event("ApplyFailed", {
+          instructionId: instruction.instructionId,
+          runtime: instruction.runtime,
+          service: instruction.service,
+          releaseId: instruction.releaseId,
+          message: command.message ?? "the apply failed",
+        }),
       ];
-      const desired = state.services[instruction.service]?.desired;
-      const converged =
-        desired?.releaseId === instruction.releaseId &&
-        desired.instructionIds.length >= (desired.instructionCount ?? 0) &&
-        desired.instructionIds.every(
-          (id) => id === instruction.instructionId || state.instructions[id]?.status === "succeeded",
-        );
-      if (converged && state.application && state.channel) {
-        events.push(
-          event("ChannelConverged", {
-            application: state.application,
-            channel: state.channel,
-            service: instruction.service,
-            releaseId: instruction.releaseId,
-            convergedAt: command.now,
-          }),
-        );
-      }
-      return events;
+    }
+    case "RecordConvergence": {
+      const desired = state.services[command.service]?.desired;
+      if (!desired || desired.releaseId !== command.releaseId || desired.converged) return [];
+      if (desired.instructionIds.length < (desired.instructionCount ?? 0)) return [];
+      const succeeded = new Set(command.succeeded);
+      if (!desired.instructionIds.every((id) => succeeded.has(id))) return [];
+      if (!state.application || !state.channel) return [];
+      return [
+        event("ChannelConverged", {
+          application: state.application,
+          channel: state.channel,
+          service: command.service,
+          releaseId: command.releaseId,
+          convergedAt: command.now,
+        }),
+      ];
     }
     case "PauseChannel": {
       if (command.until !== undefined && Date.parse(command.until) <= Date.parse(command.now))
@@ -355,6 +338,7 @@ function evolve(state: ChannelState, e: DomainEvent): ChannelState {
         },
       };
     }
+    // Logs written before reports had delivery streams of their own hold them here.
     case "InstructionAcknowledged":
       return setInstruction(e.data.instructionId, (i) => ({ ...i, status: "acknowledged" }));
     case "ApplyStarted":
@@ -370,11 +354,19 @@ function evolve(state: ChannelState, e: DomainEvent): ChannelState {
     case "ChannelConverged": {
       const svc = service(e.data.service);
       const history = [...svc.history.filter((r) => r !== e.data.releaseId), e.data.releaseId];
+      const desired =
+        svc.desired?.releaseId === e.data.releaseId ? { desired: { ...svc.desired, converged: true } } : {};
       return {
         ...state,
         services: {
           ...state.services,
-          [e.data.service]: { ...svc, converged: e.data.releaseId, convergedAt: e.data.convergedAt, history },
+          [e.data.service]: {
+            ...svc,
+            ...desired,
+            converged: e.data.releaseId,
+            convergedAt: e.data.convergedAt,
+            history,
+          },
         },
       };
     }

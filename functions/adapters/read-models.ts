@@ -6,8 +6,10 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
   type DynamoDBDocumentClient,
 } from "@aws-sdk/lib-dynamodb";
+import { withProgress, type ChannelView, type RuntimeProgress } from "../../core/index.js";
 import { putInBatches } from "./batch-write.js";
 import { EventFeedTable } from "./event-feed.js";
 import { ReleaseSummaryTable } from "./release-summaries.js";
@@ -224,6 +226,65 @@ export class ReadModels {
       start = page.LastEvaluatedKey;
     } while (start);
     return out;
+  }
+
+  /**
+   * Records that instructions of a release of a service in a channel succeeded, and answers every
+   * one recorded so far: an ADD to a string set, so runtimes reporting at once never contend and a
+   * repeated report changes nothing. The channel's convergence is judged on the answer.
+   */
+  async addSucceeded(
+    application: string,
+    channel: string,
+    service: string,
+    releaseId: string,
+    instructionIds: readonly string[],
+  ): Promise<Set<string>> {
+    const { Attributes } = await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: `converge#${application}/${channel}`, sk: `${service}#${releaseId}` },
+        UpdateExpression: "ADD succeeded :ids",
+        ExpressionAttributeValues: { ":ids": new Set(instructionIds) },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return new Set((Attributes?.succeeded as Set<string> | undefined) ?? []);
+  }
+
+  /**
+   * Writes what a runtime's delivery stream says of one service's instruction in a channel, as of
+   * `version` of that stream, unless a later version is there already.
+   */
+  async putProgress(application: string, version: number, progress: RuntimeProgress): Promise<void> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: `app#${application}`,
+            sk: `progress#${progress.channel}#${progress.service}#${progress.runtime}`,
+            version,
+            progress: JSON.stringify(progress),
+          },
+          ConditionExpression: "attribute_not_exists(pk) OR version <= :v",
+          ExpressionAttributeValues: { ":v": version },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
+  /** An application's channel views, each with its runtimes' progress (one query). */
+  async channelViews(application: string): Promise<ChannelView[]> {
+    const items = await this.items(`app#${application}`);
+    const progress = items.flatMap((i) =>
+      typeof i.progress === "string" ? [JSON.parse(i.progress) as RuntimeProgress] : [],
+    );
+    return items
+      .filter((i) => typeof i.view === "string" && (i.sk as string).startsWith("channel#"))
+      .map((i) => withProgress(JSON.parse(i.view as string) as ChannelView, progress));
   }
 
   async views<T>(pk: string): Promise<{ sk: string; view: T }[]> {

@@ -3,8 +3,10 @@ import {
   AgentMessage,
   assertLeaseHolder,
   channelDecider,
+  deliveryDecider,
   DomainError,
   getConfig,
+  instructionFor,
   LEASE_ENDINGS,
   leaseEnding,
   parseInstructionId,
@@ -17,6 +19,7 @@ import { ClusterIdentity, type EventData, type Metadata } from "../../events/ind
 import { ConcurrencyError } from "../adapters/event-store.js";
 import { handleCommand, readState } from "./commands.js";
 import { agentRuntimeOf, readConfig } from "./config.js";
+import { countSuccess } from "./convergence.js";
 import { sha256, type BearerToken } from "./credentials.js";
 import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
 
@@ -211,37 +214,58 @@ async function decideAgentMessage(
       message: `instruction ${msg.instructionId} is not for runtime "${connection.runtime}"`,
       instructionId: msg.instructionId,
     };
-  const stream = streams.channel(target.application, target.channel);
+  const { application, channel } = target;
+  const channelStream = streams.channel(application, channel);
   try {
+    // The channel says whether the instruction exists and is this runtime's; the runtime's delivery
+    // stream records how it is getting on — apart from every other runtime's, so none contend.
+    const instruction = instructionFor(
+      (await readState(deps.store, channelDecider, channelStream)).state,
+      msg.instructionId,
+      target.runtime,
+    );
+    const reported = {
+      instructionId: instruction.instructionId,
+      runtime: instruction.runtime,
+      service: instruction.service,
+      releaseId: instruction.releaseId,
+    };
+    const delivery = streams.delivery(application, channel, instruction.runtime);
     if (msg.action === "ack") {
       await handleCommand(
         deps.store,
-        channelDecider,
-        stream,
-        {
-          type: "AcknowledgeInstruction",
-          instructionId: msg.instructionId,
-          runtime: target.runtime,
-          connectionId,
-          leaseGeneration: lease.generation,
-        },
+        deliveryDecider,
+        delivery,
+        { type: "AcknowledgeInstruction", ...reported, connectionId, leaseGeneration: lease.generation },
         meta,
       );
+    } else if (msg.status === "failed") {
+      // A failure stops the channel's promotion: it is the channel's to record — unless the
+      // instruction already succeeded (a late or confused report changes nothing).
+      const { state } = await readState(deps.store, deliveryDecider, delivery);
+      if (state.statuses[instruction.instructionId] !== "succeeded")
+        await handleCommand(
+          deps.store,
+          channelDecider,
+          channelStream,
+          {
+            type: "ReportApplyFailure",
+            instructionId: msg.instructionId,
+            runtime: target.runtime,
+            ...(msg.message ? { message: msg.message } : {}),
+          },
+          meta,
+        );
     } else {
-      await handleCommand(
+      const { events } = await handleCommand(
         deps.store,
-        channelDecider,
-        stream,
-        {
-          type: "ReportApply",
-          instructionId: msg.instructionId,
-          runtime: target.runtime,
-          outcome: msg.status,
-          ...(msg.message ? { message: msg.message } : {}),
-          now: nowOf(deps).toISOString(),
-        },
+        deliveryDecider,
+        delivery,
+        { type: "ReportProgress", ...reported, outcome: msg.status, ...(msg.message ? { message: msg.message } : {}) },
         meta,
       );
+      if (events.some((e) => e.type === "ApplySucceeded"))
+        await countSuccess(deps, { application, channel, ...reported }, meta);
     }
   } catch (err) {
     // Still contended after every retry: say so, and the agent sends the report again.

@@ -113,13 +113,10 @@ export async function applicationView(
   given?: ConfigState | Promise<ConfigState>,
 ): Promise<ApplicationView> {
   // The views do not depend on the config: both are read at once.
-  const [config, stored] = await Promise.all([
-    given ?? readConfig(deps),
-    deps.readModels.views<ChannelView>(`app#${name}`),
-  ]);
+  const [config, stored] = await Promise.all([given ?? readConfig(deps), deps.readModels.channelViews(name)]);
   const application = getConfig(config, "application", name);
   if (!application) throw notFound("application.not_found", `application "${name}" does not exist`);
-  const views = new Map(stored.map((v) => [v.sk.slice("channel#".length), v.view]));
+  const views = new Map(stored.map((v) => [v.channel, v]));
   const linked = await linkedRuntimes(
     deps,
     config,

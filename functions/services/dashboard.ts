@@ -8,7 +8,6 @@ import {
   type Approval,
   type GateResult,
   type ReleaseSummary,
-  type ChannelView,
   type RuntimeApply,
   type ServiceInChannelView,
 } from "../../core/index.js";
@@ -250,11 +249,9 @@ export async function runtimesPage(
   deps: ApiDeps,
 ): Promise<{ runtime: RuntimeListItem; deployed: RuntimeDeployment[] }[]> {
   const [runtimes, applications] = await Promise.all([listRuntimes(deps), listApplications(deps)]);
-  const views = (
-    await Promise.all(applications.map((a) => deps.readModels.views<ChannelView>(`app#${a.name}`)))
-  ).flat();
+  const views = (await Promise.all(applications.map((a) => deps.readModels.channelViews(a.name)))).flat();
   const deployed = new Map<string, RuntimeDeployment[]>();
-  for (const { view } of views)
+  for (const view of views)
     for (const [service, svc] of Object.entries(view.services))
       for (const [runtime, apply] of Object.entries(svc.runtimes)) {
         const entry: RuntimeDeployment = {

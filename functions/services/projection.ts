@@ -1,4 +1,11 @@
-import { channelDecider, channelView, releasesOf, type ChannelState } from "../../core/index.js";
+import {
+  channelDecider,
+  channelView,
+  parseInstructionId,
+  releasesOf,
+  type ChannelState,
+  type RuntimeProgress,
+} from "../../core/index.js";
 import type { StoredEvent } from "../../events/index.js";
 import type { EventStore } from "../adapters/event-store.js";
 import type { Logger } from "../adapters/logger.js";
@@ -26,6 +33,7 @@ export async function projectAll(
   releases = new ReleaseStates(),
 ): Promise<void> {
   const views = new Map<string, { pk: string; sk: string; version: number; view: object }>();
+  const progress = new Map<string, { application: string; version: number; progress: RuntimeProgress }>();
   const lines: Parameters<ReadModels["putTimelines"]>[0] = [];
   // The newest release of each service: what a config change makes its config release from.
   const newest = new Map<string, { application: string; service: string; releaseId: string }>();
@@ -48,6 +56,11 @@ export async function projectAll(
         version: e.version,
         view: channelView(application, channel, state),
       });
+    } else if (kind === "delivery") {
+      const p = progressOf(e);
+      if (p)
+        progress.set(`${p.progress.channel}/${p.progress.service}/${p.progress.runtime}`, { ...p, version: e.version });
+      readApi.other(e);
     } else if (kind === "release") readApi.release(e, await releases.at(deps.store, e));
     else readApi.other(e);
     for (const releaseId of releasesOf(e))
@@ -65,6 +78,7 @@ export async function projectAll(
   }
   await Promise.all([
     ...[...views.values()].map((v) => deps.readModels.putView(v.pk, v.sk, v.version, v.view)),
+    ...[...progress.values()].map((p) => deps.readModels.putProgress(p.application, p.version, p.progress)),
     deps.readModels.putTimelines(lines),
     readApi.writeSummaries(deps.readModels),
     ...[...newest.values()].map((n) => deps.readModels.putNewestRelease(n.application, n.service, n.releaseId)),
@@ -72,6 +86,33 @@ export async function projectAll(
   // The feed last: whoever the feed tells of an event (the dashboard's live pages refresh on it)
   // then finds every other read model of its batch already written.
   await readApi.writeFeed(deps.readModels);
+}
+
+const PROGRESS_OF = {
+  InstructionAcknowledged: "acknowledged",
+  ApplyStarted: "applying",
+  ApplySucceeded: "succeeded",
+} as const;
+
+/** What an event of a runtime's delivery stream says of its instruction, for the channel views. */
+function progressOf(e: StoredEvent): { application: string; progress: RuntimeProgress } | undefined {
+  if (e.type !== "InstructionAcknowledged" && e.type !== "ApplyStarted" && e.type !== "ApplySucceeded")
+    return undefined;
+  const target = parseInstructionId(e.data.instructionId);
+  if (!target || !e.data.service) return undefined;
+  const message = e.type === "ApplySucceeded" ? e.data.message : undefined;
+  return {
+    application: target.application,
+    progress: {
+      channel: target.channel,
+      service: e.data.service,
+      runtime: e.data.runtime,
+      instructionId: e.data.instructionId,
+      releaseId: target.releaseId,
+      status: PROGRESS_OF[e.type],
+      ...(message ? { message } : {}),
+    },
+  };
 }
 
 /** The channel states this container last projected, each as of the event projected (see StatesAt). */

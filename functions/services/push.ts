@@ -2,6 +2,7 @@ import {
   agentUpgradeAvailable,
   channelDecider,
   CURRENT_AGENT_VERSION,
+  deliveryDecider,
   DEFAULT_AGENT_IMAGE_REPOSITORY,
   fold,
   getConfig,
@@ -286,18 +287,24 @@ export async function resendUnfinished(deps: BackendDeps, agentRuntime: string, 
       const dispatched = new Map(
         history.flatMap((e) => (e.type === "InstructionDispatched" ? [[e.data.instructionId, e.data] as const] : [])),
       );
+      // Finished: failed (the channel says) or succeeded (the runtime's delivery stream says).
+      const succeeded = new Map<string, Set<string>>();
+      const succeededIn = async (runtime: string) => {
+        if (!succeeded.has(runtime)) {
+          const { statuses } = (
+            await readState(deps.store, deliveryDecider, streams.delivery(app.name, channel.name, runtime))
+          ).state;
+          succeeded.set(runtime, new Set(Object.keys(statuses).filter((id) => statuses[id] === "succeeded")));
+        }
+        return succeeded.get(runtime)!;
+      };
       for (const svc of Object.values(state.services)) {
+        if (svc.desired?.converged) continue;
         for (const id of svc.desired?.instructionIds ?? []) {
           const i = state.instructions[id];
           const data = dispatched.get(id);
-          if (
-            !i ||
-            !data ||
-            i.status === "succeeded" ||
-            i.status === "failed" ||
-            agentRuntimeOf(config, i.runtime) !== agentRuntime
-          )
-            continue;
+          if (!i || !data || i.status === "succeeded" || i.status === "failed") continue;
+          if (agentRuntimeOf(config, i.runtime) !== agentRuntime || (await succeededIn(i.runtime)).has(id)) continue;
           if ((await pushInstruction(deps, data, meta, config)) !== "sent") break resend;
           sent++;
         }

@@ -11,7 +11,6 @@ import {
   runtimeVersions,
   streams,
   type ChannelInputs,
-  type ChannelView,
   type ConfigVersions,
   type GateOverride,
   type GateResult,
@@ -222,12 +221,7 @@ async function loadRelease(deps: ApiDeps, releaseId: string) {
 export async function releaseView(deps: ApiDeps, releaseId: string): Promise<ReleaseView> {
   const { state } = await loadRelease(deps, releaseId);
   const inputs = pinnedInputs(await readConfig(deps), state);
-  const views = new Map(
-    (await deps.readModels.views<ChannelView>(`app#${state.application}`)).map((v) => [
-      v.sk.slice("channel#".length),
-      v.view,
-    ]),
-  );
+  const views = new Map((await deps.readModels.channelViews(state.application)).map((v) => [v.channel, v]));
   const deployments = await deps.readModels.releases.deployments(state.application, state.releaseId);
   const channels = await Promise.all(
     state.channels.map(async (name) => {

@@ -187,7 +187,10 @@ try {
   await approve(approved);
   const deploying = await release("worker", "0.32.0", "oluwaseun", "Batch e-mail sends");
   await until("worker to start applying", () =>
-    has(streams.channel(APP, "staging"), (e) => e.type === "ApplyStarted" && e.data.releaseId === deploying),
+    has(
+      streams.delivery(APP, "staging", "k8s-staging"),
+      (e) => e.type === "ApplyStarted" && e.data.releaseId === deploying,
+    ),
   );
   const broken = await release("search", "2.0.0-rc.1", "dev-bot", "Switch to the new index");
   await until("search to fail in staging", () =>

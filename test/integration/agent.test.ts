@@ -164,7 +164,12 @@ const appliedImages = () =>
         (c.body?.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!
           .image,
     );
-const channelEvents = () => store.read(streams.channel("shop", "staging"));
+/** A channel's log with its runtime's delivery stream, where the agent's progress is recorded. */
+const logOf = async (application: string, channel: string, runtime: string) => [
+  ...(await store.read(streams.channel(application, channel))),
+  ...(await store.read(streams.delivery(application, channel, runtime))),
+];
+const channelEvents = () => logOf("shop", "staging", "k8s-staging");
 type RuntimeItem = {
   name: string;
   status: string;
@@ -411,7 +416,7 @@ describe("the reference agent", () => {
     kubeA.failJobs.add("migrate-c2");
     const agent = startAgent(await link(), join(dir, "state-job.json"));
     await eventually(async () => (await connected()).status === "connected");
-    const events = () => store.read(streams.channel("db", "staging"));
+    const events = () => logOf("db", "staging", "migrations");
     const send = async (change: string) => {
       const body = JSON.stringify({ application: "db", service: "schema", params: { change } });
       const res = await fetch(`${stack.httpUrl}/v1/webhooks/ci`, {

@@ -20,30 +20,27 @@ const dispatched = (releaseId: string, runtime: string, rollback = false): E => 
   type: "InstructionDispatched",
   data: { ...where, service: "api", releaseId, runtime, instructionId: `${releaseId}-${runtime}`, payload, rollback },
 });
-const succeeded = (releaseId: string, runtime: string): E => ({
-  type: "ApplySucceeded",
-  data: { instructionId: `${releaseId}-${runtime}`, runtime, releaseId },
-});
 const NOW = "2026-11-23T10:00:00.000Z";
 const converged = (releaseId: string): E => ({
   type: "ChannelConverged",
   data: { ...where, service: "api", releaseId, convergedAt: NOW },
 });
-const report = (
-  releaseId: string,
-  runtime: string,
-  outcome: "applying" | "succeeded" | "failed",
-  message?: string,
-): ChannelCommand => ({
-  type: "ReportApply",
+const failure = (releaseId: string, runtime: string, message?: string): ChannelCommand => ({
+  type: "ReportApplyFailure",
   instructionId: `${releaseId}-${runtime}`,
   runtime,
-  outcome,
   ...(message ? { message } : {}),
+});
+/** The convergence count says these instructions of the release succeeded. */
+const convergence = (releaseId: string, ...succeeded: string[]): ChannelCommand => ({
+  type: "RecordConvergence",
+  service: "api",
+  releaseId,
+  succeeded,
   now: NOW,
 });
 const paused: E = { type: "ChannelPaused", data: { ...where, reason: "incident 42" } };
-const r1Live = [dispatched("r1", "eu"), succeeded("r1", "eu"), converged("r1")];
+const r1Live = [dispatched("r1", "eu"), converged("r1")];
 
 describe("channel decider", () => {
   describe("DeployRelease", () => {
@@ -98,12 +95,15 @@ describe("channel decider", () => {
         .thenNothing();
     });
     it("does not converge until every part is dispatched and succeeded", () => {
-      spec([...firstPart, succeeded("r1", "eu")])
-        .when(report("r1", "us", "succeeded"))
-        .then([succeeded("r1", "us")]);
-      spec([...firstPart, counted("r1", "ap", 3), succeeded("r1", "eu"), succeeded("r1", "us")])
-        .when(report("r1", "ap", "succeeded"))
-        .then([succeeded("r1", "ap"), converged("r1")]);
+      spec(firstPart)
+        .when(convergence("r1", "r1-eu", "r1-us"))
+        .thenNothing();
+      spec([...firstPart, counted("r1", "ap", 3)])
+        .when(convergence("r1", "r1-eu", "r1-us"))
+        .thenNothing();
+      spec([...firstPart, counted("r1", "ap", 3)])
+        .when(convergence("r1", "r1-eu", "r1-us", "r1-ap"))
+        .then([converged("r1")]);
     });
     it("sends a dispatch that fits one append as before, without a count", () => {
       spec([])
@@ -112,89 +112,82 @@ describe("channel decider", () => {
     });
   });
 
-  describe("agent reports", () => {
-    const ack = (instructionId: string, runtime = "eu"): ChannelCommand => ({
-      type: "AcknowledgeInstruction",
-      instructionId,
-      runtime,
-      connectionId: "c1",
-      leaseGeneration: 3,
-    });
-    it("records an acknowledgement once", () => {
-      const acked: E = {
-        type: "InstructionAcknowledged",
-        data: { instructionId: "r1-eu", runtime: "eu", connectionId: "c1", leaseGeneration: 3 },
-      };
+  describe("agent reports: failures (the channel's; progress is the runtime's delivery stream's)", () => {
+    it("records a failure with its message, once", () => {
+      const failed = (message: string): E => ({
+        type: "ApplyFailed",
+        data: { instructionId: "r1-eu", runtime: "eu", service: "api", releaseId: "r1", message },
+      });
       spec([dispatched("r1", "eu")])
-        .when(ack("r1-eu"))
-        .then([acked]);
-      spec([dispatched("r1", "eu"), acked])
-        .when(ack("r1-eu"))
-        .thenNothing();
-      spec([dispatched("r1", "eu"), succeeded("r1", "eu")])
-        .when(ack("r1-eu"))
+        .when(failure("r1", "eu", "ImagePullBackOff"))
+        .then([failed("ImagePullBackOff")]);
+      spec([dispatched("r1", "eu")])
+        .when(failure("r1", "eu"))
+        .then([failed("the apply failed")]);
+      spec([dispatched("r1", "eu"), failed("ImagePullBackOff")])
+        .when(failure("r1", "eu", "again"))
         .thenNothing();
     });
     it("refuses reports for unknown instructions or from another runtime", () => {
-      spec([]).when(ack("nope")).thenError("instruction.not_found", 404);
+      spec([]).when(failure("r1", "eu")).thenError("instruction.not_found", 404);
       spec([dispatched("r1", "eu")])
-        .when(ack("r1-eu", "us"))
-        .thenError("instruction.wrong_runtime", 403);
-      spec([dispatched("r1", "eu")])
-        .when(report("r1", "eu", "succeeded"))
-        .then([succeeded("r1", "eu"), converged("r1")]);
-      spec([dispatched("r1", "eu")])
-        .when({ ...report("r1", "eu", "succeeded"), runtime: "us" } as ChannelCommand)
+        .when({ ...failure("r1", "eu"), runtime: "us" } as ChannelCommand)
         .thenError("instruction.wrong_runtime", 403);
     });
-    it("moves an instruction only forward", () => {
-      const applying: E = { type: "ApplyStarted", data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1" } };
-      spec([dispatched("r1", "eu")])
-        .when(report("r1", "eu", "applying"))
-        .then([applying]);
-      spec([dispatched("r1", "eu"), applying])
-        .when(report("r1", "eu", "applying"))
-        .thenNothing();
-      spec([...r1Live])
-        .when(report("r1", "eu", "applying"))
-        .thenNothing();
-      spec([...r1Live])
-        .when(report("r1", "eu", "succeeded"))
-        .thenNothing();
-      spec([...r1Live])
-        .when(report("r1", "eu", "failed"))
-        .thenNothing();
-    });
-    it("records a failure with its message", () => {
-      spec([dispatched("r1", "eu")])
-        .when(report("r1", "eu", "failed", "ImagePullBackOff"))
-        .then([
-          {
-            type: "ApplyFailed",
-            data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1", message: "ImagePullBackOff" },
-          },
-        ]);
-      spec([dispatched("r1", "eu")])
-        .when(report("r1", "eu", "failed"))
-        .then([
-          {
-            type: "ApplyFailed",
-            data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1", message: "the apply failed" },
-          },
-        ]);
-    });
+  });
+
+  describe("convergence (RecordConvergence, from the convergence count)", () => {
     it("converges only when every runtime has succeeded with the desired release", () => {
       spec([dispatched("r1", "eu"), dispatched("r1", "us")])
-        .when(report("r1", "eu", "succeeded"))
-        .then([succeeded("r1", "eu")]);
-      spec([dispatched("r1", "eu"), dispatched("r1", "us"), succeeded("r1", "eu")])
-        .when(report("r1", "us", "succeeded"))
-        .then([succeeded("r1", "us"), converged("r1")]);
+        .when(convergence("r1", "r1-eu"))
+        .thenNothing();
+      spec([dispatched("r1", "eu"), dispatched("r1", "us")])
+        .when(convergence("r1", "r1-eu", "r1-us"))
+        .then([converged("r1")]);
+    });
+    it("converges once per dispatch", () => {
+      spec([dispatched("r1", "eu"), converged("r1")])
+        .when(convergence("r1", "r1-eu"))
+        .thenNothing();
     });
     it("does not converge on a late success for a release that is no longer desired", () => {
       spec([dispatched("r1", "eu"), dispatched("r2", "eu")])
-        .when(report("r1", "eu", "succeeded"))
-        .then([succeeded("r1", "eu")]);
+        .when(convergence("r1", "r1-eu"))
+        .thenNothing();
+    });
+    it("converges a rollback's dispatch of a release that converged before only on its own instructions", () => {
+      const back: E[] = [
+        ...r1Live,
+        dispatched("r2", "eu"),
+        { type: "ReleaseRolledBack", data: { ...where, service: "api", toReleaseId: "r1", fromReleaseId: "r2" } },
+        {
+          type: "InstructionDispatched",
+          data: {
+            ...where,
+            service: "api",
+            releaseId: "r1",
+            runtime: "eu",
+            instructionId: "r1-eu-1",
+            payload,
+            rollback: true,
+          },
+        },
+      ];
+      spec(back).when(convergence("r1", "r1-eu")).thenNothing();
+      spec(back)
+        .when(convergence("r1", "r1-eu", "r1-eu-1"))
+        .then([converged("r1")]);
+    });
+    it("still folds logs that kept every report in the channel's stream", () => {
+      const legacy = [
+        dispatched("r1", "eu"),
+        { type: "ApplySucceeded", data: { instructionId: "r1-eu", runtime: "eu", releaseId: "r1" } },
+        converged("r1"),
+      ] as unknown as E[];
+      const state = spec(legacy).when(failure("r1", "eu")).state();
+      expect(state.instructions["r1-eu"]?.status).toBe("succeeded");
+      expect(state.services.api?.desired?.converged).toBe(true);
+      spec(legacy).when(failure("r1", "eu")).thenNothing();
     });
   });
 
@@ -297,7 +290,6 @@ describe("channel decider", () => {
       const twice: E[] = [
         ...rolledBack,
         redispatched("r2"),
-        { type: "ApplySucceeded", data: { instructionId: "r2-eu-2", runtime: "eu", releaseId: "r2" } },
         converged("r2"),
         { type: "ReleaseRolledBack", data: { ...where, service: "api", toReleaseId: "r1", fromReleaseId: "r2" } },
         dispatched("r1", "eu", true),

@@ -102,6 +102,14 @@ describe("narration: what the log tells a person", () => {
       level: "info",
       message: `staging: instruction ${id} applied on k8s-staging`,
     });
+    // Progress is recorded in the runtime's delivery stream: narrated as of its channel all the same.
+    const delivery = streams.delivery("shop", "staging", "k8s-staging");
+    expect(
+      narrate(stored(delivery, { type: "ApplySucceeded", data: { ...report, service: "api" } }, agent)),
+    ).toMatchObject({
+      message: `staging: instruction ${id} applied on k8s-staging`,
+      keys: { application: "shop", channel: "staging", releaseId: "r1" },
+    });
     expect(
       narrate(stored(channel, { type: "ApplyFailed", data: { ...report, message: "ImagePullBackOff" } }, agent)),
     ).toMatchObject({ level: "warn", message: `staging: instruction ${id} failed on k8s-staging: ImagePullBackOff` });

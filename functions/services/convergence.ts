@@ -1,0 +1,53 @@
+import { channelDecider, parseInstructionId, streams } from "../../core/index.js";
+import type { EventOf, Metadata } from "../../events/index.js";
+import { handleCommand, readState } from "./commands.js";
+import { nowOf, type BackendDeps } from "./deps.js";
+
+/**
+ * When a channel has converged: each runtime's success is added to the release's convergence count
+ * (a string set in the read-model table: no contention, a repeat changes nothing), and the report
+ * that completes the channel's current dispatch records ChannelConverged in the channel's stream —
+ * the only write a success makes there. The agent's message handler counts at once; the reactor
+ * counts again from the log (ApplySucceeded), the safety net for a crash in between.
+ */
+export type Success = {
+  application: string;
+  channel: string;
+  service: string;
+  releaseId: string;
+  instructionId: string;
+};
+
+export async function countSuccess(deps: BackendDeps, success: Success, meta: Metadata): Promise<boolean> {
+  const { application, channel, service, releaseId, instructionId } = success;
+  const succeeded = await deps.readModels.addSucceeded(application, channel, service, releaseId, [instructionId]);
+  const stream = streams.channel(application, channel);
+  const desired = (await readState(deps.store, channelDecider, stream)).state.services[service]?.desired;
+  if (!desired || desired.releaseId !== releaseId || desired.converged) return false;
+  if (desired.instructionIds.length < (desired.instructionCount ?? 0)) return false;
+  if (!desired.instructionIds.every((id) => succeeded.has(id))) return false;
+  const { events } = await handleCommand(
+    deps.store,
+    channelDecider,
+    stream,
+    { type: "RecordConvergence", service, releaseId, succeeded: [...succeeded], now: nowOf(deps).toISOString() },
+    meta,
+  );
+  return events.length > 0;
+}
+
+/**
+ * A success as the log has it, counted (again): the reactor's safety net. Successes in a channel's
+ * own stream (logs before delivery streams) were judged there when they were recorded.
+ */
+export async function countLoggedSuccess(
+  deps: BackendDeps,
+  e: EventOf<"ApplySucceeded"> & { streamId: string },
+  meta: Metadata,
+): Promise<void> {
+  const target = parseInstructionId(e.data.instructionId);
+  if (!target || !e.data.service || !e.streamId.startsWith("delivery#")) return;
+  const { application, channel } = target;
+  const { service, releaseId, instructionId } = e.data;
+  await countSuccess(deps, { application, channel, service, releaseId, instructionId }, meta);
+}
