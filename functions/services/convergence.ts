@@ -2,13 +2,16 @@ import { channelDecider, parseInstructionId, streams } from "../../core/index.js
 import type { EventOf, Metadata } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
 import { nowOf, type BackendDeps } from "./deps.js";
+import { enterNextChannel } from "./promotion.js";
 
 /**
  * When a channel has converged: each runtime's success is added to the release's convergence count
  * (a string set in the read-model table: no contention, a repeat changes nothing), and the report
  * that completes the channel's current dispatch records ChannelConverged in the channel's stream —
- * the only write a success makes there. The agent's message handler counts at once; the reactor
- * counts again from the log (ApplySucceeded), the safety net for a crash in between.
+ * the only write a success makes there — and starts the release's promotion into its next channel
+ * at once, without waiting a stream hop for the reactor to (it does so again on ChannelConverged,
+ * which changes nothing). The agent's message handler counts at once; the reactor counts again from
+ * the log (ApplySucceeded), the safety net for a crash in between.
  */
 export type Success = {
   application: string;
@@ -33,7 +36,9 @@ export async function countSuccess(deps: BackendDeps, success: Success, meta: Me
     { type: "RecordConvergence", service, releaseId, succeeded: [...succeeded], now: nowOf(deps).toISOString() },
     meta,
   );
-  return events.length > 0;
+  if (!events.length) return false;
+  await enterNextChannel(deps, releaseId, channel, meta);
+  return true;
 }
 
 /**
