@@ -57,6 +57,21 @@ export type AgentConnection = {
   connectedAt: string;
 };
 
+/**
+ * How many items the convergence count of a dispatch to `instructions` runtimes is spread over:
+ * about 50 instruction ids (3 KB) an item, 1 for a handful of runtimes, at most 32 (so 1,600 ids
+ * per item at 50,000 runtimes is still under DynamoDB's 400 KB).
+ */
+export function convergenceShards(instructions: number): number {
+  return Math.min(32, Math.max(1, Math.ceil(instructions / 50)));
+}
+
+function shardOf(id: string, shards: number): number {
+  let h = 0;
+  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) >>> 0;
+  return h % shards;
+}
+
 /** API Gateway closes a connection after 2 h; its index entry expires a little later (DynamoDB TTL). */
 const CONNECTION_TTL_S = 3 * 60 * 60;
 
@@ -229,27 +244,46 @@ export class ReadModels {
   }
 
   /**
-   * Records that instructions of a release of a service in a channel succeeded, and answers every
-   * one recorded so far: an ADD to a string set, so runtimes reporting at once never contend and a
-   * repeated report changes nothing. The channel's convergence is judged on the answer.
+   * Records that an instruction of a release of a service in a channel succeeded, and answers every
+   * one recorded so far. Each success is an ADD to a string set — runtimes reporting at once never
+   * contend, and a repeat changes nothing — in one of `shards` items chosen by the instruction id
+   * (see convergenceShards: the same for every success of one dispatch), so that no item grows
+   * past a few KB (an update costs a write unit per KB of the
+   * item, and one key takes 1,000 units a second): a thousand runtimes' successes cost a few
+   * thousand units spread over the shards, not one item's 60 KB rewritten a thousand times. The
+   * answer reads every shard consistently, so the success that completes the count sees it.
    */
   async addSucceeded(
     application: string,
     channel: string,
     service: string,
     releaseId: string,
-    instructionIds: readonly string[],
+    instructionId: string,
+    shards: number,
   ): Promise<Set<string>> {
-    const { Attributes } = await this.db.send(
+    const pk = `converge#${application}/${channel}`;
+    const shardKey = (n: number) => ({ pk, sk: `${service}#${releaseId}#${shards}.${n}` });
+    const own = shardOf(instructionId, shards);
+    await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: `converge#${application}/${channel}`, sk: `${service}#${releaseId}` },
+        Key: shardKey(own),
         UpdateExpression: "ADD succeeded :ids",
-        ExpressionAttributeValues: { ":ids": new Set(instructionIds) },
-        ReturnValues: "ALL_NEW",
+        ExpressionAttributeValues: { ":ids": new Set([instructionId]) },
       }),
     );
-    return new Set((Attributes?.succeeded as Set<string> | undefined) ?? []);
+    const keys = Array.from({ length: shards }, (_, n) => shardKey(n));
+    const out = new Set<string>();
+    let pending: Record<string, unknown>[] = keys;
+    while (pending.length) {
+      const { Responses, UnprocessedKeys } = await this.db.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const item of Responses?.[this.tableName] ?? [])
+        for (const id of (item.succeeded as Set<string> | undefined) ?? []) out.add(id);
+      pending = (UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+    }
+    return out;
   }
 
   /**

@@ -1,12 +1,13 @@
 import { channelDecider, parseInstructionId, streams } from "../../core/index.js";
 import type { EventOf, Metadata } from "../../events/index.js";
+import { convergenceShards } from "../adapters/read-models.js";
 import { handleCommand, readState } from "./commands.js";
 import { nowOf, type BackendDeps } from "./deps.js";
 import { enterNextChannel } from "./promotion.js";
 
 /**
  * When a channel has converged: each runtime's success is added to the release's convergence count
- * (a string set in the read-model table: no contention, a repeat changes nothing), and the report
+ * (string sets in the read-model table, sharded: no contention, a repeat changes nothing), and the report
  * that completes the channel's current dispatch records ChannelConverged in the channel's stream —
  * the only write a success makes there — and starts the release's promotion into its next channel
  * at once, without waiting a stream hop for the reactor to (it does so again on ChannelConverged,
@@ -23,10 +24,19 @@ export type Success = {
 
 export async function countSuccess(deps: BackendDeps, success: Success, meta: Metadata): Promise<boolean> {
   const { application, channel, service, releaseId, instructionId } = success;
-  const succeeded = await deps.readModels.addSucceeded(application, channel, service, releaseId, [instructionId]);
   const stream = streams.channel(application, channel);
   const desired = (await readState(deps.store, channelDecider, stream)).state.services[service]?.desired;
+  // A success for a release the channel no longer wants (or has converged already) counts for nothing.
   if (!desired || desired.releaseId !== releaseId || desired.converged) return false;
+  const expected = Math.max(desired.instructionCount ?? 0, desired.instructionIds.length);
+  const succeeded = await deps.readModels.addSucceeded(
+    application,
+    channel,
+    service,
+    releaseId,
+    instructionId,
+    convergenceShards(expected),
+  );
   if (desired.instructionIds.length < (desired.instructionCount ?? 0)) return false;
   if (!desired.instructionIds.every((id) => succeeded.has(id))) return false;
   const { events } = await handleCommand(

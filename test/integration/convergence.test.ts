@@ -15,6 +15,7 @@ import { releaseCreated } from "../support/fixtures.js";
  */
 let deps: BackendDeps;
 let store: EventStore;
+let readModels: ReadModels;
 const drops: (() => Promise<void>)[] = [];
 const meta = {
   occurredAt: "2026-12-04T10:00:00.000Z",
@@ -24,8 +25,8 @@ const meta = {
 };
 const RUNTIMES = ["eu", "us", "ap"];
 const id = (releaseId: string, runtime: string) => `shop.staging.${releaseId}.${runtime}`;
-const dispatched = (releaseId: string): DomainEvent[] =>
-  RUNTIMES.map((runtime) => ({
+const dispatched = (releaseId: string, runtimes = RUNTIMES): DomainEvent[] =>
+  runtimes.map((runtime) => ({
     type: "InstructionDispatched",
     data: {
       application: "shop",
@@ -51,7 +52,8 @@ beforeAll(async () => {
   const rm = await isolatedTable("read-models", readModelTableDefinition);
   drops.push(events.table.drop, rm.drop);
   store = events.store;
-  deps = { store, readModels: new ReadModels(events.db, rm.name) } as unknown as BackendDeps;
+  readModels = new ReadModels(events.db, rm.name);
+  deps = { store, readModels } as unknown as BackendDeps;
 });
 
 afterAll(async () => {
@@ -103,5 +105,26 @@ describe("the convergence count", () => {
     expect((await store.read(channel)).some((e) => e.type === "ChannelConverged" && e.data.releaseId === "r2")).toBe(
       false,
     );
+  });
+
+  it("spreads a wide dispatch's count over small items, and still converges exactly once", async () => {
+    const runtimes = Array.from({ length: 120 }, (_, i) => `rt-${i}`);
+    await store.append(streams.release("r9"), 0, [releaseCreated("r9")], meta);
+    const channel = streams.channel("shop", "wide");
+    const events = dispatched("r9", runtimes).map((e) => {
+      const data = (e as Extract<DomainEvent, { type: "InstructionDispatched" }>).data;
+      return { ...e, data: { ...data, channel: "wide", instructionId: `shop.wide.r9.${data.runtime}` } } as DomainEvent;
+    });
+    await store.append(channel, 0, events.slice(0, 60), meta);
+    await store.append(channel, 60, events.slice(60), meta);
+    const all = runtimes.map((rt) => ({ ...success("r9", rt), channel: "wide", instructionId: `shop.wide.r9.${rt}` }));
+    const results = await Promise.all(all.map((s) => countSuccess(deps, s, meta)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await store.read(channel)).filter((e) => e.type === "ChannelConverged")).toHaveLength(1);
+    // 120 ids over 3 items of about 40 each: none holds them all.
+    const shards = (await readModels.items("converge#shop/wide")).map((i) => (i.succeeded as Set<string>).size);
+    expect(shards).toHaveLength(3);
+    expect(shards.reduce((a, b) => a + b, 0)).toBe(120);
+    expect(Math.max(...shards)).toBeLessThan(120);
   });
 });
