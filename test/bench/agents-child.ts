@@ -2,7 +2,8 @@
  * Many agents in one process of their own, so the gateway's memory is measured without them:
  * connects every agent named in the JSON file argv[2] (at most 400 new connections a second, inside
  * API Gateway's 500/s), prints "ready", then for every message prints
- * `<kind> <runtime> <epoch ms>` and, for instructions, acks and reports success as an agent does.
+ * `<kind> <runtime> <epoch ms> <release id | raw-<n> | ->` and, for instructions, acks and reports
+ * success as an agent does. Stops when stdin ends.
  */
 import { readFileSync } from "node:fs";
 import WebSocket from "ws";
@@ -26,10 +27,16 @@ for (let i = 0; i < agents.length; i += 40) {
           ws.once("open", () => resolve());
           ws.once("error", reject);
           ws.on("message", (data) => {
-            const message = JSON.parse(data.toString()) as { type?: string; instructionId?: string };
-            process.stdout.write(`${message.type ?? "raw"} ${runtime} ${now()}\n`);
-            if (message.type === "instruction") {
-              ws.send(JSON.stringify({ action: "ack", instructionId: message.instructionId }));
+            const message = JSON.parse(data.toString()) as {
+              type?: string;
+              code?: string;
+              instructionId?: string;
+              releaseId?: string;
+              n?: number;
+            };
+            const tag = message.releaseId ?? (message.n === undefined ? "-" : `raw-${message.n}`);
+            process.stdout.write(`${message.type ?? "raw"} ${runtime} ${now()} ${tag}\n`);
+            const report = () =>
               ws.send(
                 JSON.stringify({
                   action: "report",
@@ -38,7 +45,14 @@ for (let i = 0; i < agents.length; i += 40) {
                   message: "rolled out",
                 }),
               );
+            if (message.type === "instruction") {
+              ws.send(JSON.stringify({ action: "ack", instructionId: message.instructionId }));
+              report();
             }
+            // As the protocol asks (and the reference agent does): a report refused under
+            // contention is sent again after a short, jittered pause.
+            if (message.type === "error" && message.code === "stream.conflict" && message.instructionId)
+              setTimeout(report, 200 + Math.random() * 800);
           });
           sockets.push(ws);
         }),

@@ -11,13 +11,9 @@ import { summarize, type Summary } from "./stats.js";
 /**
  * The floors every figure is set against, measured in the same run on the same stand-ins: what one
  * conditional PutItem to DynamoDB Local and one WebSocket round trip through the local gateway cost.
+ * A figure measured in repetitions measures its floor again beside each one.
  */
-export async function dynamoFloor(
-  endpoint: string,
-  samples: number,
-  concurrency: number,
-  rateWrites: number,
-): Promise<{ putLatencyMs: Summary; putsPerSecond: number }> {
+export async function dynamoFloor(endpoint: string) {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   const table = `bench-floor-${randomUUID().slice(0, 8)}`;
   await ensureTable(client, eventTableDefinition(table));
@@ -30,22 +26,37 @@ export async function dynamoFloor(
         ExpressionAttributeNames: { "#v": "version" },
       }),
     );
+  let calls = 0;
   for (let i = 0; i < 20; i++) await put("warmup", i + 1);
-  const latencies: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    const t = performance.now();
-    await put("latency", i + 1);
-    latencies.push(performance.now() - t);
-  }
-  const started = performance.now();
-  await pool(rateWrites, concurrency, (i) =>
-    put(`rate-${i % concurrency}`, Math.floor(i / concurrency) + 1).then(() => undefined),
-  );
-  const putsPerSecond = rateWrites / ((performance.now() - started) / 1000);
-  await client.send(new DeleteTableCommand({ TableName: table }));
-  client.destroy();
-  return { putLatencyMs: summarize(latencies), putsPerSecond };
+  return {
+    /** One conditional put after another: their latency. */
+    async putLatencyMs(samples: number): Promise<Summary> {
+      const stream = `latency-${calls++}`;
+      const latencies: number[] = [];
+      for (let i = 0; i < samples; i++) {
+        const t = performance.now();
+        await put(stream, i + 1);
+        latencies.push(performance.now() - t);
+      }
+      return summarize(latencies);
+    },
+    /** `writes` conditional puts, `concurrency` at a time, each writer on a stream of its own: puts per second. */
+    async putsPerSecond(writes: number, concurrency: number): Promise<number> {
+      const prefix = `rate-${calls++}`;
+      const started = performance.now();
+      await pool(writes, concurrency, (i) =>
+        put(`${prefix}-${i % concurrency}`, Math.floor(i / concurrency) + 1).then(() => undefined),
+      );
+      return writes / ((performance.now() - started) / 1000);
+    },
+    async close(): Promise<void> {
+      await client.send(new DeleteTableCommand({ TableName: table }));
+      client.destroy();
+    },
+  };
 }
+
+export type DynamoFloor = Awaited<ReturnType<typeof dynamoFloor>>;
 
 /** A message from a client to the gateway and back through the Management API, as instructions travel. */
 export async function webSocketFloor(samples: number): Promise<Summary> {
