@@ -157,7 +157,13 @@ export class Agent {
       res.on("data", (d: Buffer) => (body += d.toString()));
       res.on("end", () => this.log(`connection refused (${res.statusCode}): ${body}`));
     });
-    ws.on("message", (data) => void this.receive(ws, data.toString()));
+    // A message it could not act on (the payload fetch failed, say) is logged and left unfinished:
+    // Slipway sends it again when this agent reconnects. It never takes the agent down.
+    ws.on("message", (data) => {
+      this.receive(ws, data.toString()).catch((err: unknown) =>
+        this.log(`could not act on a message from Slipway: ${describeError(err)}`),
+      );
+    });
     ws.on("error", (err) => this.log(`connection error: ${err.message}`));
     ws.on("close", (code, reason) => {
       if (this.socket === ws) this.socket = undefined;

@@ -715,4 +715,40 @@ describe("the reference agent", () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it("survives an instruction it cannot fetch: logs it, stays up, and leaves it for Slipway to send again", async () => {
+    const server = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    const heard: { action: string; status?: string }[] = [];
+    server.on("connection", (ws) => {
+      ws.on("message", (m) => heard.push(JSON.parse(m.toString()) as { action: string }));
+      ws.send(
+        JSON.stringify({
+          type: "instruction",
+          protocol: 1,
+          instructionId: "shop.staging.r1.k8s-staging",
+          runtime: "k8s-staging",
+          application: "shop",
+          channel: "staging",
+          service: "api",
+          releaseId: "r1",
+          rollback: false,
+          leaseGeneration: 1,
+          payloadUrl: "http://127.0.0.1:1/v1/agent/instructions/nope",
+        }),
+      );
+    });
+    await new Promise((resolve) => server.once("listening", resolve));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const agent = startAgent("slwa_t", join(dir, "state-unfetchable.json"), {}, ["--server", url]);
+      await eventually(() => agent.output().includes("could not act on a message from Slipway"));
+      expect(agent.process.exitCode).toBeNull();
+      // Acknowledged, said it was applying, and reported no outcome it does not know.
+      expect(heard.filter((m) => m.action === "report").map((m) => m.status)).toEqual(["applying"]);
+      await stop(agent);
+    } finally {
+      server.clients.forEach((c) => c.terminate());
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });
