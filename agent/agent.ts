@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import WebSocket from "ws";
 import { parseAllDocuments } from "yaml";
-import { describeError, tail, type Cluster, type Manifest, type Outcome } from "./kube.js";
+import { describeError, OUTPUT_TAIL, tail, type Cluster, type Manifest, type Outcome } from "./kube.js";
 import { CURRENT_AGENT_VERSION, InstructionMessage, UpgradeMessage, type InstructionPayload } from "./protocol.js";
 import { get, proxyAgent } from "./proxy.js";
 import type { AgentState, StateStore, Workload } from "./state.js";
@@ -38,7 +38,6 @@ export type AgentConfig = {
 const BACKOFF_START_MS = 1000;
 const BACKOFF_FACTOR = 1.6;
 const BACKOFF_MAX_MS = 120_000;
-const OUTPUT_TAIL = 4000;
 /** Superseded this many times in a row (without a stable connection in between), the agent gives up. */
 export const MAX_SUPERSESSIONS = 3;
 

@@ -29,7 +29,8 @@ export type Manifest = KubernetesObject & Record<string, unknown>;
 export const FIELD_MANAGER = "slipway-agent";
 /** How much of a Job's log the agent reports: its last lines, within the report's limit. */
 const LOG_TAIL_LINES = 40;
-const OUTPUT_TAIL = 4000;
+/** How much of a task's output a report carries (its tail). */
+export const OUTPUT_TAIL = 4000;
 
 /** The generic object client, with the resource discovery it already does (and caches) opened up. */
 class Objects extends KubernetesObjectApi {

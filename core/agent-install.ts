@@ -72,10 +72,15 @@ const READ_RULES = [{ apiGroups: [""], resources: ["pods", "pods/log", "events"]
  * Every object is named after its runtime (`slipway-agent-<runtime>`) and selects by it, so the
  * agents of several runtimes can share a cluster and a namespace (by default `slipway-agent`).
  */
+/** What the install YAML names a runtime's objects (its Secret, Deployment, service account, Roles). */
+export function agentObjectName(runtime: string): string {
+  return `slipway-agent-${runtime}`;
+}
+
 export function agentInstallManifest(input: AgentInstallInput): string {
   const ns = input.namespace ?? DEFAULT_AGENT_NAMESPACE;
   const image = input.image ?? `${DEFAULT_AGENT_IMAGE_REPOSITORY}:${CURRENT_AGENT_VERSION}`;
-  const name = `slipway-agent-${input.runtime}`;
+  const name = agentObjectName(input.runtime);
   const labels = { "app.kubernetes.io/name": "slipway-agent", "app.kubernetes.io/instance": input.runtime };
   const subject = { kind: "ServiceAccount", name, namespace: ns };
   const docs: { comment?: string; object: K8sObject }[] = [];

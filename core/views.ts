@@ -1,7 +1,7 @@
 import type { ClusterIdentity, StoredEvent } from "../events/index.js";
 import { parseInstructionId } from "./agent-protocol.js";
 import type { ChannelState, InstructionStatus } from "./deciders/channel.js";
-import { PROGRESS } from "./deciders/delivery.js";
+import { DELIVERY_STATUS, PROGRESS } from "./deciders/delivery.js";
 import { runtimeDecider, tokenOverlap } from "./deciders/runtime.js";
 import { fold } from "./decider.js";
 
@@ -95,6 +95,27 @@ export function withProgress(view: ChannelView, progress: readonly RuntimeProgre
     };
   }
   return { ...view, services };
+}
+
+/** What an event of a runtime's delivery stream says of its instruction, for the channel views. */
+export function deliveryProgress(e: StoredEvent): { application: string; progress: RuntimeProgress } | undefined {
+  if (e.type !== "InstructionAcknowledged" && e.type !== "ApplyStarted" && e.type !== "ApplySucceeded")
+    return undefined;
+  const target = parseInstructionId(e.data.instructionId);
+  if (!target || !e.data.service) return undefined;
+  const message = e.type === "ApplySucceeded" ? e.data.message : undefined;
+  return {
+    application: target.application,
+    progress: {
+      channel: target.channel,
+      service: e.data.service,
+      runtime: e.data.runtime,
+      instructionId: e.data.instructionId,
+      releaseId: target.releaseId,
+      status: DELIVERY_STATUS[e.type],
+      ...(message ? { message } : {}),
+    },
+  };
 }
 
 export type RuntimeStatusView = {

@@ -8,6 +8,8 @@ import { z } from "zod";
 const Name = z.string().min(1).max(63);
 const Id = z.string().min(1).max(128);
 const Time = z.iso.datetime();
+/** A SHA-256 in hex: how keys and tokens are known (they themselves are shown once, never stored). */
+const Sha256 = z.string().regex(/^[a-f0-9]{64}$/);
 /**
  * Which Kubernetes cluster an agent runs in: the UID of its `kube-system` namespace (stable for the
  * cluster's life, unique across clusters) and the API server's version.
@@ -102,7 +104,7 @@ const definitions = {
       name: z.string().min(1).max(128),
       scopes: z.array(z.enum(["admin", "release", "approve", "read"])).min(1),
       /** SHA-256 of the key; the key itself is shown once and never stored. */
-      keyHash: z.string().regex(/^[a-f0-9]{64}$/),
+      keyHash: Sha256,
     }),
   },
   ApiKeyRevoked: { schemaVersion: 1, data: z.object({ keyId: Id }) },
@@ -114,7 +116,7 @@ const definitions = {
       runtime: Name,
       tokenId: Id,
       /** SHA-256 of the token; the token itself is shown once and never stored. */
-      tokenHash: z.string().regex(/^[a-f0-9]{64}$/),
+      tokenHash: Sha256,
       tokenGeneration: z.number().int().positive(),
       /**
        * The repository of the agent image the install YAML runs (tag and digest stripped), for the
@@ -136,7 +138,7 @@ const definitions = {
       runtime: Name,
       tokenId: Id,
       /** SHA-256 of the token; the token itself is shown once and never stored. */
-      tokenHash: z.string().regex(/^[a-f0-9]{64}$/),
+      tokenHash: Sha256,
       tokenGeneration: z.number().int().positive(),
       rotatedAt: Time,
       previousTokenId: Id,

@@ -59,14 +59,15 @@ function decide(command: DeliveryCommand, state: DeliveryState): DeliveryEvent[]
   }
 }
 
-const STATUS_OF: Partial<Record<DomainEvent["type"], InstructionStatus>> = {
+/** The status each event of a delivery stream moves its instruction to. */
+export const DELIVERY_STATUS = {
   InstructionAcknowledged: "acknowledged",
   ApplyStarted: "applying",
   ApplySucceeded: "succeeded",
-};
+} as const satisfies Partial<Record<DomainEvent["type"], InstructionStatus>>;
 
 function evolve(state: DeliveryState, e: DomainEvent): DeliveryState {
-  const status = STATUS_OF[e.type];
+  const status = (DELIVERY_STATUS as Partial<Record<DomainEvent["type"], InstructionStatus>>)[e.type];
   if (!status) return state;
   const id = (e.data as { instructionId: string }).instructionId;
   return { statuses: { ...state.statuses, [id]: status } };

@@ -219,11 +219,8 @@ async function decideAgentMessage(
   try {
     // The channel says whether the instruction exists and is this runtime's; the runtime's delivery
     // stream records how it is getting on — apart from every other runtime's, so none contend.
-    const instruction = instructionFor(
-      (await readState(deps.store, channelDecider, channelStream)).state,
-      msg.instructionId,
-      target.runtime,
-    );
+    const channelState = (await readState(deps.store, channelDecider, channelStream)).state;
+    const instruction = instructionFor(channelState, msg.instructionId, target.runtime);
     const reported = {
       instructionId: instruction.instructionId,
       runtime: instruction.runtime,
@@ -265,7 +262,7 @@ async function decideAgentMessage(
         meta,
       );
       if (events.some((e) => e.type === "ApplySucceeded"))
-        await countSuccess(deps, { application, channel, ...reported }, meta);
+        await countSuccess(deps, { application, channel, ...reported }, meta, channelState);
     }
   } catch (err) {
     // Still contended after every retry: say so, and the agent sends the report again.

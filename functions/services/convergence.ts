@@ -1,4 +1,4 @@
-import { channelDecider, parseInstructionId, streams } from "../../core/index.js";
+import { channelDecider, parseInstructionId, streams, type ChannelState } from "../../core/index.js";
 import type { EventOf, Metadata } from "../../events/index.js";
 import { convergenceShards } from "../adapters/read-models.js";
 import { handleCommand, readState } from "./commands.js";
@@ -22,10 +22,17 @@ export type Success = {
   instructionId: string;
 };
 
-export async function countSuccess(deps: BackendDeps, success: Success, meta: Metadata): Promise<boolean> {
+/** `channelState`: the channel as the caller has just read it (RecordConvergence still decides on a fresh read). */
+export async function countSuccess(
+  deps: BackendDeps,
+  success: Success,
+  meta: Metadata,
+  channelState?: ChannelState,
+): Promise<boolean> {
   const { application, channel, service, releaseId, instructionId } = success;
   const stream = streams.channel(application, channel);
-  const desired = (await readState(deps.store, channelDecider, stream)).state.services[service]?.desired;
+  const state = channelState ?? (await readState(deps.store, channelDecider, stream)).state;
+  const desired = state.services[service]?.desired;
   // A success for a release the channel no longer wants (or has converged already) counts for nothing.
   if (!desired || desired.releaseId !== releaseId || desired.converged) return false;
   const expected = Math.max(desired.instructionCount ?? 0, desired.instructionIds.length);

@@ -1,7 +1,7 @@
 import {
   channelDecider,
   channelView,
-  parseInstructionId,
+  deliveryProgress,
   releasesOf,
   type ChannelState,
   type RuntimeProgress,
@@ -57,7 +57,7 @@ export async function projectAll(
         view: channelView(application, channel, state),
       });
     } else if (kind === "delivery") {
-      const p = progressOf(e);
+      const p = deliveryProgress(e);
       if (p)
         progress.set(`${p.progress.channel}/${p.progress.service}/${p.progress.runtime}`, { ...p, version: e.version });
       readApi.other(e);
@@ -86,33 +86,6 @@ export async function projectAll(
   // The feed last: whoever the feed tells of an event (the dashboard's live pages refresh on it)
   // then finds every other read model of its batch already written.
   await readApi.writeFeed(deps.readModels);
-}
-
-const PROGRESS_OF = {
-  InstructionAcknowledged: "acknowledged",
-  ApplyStarted: "applying",
-  ApplySucceeded: "succeeded",
-} as const;
-
-/** What an event of a runtime's delivery stream says of its instruction, for the channel views. */
-function progressOf(e: StoredEvent): { application: string; progress: RuntimeProgress } | undefined {
-  if (e.type !== "InstructionAcknowledged" && e.type !== "ApplyStarted" && e.type !== "ApplySucceeded")
-    return undefined;
-  const target = parseInstructionId(e.data.instructionId);
-  if (!target || !e.data.service) return undefined;
-  const message = e.type === "ApplySucceeded" ? e.data.message : undefined;
-  return {
-    application: target.application,
-    progress: {
-      channel: target.channel,
-      service: e.data.service,
-      runtime: e.data.runtime,
-      instructionId: e.data.instructionId,
-      releaseId: target.releaseId,
-      status: PROGRESS_OF[e.type],
-      ...(message ? { message } : {}),
-    },
-  };
 }
 
 /** The channel states this container last projected, each as of the event projected (see StatesAt). */

@@ -1,5 +1,6 @@
 import {
   agentInstallManifest,
+  agentObjectName,
   agentUpgradeAvailable,
   authenticateAgent,
   conflict,
@@ -134,7 +135,7 @@ export async function rotateAgentToken(
   const rotated = events.find((e) => e.type === "AgentTokenRotated");
   if (rotated?.type !== "AgentTokenRotated") throw new Error(`rotating the token of ${name} recorded no rotation`);
   const namespace = state.agentNamespace ?? DEFAULT_AGENT_NAMESPACE;
-  const object = `slipway-agent-${name}`;
+  const object = agentObjectName(name);
   const patch = JSON.stringify({ stringData: { SLIPWAY_AGENT_TOKEN: token } });
   return {
     runtime: name,
