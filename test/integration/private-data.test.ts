@@ -13,9 +13,18 @@ import { until } from "../support/wait.js";
 const root = mkdtempSync(join(tmpdir(), "slipway-private-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** Every folder and file under `dir`, `dir` included, with its permission bits. */
+/**
+ * Every folder and file under `dir`, `dir` included, with its permission bits. A file gone between
+ * listing its folder and reading it (SQLite's journal, while DynamoDB Local runs) has none to judge.
+ */
 function walk(dir: string): { path: string; folder: boolean; mode: number }[] {
-  const stat = lstatSync(dir);
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
   const here = { path: dir, folder: stat.isDirectory(), mode: stat.mode & 0o777 };
   return here.folder ? [here, ...readdirSync(dir).flatMap((name) => walk(join(dir, name)))] : [here];
 }
