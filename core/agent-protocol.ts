@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { InstructionPayload } from "../events/index.js";
 import { Name } from "./config/schema.js";
 

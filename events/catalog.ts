@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The event catalog: every fact Slipway records, one zod schema per event type, in its current

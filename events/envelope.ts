@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** Who caused an event: a CI system, a person, an agent in a cluster, or Slipway itself. */
 export const Actor = z.object({

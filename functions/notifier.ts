@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { QueueBatchResponse, QueueEvent } from "./adapters/lambda-events.js";
 import { loggerOf, type NotifierDeps } from "./services/deps.js";
 import { deliverNotification, type NotificationMessage } from "./services/notifications.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { QueueBatchResponse, QueueEvent } from "./adapters/lambda-events.js";
 import { loggerOf, type BackendDeps } from "./services/deps.js";
 import { wakeUp } from "./services/wake-ups.js";

@@ -44,7 +44,13 @@ function fn(
     architecture: "arm64",
     timeout: `${settings.timeoutSeconds} seconds`,
     memory: `${settings.memoryMB} MB`,
-    nodejs: { format: "esm", minify: true, esbuild: { external: [...settings.bundleExternal] } },
+    nodejs: {
+      format: "esm",
+      minify: true,
+      esbuild: { external: [...settings.bundleExternal] },
+      // Relative to sst.config.ts; infra/tools/bundle.ts bundles with the same plugins.
+      plugins: "infra/bundling/plugins.mjs",
+    },
     environment,
     logging: { retention: logRetention },
     link,

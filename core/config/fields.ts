@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Field types shared by the config schema and the gate kinds. They live apart from schema.ts

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { applicationGateFields, Precondition } from "../gates/registry.js";
 import { exactlyOne, Name, notReserved } from "./fields.js";
 

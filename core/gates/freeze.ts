@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Name } from "../config/fields.js";
 import { applicationGateKind, type ApplicationGateIssue } from "./gate.js";
 

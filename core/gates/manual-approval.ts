@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Name } from "../config/fields.js";
 import { gateKind, type GateIssue, type PreconditionOf } from "./gate.js";
 

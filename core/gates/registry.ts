@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { exactlyOne } from "../config/fields.js";
 import type { Application } from "../config/schema.js";
 import { deployWindow } from "./deploy-window.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Duration, durationSeconds, Name } from "../config/fields.js";
 import { gateKind, type PreconditionOf } from "./gate.js";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Name, type OutcomeNotification } from "../../core/index.js";
 import type { EventData } from "../../events/index.js";
 import { silentLogger, type Logger } from "./logger.js";

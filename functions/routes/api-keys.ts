@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import { z } from "zod";
+import * as z from "zod";
 import { SCOPES } from "../../core/index.js";
 import { issueApiKey, listApiKeys, revokeApiKey } from "../services/access.js";
 import type { ApiDeps } from "../services/deps.js";

@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import { z } from "zod";
+import * as z from "zod";
 import { Name } from "../../core/index.js";
 import { applicationView } from "../services/channels.js";
 import { decodeCursor } from "../services/cursor.js";

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { z } from "zod";
+import * as z from "zod";
 import { DEFAULT_APPROVAL, Name } from "../../core/index.js";
 import { decideApproval, decideFromSlack } from "../services/approvals.js";
 import type { ApiDeps } from "../services/deps.js";

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { z } from "zod";
+import * as z from "zod";
 import { getConfig, listConfigs, notFound, specDocument } from "../../core/index.js";
 import { applyConfig, deleteConfig, readConfig } from "../services/config.js";
 import type { ApiDeps } from "../services/deps.js";

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import { z } from "zod";
+import * as z from "zod";
 import { eventTypes } from "../../events/index.js";
 import { decodeCursor } from "../services/cursor.js";
 import type { ApiDeps } from "../services/deps.js";

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
+import * as z from "zod";
 import { DomainError, zodIssues, type ErrorCode, type Issue } from "../../core/index.js";
 import type { Logger } from "../services/deps.js";
 

@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import { z } from "zod";
+import * as z from "zod";
 import { Name } from "../../core/index.js";
 import type { ApiDeps } from "../services/deps.js";
 import { deleteSecret, listSecrets, setSecret } from "../services/secrets.js";

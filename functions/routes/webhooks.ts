@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { z } from "zod";
+import * as z from "zod";
 import { ReleaseSource } from "../../events/index.js";
 import type { ApiDeps } from "../services/deps.js";
 import { createRelease } from "../services/releases.js";

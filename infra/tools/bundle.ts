@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { build } from "esbuild";
+import plugins from "../bundling/plugins.mjs";
 import { settings } from "../functions.js";
 
 /**
@@ -17,6 +18,8 @@ export type Bundle = {
   exports: string[];
   /** Every file bundled in, from the repository's root (`functions/http.ts`, `node_modules/hono/…`). */
   inputs: string[];
+  /** The files of `inputs` that tree-shaking left something of in the bundle. */
+  shipped: string[];
   /** What the bundle imports at run time instead (`@aws-sdk/client-sqs`, `node:fs`), each once. */
   externals: string[];
 };
@@ -40,6 +43,7 @@ export async function bundleHandler(handler: string, outdir: string): Promise<Bu
     external: [...settings.bundleExternal],
     // ESM bundles of CommonJS dependencies need a require.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    plugins,
     metafile: true,
     // The metafile's paths are relative to this.
     absWorkingDir: REPO_ROOT,
@@ -54,6 +58,10 @@ export async function bundleHandler(handler: string, outdir: string): Promise<Bu
     bytes: statSync(outfile).size,
     exports: output.exports,
     inputs: Object.keys(result.metafile.inputs).sort(),
+    shipped: Object.entries(output.inputs)
+      .filter(([, i]) => i.bytesInOutput > 0)
+      .map(([file]) => file)
+      .sort(),
     externals: [...new Set(output.imports.filter((i) => i.external).map((i) => i.path))].sort(),
   };
 }

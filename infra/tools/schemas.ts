@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { AgentMessage, configJsonSchema, ErrorMessage, InstructionMessage, UpgradeMessage } from "../../core/index.js";
 
 const protocol = (schema: z.ZodType, title: string) => ({

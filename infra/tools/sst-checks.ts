@@ -230,6 +230,9 @@ export function checkDeployment(model: DeploymentModel): string[] {
       if (isLocalOnlyPackage(name)) found.add(`${name} (local-only)`);
       else if (devOnly.has(pkg)) found.add(`${name} (a devDependency only)`);
     }
+    // zod's namespace used as a value keeps every locale; infra/bundling/plugins.mjs prevents it.
+    if (f.bundle.shipped.some((file) => /node_modules\/zod\/v4\/locales\/(?!en\.js$)/.test(file)))
+      found.add("zod's locales and JSON Schema converters (its whole namespace: see infra/bundling/plugins.mjs)");
     for (const specifier of f.bundle.externals) {
       const name = packageNameOf(specifier);
       if (!name) continue;

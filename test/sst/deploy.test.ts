@@ -266,6 +266,7 @@ describe("sst deploy, verified offline", () => {
       "node_modules/@vitest/runner/dist/index.js",
       "node_modules/prettier/index.mjs",
     );
+    reactor.bundle.shipped.push("node_modules/zod/v4/locales/he.js");
     reactor.bundle.externals.push("@aws-sdk/client-dynamodb-streams");
     fnFor(m, "functions/http.handler").copyFiles.push({ from: "node_modules/prettier/README.md", to: "x" });
     const problems = checkDeployment(m);
@@ -279,6 +280,7 @@ describe("sst deploy, verified offline", () => {
         // Not on the list, but package-lock.json says it is installed for development only.
         `function ${id}: its bundle holds prettier (a devDependency only)`,
         `function ${id}: its bundle holds @aws-sdk/client-dynamodb-streams, imported at run time (local-only)`,
+        `function ${id}: its bundle holds zod's locales and JSON Schema converters (its whole namespace: see infra/bundling/plugins.mjs)`,
         expect.stringMatching(
           /its bundle holds node_modules\/prettier\/README\.md, copied beside it \(a devDependency only\)/,
         ),
