@@ -13,6 +13,7 @@ import {
   evaluate,
   evaluateAfterConfigChange,
   evaluateWaiting,
+  evaluationOf,
   forgetRelease,
 } from "./services/promotion.js";
 import { greetAgent, pushAll } from "./services/push.js";
@@ -48,7 +49,7 @@ function metaFor(deps: BackendDeps, e: StoredEvent): Metadata {
 
 /**
  * Pushes a run of dispatched instructions to their agents — unless the dispatching evaluation in
- * this container already did — then evaluates once per release what waits in its channel: older
+ * this container already did, or, dispatched on the write path, its agent acknowledged it — then evaluates once per release what waits in its channel: older
  * releases there are now superseded by this one.
  */
 async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise<void> {
@@ -61,6 +62,8 @@ async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise
     deps,
     instructions.map((i) => i.data),
     meta,
+    undefined,
+    { unlessAcknowledged: true },
   );
   const releases = new Map(
     instructions
@@ -74,6 +77,10 @@ async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise
 
 async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
   const meta = metaFor(deps, e);
+  // A promotion started, an approval decided…: the write path that appended it evaluated already,
+  // as a rule; this finishes whatever it did not.
+  const at = evaluationOf(e);
+  if (at) return void (await evaluate(deps, at.releaseId, at.channel, meta));
   switch (e.type) {
     case "ReleaseCreated": {
       // Releases enter their first channel as they are created; this starts those created before that.
@@ -81,13 +88,6 @@ async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {
       if (first) await enterChannel(deps, e.data.releaseId, first, meta);
       return;
     }
-    case "PromotionStarted":
-    case "ApprovalGranted":
-    case "ApprovalRejected":
-    case "GateOverridden":
-    case "ExplicitPromotionRequested":
-      await evaluate(deps, e.data.releaseId, e.data.channel, meta);
-      return;
     case "ChannelConverged":
       await enterNextChannel(deps, e.data.releaseId, e.data.channel, meta);
       await announceOutcomes(deps, [e]);

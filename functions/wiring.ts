@@ -106,6 +106,9 @@ export function apiFromResources(): ApiDeps {
   return {
     store: new EventStore(db, Resource.Events.name, { onAppended: narrator(logger) }),
     readModels: new ReadModels(db, Resource.ReadModels.name),
+    gateway: new AgentGateway(Resource.Agents.managementEndpoint),
+    scheduler: new WakeUpQueue(sqs(), Resource.Preconditions.url),
+    apiUrl: Resource.Api.url,
     secrets,
     secretStore: new SecretStore(db, Resource.Secrets.name),
     agentGraceSeconds: Number(process.env.SLIPWAY_AGENT_GRACE_SECONDS ?? 180),

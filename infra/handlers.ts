@@ -74,10 +74,15 @@ const notifierLinks = [eventLog, notifications, secrets];
 
 const httpRoute = api.route(
   "$default",
-  fn(functions.http, [eventLog, readModels, secrets, agents, adminApiKey, webhookSecret, slackSigningSecret], {
-    // The dashboard's script and styles and Swagger UI, read from next to the bundle.
-    copyFiles: DASHBOARD_ASSETS.map((a) => ({ from: a.source, to: `${ASSETS_DIR_IN_BUNDLE}/${a.name}` })),
-  }),
+  // Preconditions and Api besides the backend's own: it evaluates, dispatches and pushes on the write path.
+  fn(
+    functions.http,
+    [eventLog, readModels, secrets, agents, preconditions, api, adminApiKey, webhookSecret, slackSigningSecret],
+    {
+      // The dashboard's script and styles and Swagger UI, read from next to the bundle.
+      copyFiles: DASHBOARD_ASSETS.map((a) => ({ from: a.source, to: `${ASSETS_DIR_IN_BUNDLE}/${a.name}` })),
+    },
+  ),
 );
 alarmOnErrors(
   "Http",

@@ -28,7 +28,7 @@ import { handleCommand, readState } from "./commands.js";
 import { readConfig } from "./config.js";
 import { loggerOf, type ApiDeps } from "./deps.js";
 import { approvalMessage } from "./notifications.js";
-import { readChannel } from "./promotion.js";
+import { evaluateOnWritePath, readChannel } from "./promotion.js";
 
 /** Approving or rejecting a release in a channel: from the API, or from Slack's buttons. */
 
@@ -92,6 +92,7 @@ async function record(deps: ApiDeps, input: ApprovalDecision, facts: Facts, meta
     },
     meta,
   );
+  await evaluateOnWritePath(deps, result.events);
   return viewOf(result.state, channel, approval, facts.policy);
 }
 

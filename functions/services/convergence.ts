@@ -3,15 +3,15 @@ import type { EventOf, Metadata } from "../../events/index.js";
 import { convergenceShards } from "../adapters/read-models.js";
 import { handleCommand, readState } from "./commands.js";
 import { nowOf, type BackendDeps } from "./deps.js";
-import { enterNextChannel } from "./promotion.js";
+import { enterNextChannel, evaluateOnWritePath } from "./promotion.js";
 
 /**
  * When a channel has converged: each runtime's success is added to the release's convergence count
  * (string sets in the read-model table, sharded: no contention, a repeat changes nothing), and the report
  * that completes the channel's current dispatch records ChannelConverged in the channel's stream —
  * the only write a success makes there — and starts the release's promotion into its next channel
- * at once, without waiting a stream hop for the reactor to (it does so again on ChannelConverged,
- * which changes nothing). The agent's message handler counts at once; the reactor counts again from
+ * and evaluates its gates there at once, without waiting a stream hop for the reactor to (it does
+ * both again on ChannelConverged and PromotionStarted, which changes nothing). The agent's message handler counts at once; the reactor counts again from
  * the log (ApplySucceeded), the safety net for a crash in between.
  */
 export type Success = {
@@ -54,7 +54,7 @@ export async function countSuccess(
     meta,
   );
   if (!events.length) return false;
-  await enterNextChannel(deps, releaseId, channel, meta);
+  await evaluateOnWritePath(deps, await enterNextChannel(deps, releaseId, channel, meta));
   return true;
 }
 

@@ -54,10 +54,18 @@ export type Secrets = {
   slackSigningSecret: string;
 };
 
-/** What the HTTP API needs. */
+/**
+ * What the HTTP API needs. With `gateway` and `scheduler` it also evaluates, dispatches and pushes
+ * on the write path what its commands make worth evaluating (see writePathOf); without them (tests
+ * of the API alone) it leaves that to the reactor.
+ */
 export type ApiDeps = {
   store: EventStore;
   readModels: ReadModels;
+  gateway?: AgentGateway;
+  scheduler?: WakeUpQueue;
+  /** The HTTP API's own base URL: agents fetch instructions too large for one WebSocket message from it. */
+  apiUrl?: string;
   secrets: Secrets;
   /** Named secrets users keep (the signing keys of their outbound webhooks). */
   secretStore: SecretStore;
@@ -73,6 +81,12 @@ export type ApiDeps = {
 };
 
 export type { Logger, LogKeys } from "../adapters/logger.js";
+
+/** The HTTP API's deps as the backend's, when it has what evaluating and pushing need. */
+export function writePathOf(deps: ApiDeps | BackendDeps): BackendDeps | undefined {
+  const { gateway, scheduler } = deps;
+  return gateway && scheduler ? { ...deps, gateway, scheduler } : undefined;
+}
 
 export function nowOf(deps: { now?: () => Date }): Date {
   return deps.now?.() ?? new Date();

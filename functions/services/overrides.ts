@@ -2,6 +2,7 @@ import { releaseDecider, streams } from "../../core/index.js";
 import type { Metadata } from "../../events/index.js";
 import { handleCommand } from "./commands.js";
 import type { ApiDeps } from "./deps.js";
+import { evaluateOnWritePath } from "./promotion.js";
 
 /**
  * An admin overrides one blocked gate for one release in one channel. The release decides whether
@@ -21,5 +22,6 @@ export async function overrideGate(
     { type: "OverrideGate", channel, gate, reason, by },
     meta,
   );
+  await evaluateOnWritePath(deps, result.events);
   return { changed: result.events.length > 0 };
 }

@@ -16,7 +16,7 @@ import type { Metadata, StoredEvent } from "../../events/index.js";
 import { MAX_EVENTS_PER_APPEND, type EventStore } from "../adapters/event-store.js";
 import { handleCommand, readState } from "./commands.js";
 import { readConfig, runtimesOf } from "./config.js";
-import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
+import { loggerOf, nowOf, writePathOf, type ApiDeps, type BackendDeps } from "./deps.js";
 import { pushAll } from "./push.js";
 
 /**
@@ -42,20 +42,25 @@ const MAX_SETTLE_DEPTH = 20;
  * other channels to be settled first (protectSoak at a soak's end) gets them evaluated in this same
  * call and is made again against their fresh state: so a channel waiting on a soaking release has
  * decided on it before a newer release displaces it upstream.
+ *
+ * `maxRuntimes`: a channel with more runtimes is not evaluated (the write path leaves it to the reactor).
  */
 export async function evaluate(
   deps: BackendDeps,
   releaseId: string,
   channel: string,
   meta: Metadata,
-  depth = 0,
+  options: { depth?: number; maxRuntimes?: number } = {},
 ): Promise<PromotionPlan> {
+  const { depth = 0, maxRuntimes = Infinity } = options;
   const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
   if (release.status === "none") return { action: "none", reason: "the release does not exist" };
   const config = await readConfig(deps);
   const application = getConfig(config, "application", release.application);
   const service = getConfig(config, "service", release.service);
   if (!application || !service) return { action: "none", reason: "the application or service is no longer configured" };
+  const width = application.spec.releaseChannels.find((c) => c.name === channel)?.runtimes.length ?? 0;
+  if (width > maxRuntimes) return { action: "none", reason: `${channel} has more than ${maxRuntimes} runtimes` };
   // Rendered from the config the release pinned; gated by the application as it is now.
   const pinned = pinnedConfig(config, release);
   const readChannels = async () =>
@@ -82,7 +87,7 @@ export async function evaluate(
   if (first.action === "wait" && first.settle && depth < MAX_SETTLE_DEPTH) {
     const settled: Record<string, string> = {};
     for (const s of first.settle)
-      settled[s.channel] = whyNotTaken(await evaluate(deps, s.releaseId, s.channel, meta, depth + 1));
+      settled[s.channel] = whyNotTaken(await evaluate(deps, s.releaseId, s.channel, meta, { depth: depth + 1 }));
     return carryOut(deps, { release, channel, config }, await plan(settled), meta);
   }
   return carryOut(deps, { release, channel, config }, first, meta);
@@ -201,6 +206,61 @@ async function carryOut(
   return plan;
 }
 
+/**
+ * The release and channel whose gates an event makes worth evaluating: a promotion started, an
+ * approval decided, a gate overridden, an explicit promotion asked for. The reactor evaluates on
+ * these a stream hop later; the write path that appended them, at once (evaluateOnWritePath).
+ */
+export function evaluationOf(e: StoredEvent): { releaseId: string; channel: string } | undefined {
+  switch (e.type) {
+    case "PromotionStarted":
+    case "ApprovalGranted":
+    case "ApprovalRejected":
+    case "GateOverridden":
+    case "ExplicitPromotionRequested":
+      return { releaseId: e.data.releaseId, channel: e.data.channel };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A channel with more runtimes than one dispatch append holds is evaluated by the reactor alone:
+ * its dispatch and pushes take longer than an HTTP request should wait (API Gateway gives up after
+ * 30 s), and they are spread over the stream consumer's batches instead.
+ */
+export const WRITE_PATH_MAX_RUNTIMES = 90;
+
+/**
+ * Evaluates, dispatches and pushes what the events a command just appended make worth evaluating,
+ * in the request that appended them: no stream hop between a CI webhook (or an approval) and the
+ * instruction at the agent. Nothing depends on it finishing — the reactor evaluates the same
+ * events again, idempotently, and does whatever this did not — so a failure is logged, not
+ * thrown: the command it follows has been recorded.
+ */
+export async function evaluateOnWritePath(from: ApiDeps | BackendDeps, events: readonly StoredEvent[]): Promise<void> {
+  const deps = writePathOf(from);
+  if (!deps) return;
+  for (const e of events) {
+    const at = evaluationOf(e);
+    if (!at) continue;
+    const meta: Metadata = {
+      occurredAt: nowOf(deps).toISOString(),
+      actor: { kind: "system", id: "api" },
+      correlationId: e.correlationId,
+      causationId: e.eventId,
+    };
+    try {
+      await evaluate(deps, at.releaseId, at.channel, meta, { maxRuntimes: WRITE_PATH_MAX_RUNTIMES });
+    } catch (err) {
+      loggerOf(deps).warn(
+        `${at.channel}: evaluating ${at.releaseId} on the write path failed; the reactor evaluates it again`,
+        { releaseId: at.releaseId, channel: at.channel, error: err },
+      );
+    }
+  }
+}
+
 /** Why an evaluation did not dispatch its release, for the channel that waited on it. */
 function whyNotTaken(plan: PromotionPlan): string {
   if (plan.action === "none") return plan.reason;
@@ -227,33 +287,38 @@ export async function evaluateWaiting(
   for (const releaseId of waiting.sort().reverse()) await evaluate(deps, releaseId, channel, meta);
 }
 
-/** A release enters a channel (its gates are evaluated as the PromotionStarted it appends is seen). */
+/**
+ * A release enters a channel (its gates are evaluated as the PromotionStarted it appends is seen,
+ * or at once by evaluateOnWritePath). Returns the events appended.
+ */
 export async function enterChannel(
   deps: { store: EventStore },
   releaseId: string,
   channel: string,
   meta: Metadata,
-): Promise<void> {
-  await handleCommand(
-    deps.store,
-    releaseDecider,
-    streams.release(releaseId),
-    { type: "StartPromotion", channel },
-    meta,
-  );
+): Promise<StoredEvent[]> {
+  return (
+    await handleCommand(
+      deps.store,
+      releaseDecider,
+      streams.release(releaseId),
+      { type: "StartPromotion", channel },
+      meta,
+    )
+  ).events;
 }
 
-/** Once a release converged in a channel it enters the next one, if there is one. */
+/** Once a release converged in a channel it enters the next one, if there is one. Returns the events appended. */
 export async function enterNextChannel(
   deps: { store: EventStore },
   releaseId: string,
   converged: string,
   meta: Metadata,
-): Promise<void> {
+): Promise<StoredEvent[]> {
   const release = (await readState(deps.store, releaseDecider, streams.release(releaseId))).state;
-  if (release.status === "none") return;
+  if (release.status === "none") return [];
   const next = release.channels[release.channels.indexOf(converged) + 1];
-  if (next) await enterChannel(deps, releaseId, next, meta);
+  return next ? enterChannel(deps, releaseId, next, meta) : [];
 }
 
 /**

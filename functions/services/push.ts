@@ -8,6 +8,7 @@ import {
   getConfig,
   listConfigs,
   mayStillBeOpening,
+  PROGRESS,
   PROTOCOL_VERSION,
   runtimeDecider,
   streams,
@@ -46,21 +47,25 @@ export const MAX_INLINE_INSTRUCTION_BYTES = 120 * 1024;
 /** Agents are pushed to this many at a time when one dispatch reaches many runtimes. */
 const PUSH_CONCURRENCY = 16;
 /**
- * The pushes this container started, by instruction id (bounded): the evaluation that dispatches
- * pushes at once, the reactor a stream hop later, and whichever comes second waits for the first
- * instead of pushing again — or pushes itself if the first failed.
+ * The pushes this container started through a gateway, by instruction id (bounded): the evaluation
+ * that dispatches pushes at once, the reactor a stream hop later, and whichever comes second waits
+ * for the first instead of pushing again — or pushes itself if the first failed.
  */
-const pushes = new Map<string, Promise<PushResult>>();
+const started = new WeakMap<BackendDeps["gateway"], Map<string, Promise<PushResult>>>();
 
 async function pushOnce(
   deps: BackendDeps,
   instruction: EventData<"InstructionDispatched">,
   meta: Metadata,
   config: ConfigState,
+  unlessAcknowledged: boolean,
 ): Promise<PushResult> {
   const id = instruction.instructionId;
+  let pushes = started.get(deps.gateway);
+  if (!pushes) started.set(deps.gateway, (pushes = new Map<string, Promise<PushResult>>()));
   const earlier = await pushes.get(id)?.catch(() => undefined);
   if (earlier) return earlier;
+  if (unlessAcknowledged && (await acknowledged(deps, instruction))) return "sent";
   const push = pushInstruction(deps, instruction, meta, config);
   pushes.set(id, push);
   if (pushes.size > 10_000) pushes.delete(pushes.keys().next().value!);
@@ -72,18 +77,30 @@ async function pushOnce(
   }
 }
 
+/** Whether the instruction's runtime reported it received already (its delivery stream says so). */
+async function acknowledged(deps: BackendDeps, i: EventData<"InstructionDispatched">): Promise<boolean> {
+  const { statuses } = (
+    await readState(deps.store, deliveryDecider, streams.delivery(i.application, i.channel, i.runtime))
+  ).state;
+  return PROGRESS[statuses[i.instructionId] ?? "dispatched"] >= PROGRESS.acknowledged;
+}
+
 /**
  * Pushes instructions to their agents, PUSH_CONCURRENCY runtimes at a time, each runtime's in the
  * order given (a newer release must not overtake an older one), each at most once per container.
  * Pushing twice would be harmless — agents apply an instruction once per id — but costs a message.
  * A runtime whose push was not sent is pushed no more: the rest go out with what it has not
  * finished, when its agent connects or its opening connection is tried again.
+ *
+ * `unlessAcknowledged` (the reactor's safety net): an instruction another container dispatched and
+ * pushed — the HTTP API, on the write path — and its agent acknowledged is not pushed again.
  */
 export async function pushAll(
   deps: BackendDeps,
   instructions: EventData<"InstructionDispatched">[],
   meta: Metadata,
   config?: ConfigState,
+  options: { unlessAcknowledged?: boolean } = {},
 ): Promise<void> {
   if (!instructions.length) return;
   const known = config ?? (await readConfig(deps));
@@ -95,7 +112,8 @@ export async function pushAll(
       .push(i);
   const byRuntime = [...runs.values()];
   await pool(byRuntime.length, PUSH_CONCURRENCY, async (n) => {
-    for (const i of byRuntime[n]!) if ((await pushOnce(deps, i, meta, known)) !== "sent") return;
+    for (const i of byRuntime[n]!)
+      if ((await pushOnce(deps, i, meta, known, options.unlessAcknowledged ?? false)) !== "sent") return;
   });
 }
 

@@ -24,6 +24,7 @@ import { handleCommand, readState } from "./commands.js";
 import { readConfig } from "./config.js";
 import { sha256 } from "./credentials.js";
 import type { ApiDeps } from "./deps.js";
+import { evaluateOnWritePath } from "./promotion.js";
 
 /** Releases: created from CI, abandoned by operators, and read back with their gates and history. */
 
@@ -109,6 +110,8 @@ export async function createRelease(
     if (duplicate && claim && commandId) await spend(deps, claim, commandId, meta);
     // On the write path, so a config change right after finds it (the projector records it too).
     await deps.readModels.putNewestRelease(input.application, input.service, id);
+    // The release entered its first channel in the same append: its gates are evaluated now.
+    if (!duplicate) await evaluateOnWritePath(deps, result.events);
     return { releaseId: id, duplicate };
   } catch (err) {
     if (err instanceof CommandReusedError)
@@ -374,5 +377,6 @@ export async function promoteExplicitly(
     { type: "RequestExplicitPromotion", channel: input.channel, reason: input.reason, hold: svc?.hold?.rollbacks ?? 0 },
     meta,
   );
+  await evaluateOnWritePath(deps, result.events);
   return { changed: result.events.length > 0 };
 }

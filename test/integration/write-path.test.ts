@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { streams } from "../../core/index.js";
+import type { EventData, Metadata } from "../../events/index.js";
+import { AgentGateway } from "../../functions/adapters/agent-gateway.js";
+import type { StreamEvent } from "../../functions/adapters/lambda-events.js";
+import { handler as reactor } from "../../functions/reactor.js";
+import { pushAll } from "../../functions/services/push.js";
+import { backendFromResources } from "../../functions/wiring.js";
+import { functions } from "../../infra/functions.js";
+import { openPipeline, type Pipeline } from "../support/pipeline.js";
+import { eventually } from "../support/wait.js";
+
+/**
+ * The write path: a CI webhook, a converging report and an approval evaluate, dispatch and push in
+ * the handler that recorded them, with no stream hop. The reactor is held (it sees every record and
+ * does nothing) while the release goes from the webhook through staging and an approval into
+ * production: only the write path can have moved it.
+ */
+
+let p: Pipeline;
+/** While set, the reactor drops what it is handed: as if its stream records were still on their way. */
+let held = false;
+
+beforeAll(async () => {
+  p = await openPipeline("write-path", {
+    functions: {
+      ...functions,
+      streamSubscribers: functions.streamSubscribers.map((s) =>
+        s.name === "reactor" ? { ...s, handler: (event: StreamEvent) => (held ? undefined : reactor(event)) } : s,
+      ),
+    },
+  });
+});
+afterAll(async () => {
+  held = false;
+  await p.close();
+});
+
+describe("the write path", () => {
+  it("takes a release from the webhook to the staging agent, and from the approval to production, without the reactor", async () => {
+    await p.application("direct", { production: { preconditions: [{ manualApproval: {} }] } });
+    held = true;
+    const releaseId = await p.release("direct", "1.0.0");
+    await eventually(async () => p.staging.received(releaseId).length === 1);
+
+    // Staging's report converged the channel; the same handler started production and asked for the approval.
+    await eventually(async () =>
+      (await p.releaseEvents(releaseId)).some((e) => e.type === "ApprovalRequested" && e.data.channel === "production"),
+    );
+    expect(p.production.received(releaseId)).toEqual([]);
+    const approved = await p.api(`/v1/releases/${releaseId}/channels/production/approvals`, {
+      method: "POST",
+      body: { decision: "approve" },
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    await eventually(async () => p.production.received(releaseId).length === 1);
+    await eventually(async () => p.convergedOn("direct", "production", releaseId));
+
+    // Recorded by the API and the agents' handler, never by the reactor.
+    for (const channel of ["staging", "production"]) {
+      const dispatched = (await p.channelEvents("direct", channel)).filter((e) => e.type === "InstructionDispatched");
+      expect(dispatched.map((e) => e.actor)).toEqual([{ kind: "system", id: "api" }]);
+    }
+    expect(p.staging.received(releaseId)).toHaveLength(1);
+    expect(p.production.received(releaseId)).toHaveLength(1);
+    held = false;
+  });
+
+  it("leaves the reactor's safety net nothing to push again once the agent has acknowledged the instruction", async () => {
+    await p.application("net");
+    const releaseId = await p.release("net", "1.0.0");
+    await eventually(async () => p.convergedOn("net", "staging", releaseId));
+    const [dispatched] = (await p.channelEvents("net", "staging")).filter((e) => e.type === "InstructionDispatched");
+    const instruction: EventData<"InstructionDispatched"> = dispatched!.data;
+    const meta: Metadata = {
+      occurredAt: new Date().toISOString(),
+      actor: { kind: "system", id: "test" },
+      correlationId: dispatched!.correlationId,
+      causationId: dispatched!.eventId,
+    };
+
+    // Another container (a gateway of its own, so none of this one's pushes are known to it) sees the dispatch.
+    const elsewhere = { ...backendFromResources(), gateway: new AgentGateway(p.stack.managementEndpoint) };
+    await pushAll(elsewhere, [instruction], meta, undefined, { unlessAcknowledged: true });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(p.staging.received(releaseId)).toHaveLength(1);
+
+    // Without the check it would have gone out again (harmless to an agent, but a message).
+    const another = { ...elsewhere, gateway: new AgentGateway(p.stack.managementEndpoint) };
+    await pushAll(another, [instruction], meta);
+    await eventually(async () => p.staging.received(releaseId).length === 2);
+    // The agent's second set of reports changes nothing in the log: it is the same instruction.
+    await new Promise((r) => setTimeout(r, 300));
+    const delivery = await p.store.read(streams.delivery("net", "staging", "k8s-staging"));
+    expect(delivery.filter((e) => e.type === "ApplySucceeded")).toHaveLength(1);
+  });
+});
