@@ -17,6 +17,7 @@ import { MAX_EVENTS_PER_APPEND, type EventStore } from "../adapters/event-store.
 import { handleCommand, readState } from "./commands.js";
 import { readConfig, runtimesOf } from "./config.js";
 import { loggerOf, nowOf, writePathOf, type ApiDeps, type BackendDeps } from "./deps.js";
+import { eventKeys } from "./narration.js";
 import { pushAll } from "./push.js";
 
 /**
@@ -251,7 +252,9 @@ export async function evaluateOnWritePath(from: ApiDeps | BackendDeps, events: r
       causationId: e.eventId,
     };
     try {
-      await evaluate(deps, at.releaseId, at.channel, meta, { maxRuntimes: WRITE_PATH_MAX_RUNTIMES });
+      // What it logs carries the event it follows, and so the correlation id of its story (as the reactor's lines do).
+      const following = { ...deps, logger: loggerOf(deps).child(eventKeys(e)) };
+      await evaluate(following, at.releaseId, at.channel, meta, { maxRuntimes: WRITE_PATH_MAX_RUNTIMES });
     } catch (err) {
       loggerOf(deps).warn(
         `${at.channel}: evaluating ${at.releaseId} on the write path failed; the reactor evaluates it again`,

@@ -3,7 +3,7 @@ import { pool } from "../../functions/services/pool.js";
 import { figure, log, median, round } from "./figures.js";
 import { webSocketFloor, type DynamoFloor } from "./floors.js";
 import type { Flow } from "./flow.js";
-import { since, snapshot } from "./meter.js";
+import { kindsNow, kindsSince, since, snapshot } from "./meter.js";
 import { summarize, type Summary } from "./stats.js";
 
 /**
@@ -150,6 +150,7 @@ export async function cost(flow: Flow, releases: number) {
   await sleep(3000); // let earlier work drain
   for (let r = 0; r < releases; r++) {
     const usage = snapshot();
+    const kinds = kindsNow();
     const invocations = { ...invocationCounts };
     const millis = { ...invocationMillis };
     let httpRequests = 0;
@@ -190,6 +191,7 @@ export async function cost(flow: Flow, releases: number) {
     };
     counted.push({
       ...used,
+      requests: kindsSince(kinds),
       lambdaInvocations,
       lambdaMs: round(lambdaMs, 1),
       httpApiRequests: httpRequests,

@@ -33,6 +33,41 @@ function tally(command: string, output: { ConsumedCapacity?: Capacity | Capacity
   }
 }
 
+/**
+ * DynamoDB requests by operation and what they touch — the part of the key before its first `#`
+ * (`Query release`, `PutItem progress`; a transaction names each of its items) — for finding where a
+ * release's requests go. Counted since the process started; `kindsSince` takes the difference.
+ */
+const kinds = new Map<string, number>();
+
+function keyKind(input: Record<string, unknown> | undefined): string {
+  const values = [input?.Key, input?.Item, input?.ExpressionAttributeValues].flatMap((o) =>
+    o && typeof o === "object" ? Object.values(o as Record<string, unknown>) : [],
+  );
+  const key = values.find((v): v is string => typeof v === "string" && v.includes("#"));
+  return key ? key.slice(0, key.indexOf("#")) : "?";
+}
+
+function kindOf(name: string, input: Record<string, unknown>): string {
+  if (name === "TransactWriteItems" || name === "TransactWrite") {
+    const items = (input.TransactItems ?? []) as Record<string, Record<string, unknown>>[];
+    return `${name} [${items.map((i) => Object.entries(i).map(([op, x]) => `${op} ${keyKind(x)}`)[0]).join(", ")}]`;
+  }
+  if (name === "BatchWriteItem" || name === "BatchWrite" || name === "BatchGetItem" || name === "BatchGet")
+    return `${name} ${Object.keys(input.RequestItems ?? {}).length} table(s)`;
+  return `${name} ${keyKind(input)}`;
+}
+
+export function kindsSince(before: ReadonlyMap<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of kinds) if (v - (before.get(k) ?? 0) > 0) out[k] = v - (before.get(k) ?? 0);
+  return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1]));
+}
+
+export function kindsNow(): ReadonlyMap<string, number> {
+  return new Map(kinds);
+}
+
 let installed = false;
 
 /** Installs the meter on the clients' shared `send`; idempotent. */
@@ -57,6 +92,8 @@ export function installMeter(): void {
       const output = (await send.apply(this, args)) as Record<string, unknown>;
       if (service === "DynamoDB" && command.input.ReturnConsumedCapacity) {
         usage.dynamoRequests += 1;
+        const kind = kindOf(name, command.input);
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
         tally(name, output);
       } else if (service === "SQS") {
         // Lambda's poller long-polls all the time; a receive costs per release only when it brings messages.

@@ -240,7 +240,8 @@ describe("the log of a full run", () => {
     expect(lines[at[1]!]).toMatch(
       new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  api +release ${releaseId} created for shop/api`),
     );
-    expect(lines[at[4]!]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} {2}reactor +staging: instruction /);
+    // Dispatched and sent on the write path, by the request that created the release.
+    expect(lines[at[4]!]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} {2}api +staging: instruction /);
     expect(lines[at[5]!]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} {2}agents +staging: instruction .* applied on k8s-staging/);
   });
 
@@ -295,9 +296,9 @@ describe("the log of a full run", () => {
       correlationId: "req-json-2",
       timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
-    // The reactor carries the webhook's request id on to the dispatch it makes.
+    // The webhook's request dispatches on the write path, under its own request id.
     expect(entries.find((e) => e.event === "InstructionDispatched")).toMatchObject({
-      component: "reactor",
+      component: "api",
       releaseId,
       channel: "staging",
       runtime: "k8s-staging",
@@ -305,7 +306,7 @@ describe("the log of a full run", () => {
       correlationId: "req-json-2",
     });
     expect(entries.find((e) => String(e.message).includes("waits for an agent"))).toMatchObject({
-      component: "reactor",
+      component: "api",
       releaseId,
       instructionId: `shop.staging.${releaseId}.k8s-staging`,
       correlationId: "req-json-2",
