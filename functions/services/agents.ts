@@ -13,11 +13,13 @@ import {
   runtimeDecider,
   streams,
   zodIssues,
+  type ChannelState,
   type ErrorMessage,
 } from "../../core/index.js";
 import { ClusterIdentity, type EventData, type Metadata } from "../../events/index.js";
 import { ConcurrencyError } from "../adapters/event-store.js";
-import { handleCommand, readState } from "./commands.js";
+import type { AgentConnection } from "../adapters/read-models.js";
+import { handleCommand, knownState, readState } from "./commands.js";
 import { agentRuntimeOf, readConfig } from "./config.js";
 import { countSuccess } from "./convergence.js";
 import { sha256, type BearerToken } from "./credentials.js";
@@ -106,6 +108,27 @@ export async function connectAgent(
   }
 }
 
+/**
+ * Which runtime each connection speaks for, as $connect recorded it. That never changes for a
+ * connection, so a container keeps what it read (the newest MAX_KNOWN_CONNECTIONS): one read per
+ * connection instead of one per message. Every message is still fenced by its runtime's lease,
+ * read fresh, so a connection that has lost it is refused whatever is kept here.
+ */
+const knownConnections = new WeakMap<BackendDeps["readModels"], Map<string, AgentConnection>>();
+const MAX_KNOWN_CONNECTIONS = 5000;
+
+async function connectionOf(deps: BackendDeps, connectionId: string): Promise<AgentConnection | undefined> {
+  let known = knownConnections.get(deps.readModels);
+  if (!known) knownConnections.set(deps.readModels, (known = new Map<string, AgentConnection>()));
+  const kept = known.get(connectionId);
+  if (kept) return kept;
+  const connection = await deps.readModels.connection(connectionId);
+  if (!connection) return undefined;
+  known.set(connectionId, connection);
+  if (known.size > MAX_KNOWN_CONNECTIONS) known.delete(known.keys().next().value!);
+  return connection;
+}
+
 /** The connection is gone ($disconnect, best effort): its runtime's lease is given up. */
 export async function disconnectAgent(
   deps: BackendDeps,
@@ -113,6 +136,7 @@ export async function disconnectAgent(
   reason: string,
   meta: Metadata,
 ): Promise<void> {
+  knownConnections.get(deps.readModels)?.delete(connectionId);
   const connection = await deps.readModels.connection(connectionId);
   if (!connection) return;
   await handleCommand(
@@ -177,7 +201,7 @@ async function decideAgentMessage(
         .join("; "),
     };
   const msg = parsed.data;
-  const connection = await deps.readModels.connection(connectionId);
+  const connection = await connectionOf(deps, connectionId);
   if (!connection)
     return { type: "error", code: "agent.unknown_connection", message: "this connection holds no lease; reconnect" };
   const runtimeState = (await readState(deps.store, runtimeDecider, streams.runtime(connection.runtime))).state;
@@ -207,7 +231,12 @@ async function decideAgentMessage(
       message: `instruction ${msg.instructionId} does not exist`,
       instructionId: msg.instructionId,
     };
-  if (agentRuntimeOf(await readConfig(deps), target.runtime) !== connection.runtime)
+  // An instruction for the agent's own runtime needs no config read; one for another runtime is
+  // this agent's only if that runtime is an extension it is the proxy of.
+  if (
+    target.runtime !== connection.runtime &&
+    agentRuntimeOf(await readConfig(deps), target.runtime) !== connection.runtime
+  )
     return {
       type: "error",
       code: "instruction.wrong_runtime",
@@ -218,8 +247,16 @@ async function decideAgentMessage(
   const channelStream = streams.channel(application, channel);
   try {
     // The channel says whether the instruction exists and is this runtime's; the runtime's delivery
-    // stream records how it is getting on — apart from every other runtime's, so none contend.
-    const channelState = (await readState(deps.store, channelDecider, channelStream)).state;
+    // stream records how it is getting on — apart from every other runtime's, so none contend. An
+    // instruction, once dispatched, stays in the channel's log: an ack or `applying` for one this
+    // container has seen needs no read. A success is judged against the channel as it is now.
+    const seen =
+      msg.action === "ack" || msg.status === "applying"
+        ? knownState<ChannelState>(deps.store, channelDecider, channelStream)
+        : undefined;
+    const channelState = seen?.instructions[msg.instructionId]
+      ? seen
+      : (await readState(deps.store, channelDecider, channelStream)).state;
     const instruction = instructionFor(channelState, msg.instructionId, target.runtime);
     const reported = {
       instructionId: instruction.instructionId,

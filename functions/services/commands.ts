@@ -52,6 +52,18 @@ export async function readState<Command, State, Event extends DomainEvent>(
 }
 
 /**
+ * The state this container last folded for a stream, without reading what was appended since:
+ * only for facts that never change once true (an instruction was dispatched), never for decisions.
+ */
+export function knownState<State>(
+  store: EventStore,
+  decider: Pick<Decider<unknown, State, DomainEvent>, "initialState" | "evolve">,
+  streamId: string,
+): State | undefined {
+  return knownStates(store, decider).get(streamId)?.state as State | undefined;
+}
+
+/**
  * Runs one command against one stream: read, fold, decide, append at the version read. A conflict
  * means someone else appended in between; the command is decided again on the fresh state, which
  * is safe because deciding is pure. DomainErrors from `decide` reach the caller unchanged.

@@ -7,6 +7,7 @@ import { startAgents } from "./agents.js";
 import type { Flow } from "./flow.js";
 import { pool } from "../../functions/services/pool.js";
 import { figure, median, round } from "./figures.js";
+import { kindsNow, kindsSince } from "./meter.js";
 
 /**
  * Releases to a channel of `count` runtimes, each with its agent connected (in a child process, so
@@ -146,6 +147,7 @@ export async function fanOut(flow: Flow, count: number, rounds: number, log: (li
     const rawSendsMs = Math.max(...firstArrivals(rawTag)) - rawStart;
 
     let releaseId: string | undefined;
+    const kinds = kindsNow();
     const instructionsDone = reached(() => releaseId, INSTRUCTION_TIMEOUT_MS);
     const sent = await flow.webhook("fanout", "fan", `1.0.${r}`);
     releaseId = sent.releaseId;
@@ -175,6 +177,8 @@ export async function fanOut(flow: Flow, count: number, rounds: number, log: (li
       medianInstructedMs: round(arrivals[Math.floor(arrivals.length / 2)]! - sentEpoch, 1),
       allInstructedMs: round(allInstructedMs, 1),
       ratio: round(allInstructedMs / rawSendsMs),
+      /** Every DynamoDB request of the round (its release, the acks, reports, projections), by kind. */
+      requests: kindsSince(kinds),
     };
     done.push(round_);
     log(
