@@ -8,6 +8,7 @@ import { loggerOf, nowOf, type BackendDeps } from "./services/deps.js";
 import { eventKeys } from "./services/narration.js";
 import { announceApprovalRequest, announceOutcomes } from "./services/notifications.js";
 import {
+  abandonedMeanwhile,
   enterChannel,
   enterNextChannel,
   evaluate,
@@ -35,7 +36,7 @@ export function createReactor(deps: BackendDeps) {
     // A run may span releases: its lines carry each instruction's own keys instead.
     handleTogether: (events: StoredEvent[]) => pushDispatched({ ...deps, logger }, events),
   };
-  return (event: StreamEvent) => inOrder(event, (e) => react(reacting(e), e), logger, dispatched);
+  return (event: StreamEvent) => inOrder(event, (e) => reactUnlessAbandoned(reacting(e), e), logger, dispatched);
 }
 
 function metaFor(deps: BackendDeps, e: StoredEvent): Metadata {
@@ -73,6 +74,16 @@ async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise
   for (const { data, meta } of releases.values())
     await evaluateWaiting(deps, data.application, data.channel, meta, data.releaseId);
   await announceOutcomes(deps, events);
+}
+
+/** Nothing is owed to a release abandoned since its event was recorded (see abandonedMeanwhile). */
+async function reactUnlessAbandoned(deps: BackendDeps, e: StoredEvent): Promise<void> {
+  try {
+    await react(deps, e);
+  } catch (err) {
+    if (!abandonedMeanwhile(err)) throw err;
+    loggerOf(deps).info(`${e.type} ${e.eventId} needs nothing more: ${err.message}`);
+  }
 }
 
 async function react(deps: BackendDeps, e: StoredEvent): Promise<void> {

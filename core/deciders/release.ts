@@ -337,6 +337,13 @@ function decide(command: ReleaseCommand, state: ReleaseState): ReleaseEvent[] {
 
   if (command.type === "DecideApproval") return decideApproval(command, existing(state));
 
+  // Entering a channel follows from converging in the one before; for a release abandoned in the
+  // meantime it is a stale consequence, not an error (the reactor would retry it forever).
+  if (command.type === "StartPromotion" && existing(state).status === "abandoned") {
+    gatesOf(existing(state), command.channel);
+    return [];
+  }
+
   if (command.type === "MarkReleaseBad") {
     const s = existing(state);
     if (s.bad) return [];

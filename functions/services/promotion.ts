@@ -226,6 +226,15 @@ export function evaluationOf(e: StoredEvent): { releaseId: string; channel: stri
 }
 
 /**
+ * Whether an error says the release was abandoned while something was being done for it: nothing
+ * more is owed to it, so the reaction is stale rather than failed (and retrying it would hold up
+ * every stream record behind it).
+ */
+export function abandonedMeanwhile(err: unknown): err is DomainError {
+  return err instanceof DomainError && err.code === "release.abandoned";
+}
+
+/**
  * A channel with more runtimes than one dispatch append holds is evaluated by the reactor alone:
  * its dispatch and pushes take longer than an HTTP request should wait (API Gateway gives up after
  * 30 s), and they are spread over the stream consumer's batches instead.
@@ -256,6 +265,7 @@ export async function evaluateOnWritePath(from: ApiDeps | BackendDeps, events: r
       const following = { ...deps, logger: loggerOf(deps).child(eventKeys(e)) };
       await evaluate(following, at.releaseId, at.channel, meta, { maxRuntimes: WRITE_PATH_MAX_RUNTIMES });
     } catch (err) {
+      if (abandonedMeanwhile(err)) continue;
       loggerOf(deps).warn(
         `${at.channel}: evaluating ${at.releaseId} on the write path failed; the reactor evaluates it again`,
         { releaseId: at.releaseId, channel: at.channel, error: err },

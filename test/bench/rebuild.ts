@@ -13,6 +13,7 @@ import { createProjector } from "../../functions/projector.js";
 import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from "../../infra/local/dynamodb.js";
 import { pool } from "../../functions/services/pool.js";
 import { figure, median, round } from "./figures.js";
+import { kindsNow, kindsSince } from "./meter.js";
 
 /**
  * Replays a log of `total` events into fresh read models through the projector, as a stream mapping
@@ -137,6 +138,7 @@ export async function rebuild(total: number, repetitions: number, log: (line: st
     const views = `rebuild-views-${randomUUID().slice(0, 8)}`;
     await ensureTable(admin, readModelTableDefinition(views));
     const project = createProjector({ store, readModels: new ReadModels(db, views), logger });
+    const kinds = kindsNow();
     t = performance.now();
     let projected = 0;
     await pool(written.length, 16, async (i) => {
@@ -163,6 +165,8 @@ export async function rebuild(total: number, repetitions: number, log: (line: st
       eventsPerSecond,
       rebuildSeconds: round(rebuildSeconds, 1),
       ratio: round(eventsPerSecond / rawQueryEventsPerSecond, 3),
+      /** The projector's DynamoDB requests (and the Queries handing it the log), by kind. */
+      requests: kindsSince(kinds),
     });
     log(`rebuild ${r + 1}/${repetitions}: ${eventsPerSecond} events/s against ${rawQueryEventsPerSecond} by Query`);
   }

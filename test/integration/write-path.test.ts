@@ -20,13 +20,24 @@ import { eventually } from "../support/wait.js";
 let p: Pipeline;
 /** While set, the reactor drops what it is handed: as if its stream records were still on their way. */
 let held = false;
+/** While set, the reactor waits for it before handling what it is handed (the stream behind it waits too). */
+let paused: Promise<void> | undefined;
 
 beforeAll(async () => {
   p = await openPipeline("write-path", {
     functions: {
       ...functions,
       streamSubscribers: functions.streamSubscribers.map((s) =>
-        s.name === "reactor" ? { ...s, handler: (event: StreamEvent) => (held ? undefined : reactor(event)) } : s,
+        s.name === "reactor"
+          ? {
+              ...s,
+              handler: async (event: StreamEvent) => {
+                if (held) return undefined;
+                await paused;
+                return reactor(event);
+              },
+            }
+          : s,
       ),
     },
   });
@@ -93,5 +104,33 @@ describe("the write path", () => {
     await new Promise((r) => setTimeout(r, 300));
     const delivery = await p.store.read(streams.delivery("net", "staging", "k8s-staging"));
     expect(delivery.filter((e) => e.type === "ApplySucceeded")).toHaveLength(1);
+  });
+
+  it("lets a reaction to a release abandoned in the meantime go, instead of retrying it and holding up the stream", async () => {
+    await p.application("gone", { production: { preconditions: [{ manualApproval: {} }] } });
+    let resume = () => undefined as void;
+    paused = new Promise<void>((r) => (resume = r));
+    const releaseId = await p.release("gone", "1.0.0");
+    await eventually(async () => p.convergedOn("gone", "staging", releaseId));
+    const abandoned = await p.api(`/v1/releases/${releaseId}/abandon`, {
+      method: "POST",
+      body: { reason: "bad build" },
+    });
+    expect(abandoned.body).toEqual({ changed: true });
+    // The reactor now sees the release's story from the start: its ChannelConverged enters production again.
+    paused = undefined;
+    resume();
+    await p.application("after");
+    const next = await p.release("after", "1.0.0");
+    await eventually(async () => p.convergedOn("after", "staging", next));
+    // And a record the reactor alone acts on, behind the stale ones, is acted on: the config release.
+    const applied = await p.api("/v1/configs", {
+      method: "PUT",
+      body: p.applicationDocs("after", { staging: { constants: { replicas: 2 } } }),
+    });
+    expect(applied.status).toBe(200);
+    await eventually(
+      async () => (await p.channelEvents("after", "staging")).filter((e) => e.type === "ChannelConverged").length === 2,
+    );
   });
 });

@@ -112,12 +112,15 @@ describe("release decider", () => {
       spec([created]).when({ type: "StartPromotion", channel: "production" }).then([startedProd]);
       spec([created, startedProd]).when({ type: "StartPromotion", channel: "production" }).thenNothing();
     });
-    it("refuses unknown channels, unknown releases and abandoned releases", () => {
+    it("refuses unknown channels and unknown releases", () => {
       spec([created]).when({ type: "StartPromotion", channel: "qa" }).thenError("release.unknown_channel", 404);
       spec([]).when({ type: "StartPromotion", channel: "staging" }).thenError("release.not_found", 404);
       spec([created, abandoned])
-        .when({ type: "StartPromotion", channel: "staging" })
-        .thenError("release.abandoned", 409);
+        .when({ type: "StartPromotion", channel: "qa" })
+        .thenError("release.unknown_channel", 404);
+    });
+    it("enters nothing once the release is abandoned: a convergence that raced the abandonment is stale", () => {
+      spec([created, abandoned]).when({ type: "StartPromotion", channel: "production" }).thenNothing();
     });
   });
 
