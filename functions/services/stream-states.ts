@@ -31,7 +31,11 @@ export class StatesAt<S> {
     if (known && known.version === e.version - 1)
       entry = { version: e.version, before: known.state, state: this.evolver.evolve(known.state, e) };
     else if (known?.version === e.version) entry = known;
-    else {
+    else if (e.version === 1) {
+      // A stream's first event: there is nothing before it to read.
+      const before = this.evolver.initialState();
+      entry = { version: 1, before, state: this.evolver.evolve(before, e) };
+    } else {
       const events = await store.read(e.streamId, 1, e.version);
       const before = events.slice(0, -1).reduce(this.evolver.evolve, this.evolver.initialState());
       entry = { version: e.version, before, state: this.evolver.evolve(before, events.at(-1) ?? e) };
