@@ -50,8 +50,9 @@ function metaFor(deps: BackendDeps, e: StoredEvent): Metadata {
 
 /**
  * Pushes a run of dispatched instructions to their agents — unless the dispatching evaluation in
- * this container already did, or, dispatched on the write path, its agent acknowledged it — then evaluates once per release what waits in its channel: older
- * releases there are now superseded by this one.
+ * this container already did, or (dispatched on the write path) its agent acknowledged it — then
+ * evaluates once per release what waits in its channel: older releases there are now superseded
+ * by this one.
  */
 async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise<void> {
   const instructions = events.flatMap((e) =>

@@ -11,8 +11,9 @@ import { enterNextChannel, evaluateOnWritePath } from "./promotion.js";
  * that completes the channel's current dispatch records ChannelConverged in the channel's stream —
  * the only write a success makes there — and starts the release's promotion into its next channel
  * and evaluates its gates there at once, without waiting a stream hop for the reactor to (it does
- * both again on ChannelConverged and PromotionStarted, which changes nothing). The agent's message handler counts at once; the reactor counts again from
- * the log (ApplySucceeded), the safety net for a crash in between.
+ * both again on ChannelConverged and PromotionStarted, which changes nothing). The agent's message
+ * handler counts at once; the reactor counts again from the log (ApplySucceeded), the safety net
+ * for a crash in between.
  */
 export type Success = {
   application: string;

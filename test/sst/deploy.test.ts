@@ -75,7 +75,10 @@ describe("sst deploy, verified offline", () => {
     expect(fnFor(model, "functions/http.handler").links).toEqual([
       "AdminApiKey",
       "Agents",
+      // Its own URL and the wake-up queue: it evaluates, dispatches and pushes on the write path.
+      "Api",
       "Events",
+      "Preconditions",
       "ReadModels",
       "Secrets",
       "SlackSigningSecret",
@@ -108,12 +111,12 @@ describe("sst deploy, verified offline", () => {
     const reactor = fnFor(m, "functions/reactor.handler");
     reactor.links = reactor.links.filter((l) => l !== "Preconditions");
     const http = fnFor(m, "functions/http.handler");
-    http.links.push("Preconditions");
+    http.links.push("Notifications");
     const problems = checkDeployment(m);
     expect(problems).toContainEqual(
       expect.stringMatching(/reads Resource\.Preconditions but it does not link Preconditions/),
     );
-    expect(problems).toContainEqual(expect.stringMatching(/links Preconditions, which its code never reads/));
+    expect(problems).toContainEqual(expect.stringMatching(/links Notifications, which its code never reads/));
   });
 
   it.each([
