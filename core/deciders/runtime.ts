@@ -378,6 +378,18 @@ function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/**
+ * What an event of a runtime's stream makes of `linked`, or undefined when it leaves it as it was:
+ * a new token unlinks until an agent registers, revoking every token unlinks, the agent's first
+ * registration links. The projector keeps a runtime's `linked` from this alone (evolve agrees).
+ */
+export function linkedAfter(e: DomainEvent): boolean | undefined {
+  if (e.type === "AgentTokenIssued") return false;
+  if (e.type === "AgentTokensRevoked") return e.data.scope === "previous" ? undefined : false;
+  if (e.type === "RuntimeLinked") return true;
+  return undefined;
+}
+
 function evolve(state: RuntimeState, e: DomainEvent): RuntimeState {
   switch (e.type) {
     case "AgentTokenIssued": {

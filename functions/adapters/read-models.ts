@@ -219,6 +219,31 @@ export class ReadModels {
     }
   }
 
+  /**
+   * Whether each runtime has been linked (an agent registered since its token was issued), as the
+   * projector last wrote it; a runtime it has written nothing for is missing from the answer.
+   * Consistent reads, 100 keys a request.
+   */
+  async runtimesLinked(runtimes: readonly string[]): Promise<Map<string, boolean>> {
+    const out = new Map<string, boolean>();
+    const keys = [...new Set(runtimes)].map((r) => ({ pk: `runtime#${r}`, sk: "linked" }));
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Record<string, unknown>[] = keys.slice(i, i + 100);
+      while (pending.length) {
+        const { Responses, UnprocessedKeys } = await this.db.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        for (const item of Responses?.[this.tableName] ?? [])
+          out.set(
+            String(item.pk).slice("runtime#".length),
+            (JSON.parse(item.view as string) as { linked: boolean }).linked,
+          );
+        pending = (UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+      }
+    }
+    return out;
+  }
+
   async view<T>(pk: string, sk: string): Promise<T | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk, sk } }));
     return Item ? (JSON.parse(Item.view as string) as T) : undefined;

@@ -138,18 +138,17 @@ export async function applicationView(
   return { application: name, version: application.version, channels };
 }
 
-/** Whether an agent has registered for each runtime (an extension's: its proxy's) since it was linked. */
+/**
+ * Whether an agent has registered for each runtime (an extension's: its proxy's) since it was
+ * linked: from the projector's items, 100 runtimes a request; a runtime it has none for yet (its
+ * stream predates them, or it was never linked) from its stream.
+ */
 async function linkedRuntimes(deps: ApiDeps, config: ConfigState, runtimes: string[]): Promise<Map<string, boolean>> {
   const names = [...new Set(runtimes)];
-  return new Map(
-    await Promise.all(
-      names.map(
-        async (r) =>
-          [
-            r,
-            (await readState(deps.store, runtimeDecider, streams.runtime(agentRuntimeOf(config, r)))).state.linked,
-          ] as const,
-      ),
-    ),
-  );
+  const agents = [...new Set(names.map((r) => agentRuntimeOf(config, r)))];
+  const projected = await deps.readModels.runtimesLinked(agents);
+  const fromStream = async (agent: string) =>
+    projected.get(agent) ?? (await readState(deps.store, runtimeDecider, streams.runtime(agent))).state.linked;
+  const linked = new Map(await Promise.all(agents.map(async (a) => [a, await fromStream(a)] as const)));
+  return new Map(names.map((r) => [r, linked.get(agentRuntimeOf(config, r)) ?? false]));
 }

@@ -2,6 +2,7 @@ import {
   channelDecider,
   channelView,
   deliveryProgress,
+  linkedAfter,
   releasesOf,
   type ChannelState,
   type RuntimeProgress,
@@ -62,7 +63,12 @@ export async function projectAll(
         progress.set(`${p.progress.channel}/${p.progress.service}/${p.progress.runtime}`, { ...p, version: e.version });
       readApi.other(e);
     } else if (kind === "release") readApi.release(e, await releases.at(deps.store, e));
-    else readApi.other(e);
+    else {
+      const linked = kind === "runtime" ? linkedAfter(e) : undefined;
+      if (linked !== undefined)
+        views.set(e.streamId, { pk: e.streamId, sk: "linked", version: e.version, view: { linked } });
+      readApi.other(e);
+    }
     for (const releaseId of releasesOf(e))
       lines.push({
         releaseId,

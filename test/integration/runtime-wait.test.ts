@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { documentClient } from "../../functions/adapters/dynamo.js";
+import { ReadModels } from "../../functions/adapters/read-models.js";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../../infra/local/dynamodb.js";
 import { FakeAgent } from "../support/fake-agent.js";
 import { openPipeline, type Pipeline } from "../support/pipeline.js";
+import { eventually } from "../support/wait.js";
 
 /**
  * `GET /v1/runtimes/{name}` and its long poll, as infrastructure code uses them: link a runtime,
@@ -78,14 +82,34 @@ describe("one runtime, and waiting for its agent", () => {
     const linked = await waiting;
     expect(linked.status).toBe(200);
     expect(linked.body).toMatchObject({ name: "k8s-wait", linked: true });
-    expect(await unlinked()).toEqual([
-      ["staging", undefined],
-      ["edge", undefined],
-    ]);
+    // The view follows a stream hop later: it reads what the projector kept, 100 runtimes a request.
+    const shown = (channels: unknown[][]) => async () => JSON.stringify(await unlinked()) === JSON.stringify(channels);
+    await eventually(
+      shown([
+        ["staging", null],
+        ["edge", null],
+      ]),
+    );
+    const readModels = new ReadModels(
+      documentClient({ endpoint: p.stack.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+      p.stack.tables.readModels,
+    );
+    expect(await readModels.runtimesLinked(["k8s-wait", "k8s-staging"])).toEqual(
+      new Map([
+        ["k8s-wait", true],
+        ["k8s-staging", true],
+      ]),
+    );
 
     // Linking again starts over: the runtime is not linked until an agent uses the new token.
     await agent.close();
     await p.api("/v1/runtimes/k8s-wait/link", { method: "POST" });
     expect((await p.api("/v1/runtimes/k8s-wait")).body).toMatchObject({ linked: false });
+    await eventually(
+      shown([
+        ["staging", null],
+        ["edge", ["k8s-wait"]],
+      ]),
+    );
   });
 });

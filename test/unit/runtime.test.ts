@@ -8,6 +8,7 @@ import {
   fold,
   imageRepository,
   leaseTokenValid,
+  linkedAfter,
   mayStillBeOpening,
   runtimeDecider,
   tokenOverlap,
@@ -511,5 +512,32 @@ describe("agent versions", () => {
     );
     expect(imageRepository(`ghcr.io/acme/agent:1.0.0@sha256:${"a".repeat(64)}`)).toBe("ghcr.io/acme/agent");
     expect(imageRepository("localhost:5000/agent")).toBe("localhost:5000/agent");
+  });
+});
+
+describe("linkedAfter", () => {
+  const revoked = (scope: "all" | "previous"): E => ({
+    type: "AgentTokensRevoked",
+    data: { runtime: "k8s", scope, tokens: [{ tokenId: "t1", tokenGeneration: 1 }], revokedAt: AT },
+  });
+  it("says what the decider's state says of linked, after every event of a runtime's story", () => {
+    const story: E[] = [
+      issued(1),
+      linked,
+      connected("c1", 1),
+      revoked("previous"),
+      issued(2, OTHER),
+      { type: "RuntimeLinked", data: { runtime: "k8s", connectionId: "c2", agentVersion: "1.2.0" } },
+      revoked("all"),
+      issued(3),
+    ];
+    let projected = false;
+    const seen: boolean[] = [];
+    story.forEach((e, n) => {
+      projected = linkedAfter(e) ?? projected;
+      expect(projected, `after ${e.type} (#${n + 1})`).toBe(fold(runtimeDecider, story.slice(0, n + 1)).linked);
+      seen.push(projected);
+    });
+    expect(seen).toEqual([false, true, true, true, false, true, false, false]);
   });
 });
