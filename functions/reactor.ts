@@ -17,7 +17,7 @@ import {
   evaluationOf,
   forgetRelease,
 } from "./services/promotion.js";
-import { greetAgent, pushAll } from "./services/push.js";
+import { checkWritePathPushes, dispatchedOnWritePath, greetAgent, pushAll } from "./services/push.js";
 import { scheduleResume } from "./services/timed-pauses.js";
 import { backendFromResources } from "./wiring.js";
 
@@ -56,16 +56,22 @@ function metaFor(deps: BackendDeps, e: StoredEvent): Metadata {
  */
 async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise<void> {
   const instructions = events.flatMap((e) =>
-    e.type === "InstructionDispatched" ? [{ data: e.data, meta: metaFor(deps, e) }] : [],
+    e.type === "InstructionDispatched" ? [{ event: e, data: e.data, meta: metaFor(deps, e) }] : [],
   );
   const meta = instructions[0]?.meta;
   if (!meta) return;
+  const elsewhere = instructions.filter((i) => dispatchedOnWritePath(i.event));
   await pushAll(
     deps,
-    instructions.map((i) => i.data),
+    instructions.filter((i) => !dispatchedOnWritePath(i.event)).map((i) => i.data),
     meta,
     undefined,
     { unlessAcknowledged: true },
+  );
+  await checkWritePathPushes(
+    deps,
+    elsewhere.map((i) => i.event),
+    meta,
   );
   const releases = new Map(
     instructions

@@ -21,6 +21,13 @@ const WakeUpMessage = z.union([
     correlationId: z.string().min(1).max(256).optional(),
   }),
   z.object({
+    kind: z.literal("push"),
+    streamId: z.string().min(1).max(512),
+    version: z.number().int().min(1),
+    at: z.iso.datetime(),
+    correlationId: z.string().min(1).max(256).optional(),
+  }),
+  z.object({
     kind: z.literal("evaluate").optional(),
     releaseId: z.string().min(1),
     channel: z.string().min(1),
@@ -30,8 +37,8 @@ const WakeUpMessage = z.union([
 ]);
 
 /**
- * The scheduler: consumes the delayed messages sent for time-bound gates, timed pauses and
- * redeliveries to connections that were still opening, and reports
+ * The scheduler: consumes the delayed messages sent for time-bound gates, timed pauses,
+ * redeliveries to connections that were still opening and the write path's push checks, and reports
  * each failed message by id, so SQS redelivers only those. A malformed message is dropped: no
  * retry would make it valid.
  */

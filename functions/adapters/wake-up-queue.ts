@@ -7,7 +7,9 @@ export const MAX_DELAY_S = 900;
  * Something due at `at`: a release's gates evaluated again in a channel (messages without a kind,
  * as they always were), a channel's pause ending — `at` is then the pause's until, which names
  * the pause: a channel paused again since with another until is not resumed — or what a runtime's
- * agent has not finished sent again to a connection that was still opening.
+ * agent has not finished sent again to a connection that was still opening, or an instruction
+ * dispatched on the write path pushed, should its agent still not have acknowledged it (`push`:
+ * the InstructionDispatched event's stream and version).
  */
 export type WakeUp = (
   | { kind?: "evaluate"; releaseId: string; channel: string; at: string }
@@ -20,6 +22,7 @@ export type WakeUp = (
       /** An upgrade request goes first (it was not delivered either). */
       upgrade?: boolean;
     }
+  | { kind: "push"; streamId: string; version: number; at: string }
 ) & {
   /** The story the wake-up belongs to: the events it leads to carry it on. */
   correlationId?: string;

@@ -6,6 +6,8 @@ export type HandleResult<State> = {
   state: State;
   /** The events this command appended (or, for a retried command id, appended the first time). */
   events: StoredEvent[];
+  /** Set when the command id had been appended before: `events` are that append's, not this one's. */
+  duplicate?: true;
   version: number;
 };
 
@@ -83,7 +85,7 @@ export async function handleCommand<Command, State, Event extends DomainEvent>(
     if (decided.length === 0) return { state, events: [], version };
     try {
       const appended = await store.append(streamId, version, decided, metadata, append);
-      if (appended.duplicate) return { state, events: appended.events, version: appended.version };
+      if (appended.duplicate) return { state, events: appended.events, version: appended.version, duplicate: true };
       let next = state;
       for (const e of appended.events) next = decider.evolve(next, e);
       remember(knownStates(store, decider), streamId, { version: appended.version, state: next });

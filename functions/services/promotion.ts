@@ -365,7 +365,9 @@ export const DISPATCH_PART = MAX_EVENTS_PER_APPEND - 8;
  * Dispatches a deploy or rollback to a channel. A channel with more runtimes than one append holds
  * gets its instructions in parts, each naming the total so the channel cannot converge early; a
  * crash between parts is finished by the next evaluation (the decider dispatches only what is
- * missing). Returns the events appended.
+ * missing). Returns the events this call appended: a part another evaluation of the same release
+ * appended first (the same command id — the write path and the reactor racing) is that one's to
+ * push, not this one's, so nothing goes out twice.
  */
 export async function dispatchInParts(
   store: EventStore,
@@ -382,9 +384,8 @@ export async function dispatchInParts(
     const part = { ...command, instructions, ...(parts.length > 1 ? { total: command.instructions.length } : {}) };
     const id =
       command.type === "DeployRelease" ? `deploy:${instructions[0]?.instructionId ?? command.releaseId}` : undefined;
-    appended.push(
-      ...(await handleCommand(store, channelDecider, stream, part, meta, id ? { commandId: id } : {})).events,
-    );
+    const result = await handleCommand(store, channelDecider, stream, part, meta, id ? { commandId: id } : {});
+    if (!result.duplicate) appended.push(...result.events);
   }
   return appended;
 }

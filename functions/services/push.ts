@@ -17,7 +17,7 @@ import {
   type Lease,
   type UpgradeMessage,
 } from "../../core/index.js";
-import type { EventData, Metadata } from "../../events/index.js";
+import type { EventData, Metadata, StoredEvent } from "../../events/index.js";
 import { handleCommand, readState } from "./commands.js";
 import { agentRuntimeOf, readConfig } from "./config.js";
 import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
@@ -75,6 +75,46 @@ async function pushOnce(
     pushes.delete(id);
     throw err;
   }
+}
+
+/**
+ * How long after a write-path dispatch the reactor's safety net looks again, when the agent had not
+ * acknowledged it yet: the request that dispatched it pushes at once, so by then it has — unless
+ * that request stopped in between, and then this push is the one that goes out.
+ */
+export const WRITE_PATH_PUSH_CHECK_MS = 5000;
+
+/** Whether an InstructionDispatched was appended on the write path, whose request pushes it itself. */
+export function dispatchedOnWritePath(e: StoredEvent): boolean {
+  return e.type === "InstructionDispatched" && e.actor.kind === "system" && e.actor.id === "api";
+}
+
+/**
+ * The reactor's safety net for instructions dispatched on the write path: none is pushed again at
+ * once, which would race the request's own push. One its agent has not acknowledged yet is looked
+ * at again WRITE_PATH_PUSH_CHECK_MS later (pushIfUnacknowledged); one it has is done.
+ */
+export async function checkWritePathPushes(deps: BackendDeps, events: StoredEvent[], meta: Metadata): Promise<void> {
+  for (const e of events) {
+    if (e.type !== "InstructionDispatched" || (await acknowledged(deps, e.data))) continue;
+    const at = new Date(nowOf(deps).getTime() + WRITE_PATH_PUSH_CHECK_MS).toISOString();
+    await deps.scheduler.schedule(
+      { kind: "push", streamId: e.streamId, version: e.version, at, correlationId: meta.correlationId },
+      nowOf(deps),
+    );
+  }
+}
+
+/** The write path's instruction at `streamId`@`version`, pushed if its agent has still not acknowledged it. */
+export async function pushIfUnacknowledged(
+  deps: BackendDeps,
+  streamId: string,
+  version: number,
+  meta: Metadata,
+): Promise<void> {
+  const [e] = await deps.store.read(streamId, version, version);
+  if (e?.type !== "InstructionDispatched") return;
+  await pushAll(deps, [e.data], meta, undefined, { unlessAcknowledged: true });
 }
 
 /** Whether the instruction's runtime reported it received already (its delivery stream says so). */

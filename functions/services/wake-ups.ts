@@ -2,7 +2,7 @@ import type { Metadata } from "../../events/index.js";
 import type { WakeUp } from "../adapters/wake-up-queue.js";
 import { loggerOf, nowOf, type BackendDeps } from "./deps.js";
 import { evaluate } from "./promotion.js";
-import { redeliver } from "./push.js";
+import { pushIfUnacknowledged, redeliver } from "./push.js";
 import { endTimedPause } from "./timed-pauses.js";
 
 /**
@@ -19,7 +19,9 @@ export async function wakeUp(deps: BackendDeps, wake: WakeUp, messageId: string)
       ? `the pause of ${wake.channel}`
       : wake.kind === "redeliver"
         ? `what ${wake.runtime} has not finished`
-        : `${wake.releaseId} in ${wake.channel}`;
+        : wake.kind === "push"
+          ? `the instruction at ${wake.streamId}@${wake.version}`
+          : `${wake.releaseId} in ${wake.channel}`;
   if (early > 1000) {
     loggerOf(deps).debug(`woke early for ${about}: waiting on until ${wake.at}`);
     await deps.scheduler.schedule(wake, now);
@@ -37,5 +39,6 @@ export async function wakeUp(deps: BackendDeps, wake: WakeUp, messageId: string)
   if (wake.kind === "resume") await endTimedPause(deps, wake.application, wake.channel, wake.at, meta);
   else if (wake.kind === "redeliver")
     await redeliver(deps, wake.runtime, wake.connectionId, meta, wake.upgrade ? { upgrade: true } : {});
+  else if (wake.kind === "push") await pushIfUnacknowledged(deps, wake.streamId, wake.version, meta);
   else await evaluate(deps, wake.releaseId, wake.channel, meta);
 }

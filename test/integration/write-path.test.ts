@@ -7,6 +7,7 @@ import { handler as reactor } from "../../functions/reactor.js";
 import { pushAll } from "../../functions/services/push.js";
 import { backendFromResources } from "../../functions/wiring.js";
 import { functions } from "../../infra/functions.js";
+import { FakeAgent } from "../support/fake-agent.js";
 import { openPipeline, type Pipeline } from "../support/pipeline.js";
 import { eventually } from "../support/wait.js";
 
@@ -132,5 +133,26 @@ describe("the write path", () => {
     await eventually(
       async () => (await p.channelEvents("after", "staging")).filter((e) => e.type === "ChannelConverged").length === 2,
     );
+  });
+
+  it("pushes a write-path instruction again a few seconds later, and only then, when its agent has not acknowledged it", async () => {
+    await p.application("late");
+    // An agent that receives and never answers (it takes the lease from the pipeline's staging agent).
+    const quiet = new FakeAgent(p.stack.wsUrl, "k8s-staging", p.tokens["k8s-staging"], { outcome: () => "none" });
+    await quiet.connect();
+    try {
+      // Its greeting (an upgrade request, then what its runtime has not finished) is over first.
+      await eventually(async () => quiet.upgrades.length > 0);
+      await new Promise((r) => setTimeout(r, 500));
+      const releaseId = await p.release("late", "1.0.0");
+      await eventually(async () => quiet.received(releaseId).length === 1);
+      // The reactor does not race the request's own push…
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(quiet.received(releaseId)).toHaveLength(1);
+      // …it looks again WRITE_PATH_PUSH_CHECK_MS later, finds no ack, and pushes it.
+      await eventually(async () => quiet.received(releaseId).length === 2, 30_000);
+    } finally {
+      await quiet.close();
+    }
   });
 });
