@@ -105,7 +105,11 @@ export async function checkWritePathPushes(deps: BackendDeps, events: StoredEven
   }
 }
 
-/** The write path's instruction at `streamId`@`version`, pushed if its agent has still not acknowledged it. */
+/**
+ * The write path's instruction at `streamId`@`version`, pushed if its agent has still not
+ * acknowledged it — and only while its channel still wants it: an instruction a newer release (or a
+ * rollback) has replaced since must not overtake it at the agent.
+ */
 export async function pushIfUnacknowledged(
   deps: BackendDeps,
   streamId: string,
@@ -114,6 +118,8 @@ export async function pushIfUnacknowledged(
 ): Promise<void> {
   const [e] = await deps.store.read(streamId, version, version);
   if (e?.type !== "InstructionDispatched") return;
+  const channel = (await readState(deps.store, channelDecider, streamId)).state;
+  if (!channel.services[e.data.service]?.desired?.instructionIds.includes(e.data.instructionId)) return;
   await pushAll(deps, [e.data], meta, undefined, { unlessAcknowledged: true });
 }
 

@@ -135,7 +135,7 @@ describe("the write path", () => {
     );
   });
 
-  it("pushes a write-path instruction again a few seconds later, and only then, when its agent has not acknowledged it", async () => {
+  it("pushes a write-path instruction again a few seconds later, and only then, when its agent has not acknowledged it and its channel still wants it", async () => {
     await p.application("late");
     // An agent that receives and never answers (it takes the lease from the pipeline's staging agent).
     const quiet = new FakeAgent(p.stack.wsUrl, "k8s-staging", p.tokens["k8s-staging"], { outcome: () => "none" });
@@ -151,6 +151,12 @@ describe("the write path", () => {
       expect(quiet.received(releaseId)).toHaveLength(1);
       // …it looks again WRITE_PATH_PUSH_CHECK_MS later, finds no ack, and pushes it.
       await eventually(async () => quiet.received(releaseId).length === 2, 30_000);
+
+      // One a newer release replaced in the meantime is not pushed again: it would overtake the newer one.
+      const older = await p.release("late", "1.0.1");
+      const newer = await p.release("late", "1.0.2");
+      await eventually(async () => quiet.received(newer).length === 2, 30_000);
+      expect(quiet.received(older)).toHaveLength(1);
     } finally {
       await quiet.close();
     }
