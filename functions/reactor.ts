@@ -63,7 +63,7 @@ async function pushDispatched(deps: BackendDeps, events: StoredEvent[]): Promise
   const elsewhere = instructions.filter((i) => dispatchedOnWritePath(i.event));
   await pushAll(
     deps,
-    instructions.filter((i) => !dispatchedOnWritePath(i.event)).map((i) => i.data),
+    instructions.filter((i) => !elsewhere.includes(i)).map((i) => i.data),
     meta,
     undefined,
     { unlessAcknowledged: true },

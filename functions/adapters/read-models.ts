@@ -225,19 +225,25 @@ export class ReadModels {
    * Consistent reads, 100 keys a request.
    */
   async runtimesLinked(runtimes: readonly string[]): Promise<Map<string, boolean>> {
-    const out = new Map<string, boolean>();
-    const keys = [...new Set(runtimes)].map((r) => ({ pk: `runtime#${r}`, sk: "linked" }));
+    const items = await this.getAll([...new Set(runtimes)].map((r) => ({ pk: `runtime#${r}`, sk: "linked" })));
+    return new Map(
+      items.map((item) => [
+        String(item.pk).slice("runtime#".length),
+        (JSON.parse(item.view as string) as { linked: boolean }).linked,
+      ]),
+    );
+  }
+
+  /** The items of `keys` that exist, read consistently, 100 keys a BatchGet, retrying what it leaves unprocessed. */
+  private async getAll(keys: { pk: string; sk: string }[]): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Record<string, unknown>[] = keys.slice(i, i + 100);
       while (pending.length) {
         const { Responses, UnprocessedKeys } = await this.db.send(
           new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
         );
-        for (const item of Responses?.[this.tableName] ?? [])
-          out.set(
-            String(item.pk).slice("runtime#".length),
-            (JSON.parse(item.view as string) as { linked: boolean }).linked,
-          );
+        out.push(...(Responses?.[this.tableName] ?? []));
         pending = (UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
       }
     }
@@ -297,17 +303,9 @@ export class ReadModels {
         ExpressionAttributeValues: { ":ids": new Set([instructionId]) },
       }),
     );
-    const keys = Array.from({ length: shards }, (_, n) => shardKey(n));
     const out = new Set<string>();
-    let pending: Record<string, unknown>[] = keys;
-    while (pending.length) {
-      const { Responses, UnprocessedKeys } = await this.db.send(
-        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
-      );
-      for (const item of Responses?.[this.tableName] ?? [])
-        for (const id of (item.succeeded as Set<string> | undefined) ?? []) out.add(id);
-      pending = (UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
-    }
+    for (const item of await this.getAll(Array.from({ length: shards }, (_, n) => shardKey(n))))
+      for (const id of (item.succeeded as Set<string> | undefined) ?? []) out.add(id);
     return out;
   }
 
